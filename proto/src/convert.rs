@@ -1,0 +1,540 @@
+//! The one conversion from OTLP export requests to model batches.
+//!
+//! Contract: every item of the request is either in the returned batch or counted in
+//! [`Converted::rejections`] with a reason; nothing is dropped silently. Values over the
+//! [`Limits`] are truncated (counted in [`Converted::truncated`]), never rejected.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::ids::{SpanId, TraceId};
+use crate::model::{
+    Batch, Interned, LogItem, LogRecord, MetricItem, MetricKind, MetricPoint, PointValue, Resource,
+    Scope, SpanItem, SpanRecord,
+};
+use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use crate::otlp::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use crate::otlp::metrics::v1::metric::Data;
+use crate::otlp::resource::v1::Resource as OtlpResource;
+
+/// Defensive limits applied to every item at ingest. SDK limits bind only SDKs: a backend must
+/// protect itself from a client that sends a megabyte attribute or a million events.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longer string and bytes attribute values are truncated to this many bytes (at a UTF-8
+    /// character boundary).
+    pub max_attribute_value_length: usize,
+    /// Attributes beyond this many per item (span, event, link, log record, data point, resource,
+    /// scope) are dropped and added to the item's `dropped_attributes_count`.
+    pub max_attributes_per_item: usize,
+    /// Span events beyond this many are dropped and added to `dropped_events_count`.
+    pub max_events_per_span: usize,
+    /// Span links beyond this many are dropped and added to `dropped_links_count`.
+    pub max_links_per_span: usize,
+    /// Longer log bodies are truncated to this many bytes.
+    pub max_log_body_length: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_attribute_value_length: 8 * 1024,
+            max_attributes_per_item: 256,
+            max_events_per_span: 1024,
+            max_links_per_span: 128,
+            max_log_body_length: 256 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// Every problem, each with its path below `prefix`.
+    pub fn validate(&self, prefix: &str, problems: &mut Vec<String>) {
+        for (name, value) in [
+            (
+                "max_attribute_value_length",
+                self.max_attribute_value_length,
+            ),
+            ("max_attributes_per_item", self.max_attributes_per_item),
+            ("max_log_body_length", self.max_log_body_length),
+        ] {
+            if value == 0 {
+                problems.push(format!("{prefix}.{name}: must be greater than 0"));
+            }
+        }
+    }
+}
+
+/// Why an item was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    InvalidTraceId,
+    InvalidSpanId,
+    InvalidParentSpanId,
+    MissingName,
+    MissingTimestamp,
+    MissingMetricName,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 6] = [
+        RejectReason::InvalidTraceId,
+        RejectReason::InvalidSpanId,
+        RejectReason::InvalidParentSpanId,
+        RejectReason::MissingName,
+        RejectReason::MissingTimestamp,
+        RejectReason::MissingMetricName,
+    ];
+
+    /// A stable snake_case name, used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidTraceId => "invalid_trace_id",
+            RejectReason::InvalidSpanId => "invalid_span_id",
+            RejectReason::InvalidParentSpanId => "invalid_parent_span_id",
+            RejectReason::MissingName => "missing_name",
+            RejectReason::MissingTimestamp => "missing_timestamp",
+            RejectReason::MissingMetricName => "missing_metric_name",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            RejectReason::InvalidTraceId => "invalid trace_id",
+            RejectReason::InvalidSpanId => "invalid span_id",
+            RejectReason::InvalidParentSpanId => "invalid parent_span_id",
+            RejectReason::MissingName => "missing name",
+            RejectReason::MissingTimestamp => "missing timestamp",
+            RejectReason::MissingMetricName => "missing metric name",
+        }
+    }
+}
+
+/// Counts of rejected items by reason, and the first rejection in full.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rejections {
+    counts: [u64; RejectReason::ALL.len()],
+    first: Option<String>,
+}
+
+impl Rejections {
+    fn reject(&mut self, reason: RejectReason, count: u64, detail: impl FnOnce() -> String) {
+        self.counts[reason as usize] += count;
+        if self.first.is_none() {
+            self.first = Some(detail());
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn count(&self, reason: RejectReason) -> u64 {
+        self.counts[reason as usize]
+    }
+
+    /// Non-zero counts by reason.
+    pub fn iter(&self) -> impl Iterator<Item = (RejectReason, u64)> + '_ {
+        RejectReason::ALL
+            .into_iter()
+            .map(|r| (r, self.counts[r as usize]))
+            .filter(|(_, n)| *n > 0)
+    }
+
+    /// The `partial_success.error_message`: counts by reason and the first rejection in full;
+    /// `None` when nothing was rejected.
+    pub fn message(&self, received: u64, noun: &str) -> Option<String> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let mut msg = format!("rejected {total} of {received} {noun}: ");
+        for (i, (reason, n)) in self.iter().enumerate() {
+            if i > 0 {
+                msg.push_str(", ");
+            }
+            let _ = write!(msg, "{} ({n})", reason.describe());
+        }
+        if let Some(first) = &self.first {
+            let _ = write!(msg, "; first: {first}");
+        }
+        Some(msg)
+    }
+}
+
+/// The result of converting one export request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Converted<T> {
+    pub batch: Batch<T>,
+    /// Items in the request (accepted + rejected).
+    pub received: u64,
+    pub rejections: Rejections,
+    /// Attribute values and log bodies cut to the limits.
+    pub truncated: u64,
+}
+
+/// Builds a batch: interns resources and scopes, applies limits.
+struct Builder<'a, T> {
+    limits: &'a Limits,
+    out: Converted<T>,
+    resource_ids: HashSet<u64>,
+    scope_ids: HashSet<u64>,
+}
+
+impl<'a, T> Builder<'a, T> {
+    fn new(limits: &'a Limits) -> Self {
+        Builder {
+            limits,
+            out: Converted {
+                batch: Batch::default(),
+                received: 0,
+                rejections: Rejections::default(),
+                truncated: 0,
+            },
+            resource_ids: HashSet::new(),
+            scope_ids: HashSet::new(),
+        }
+    }
+
+    fn resource(&mut self, resource: Option<OtlpResource>, schema_url: String) -> u64 {
+        let resource = resource.unwrap_or_default();
+        let mut stored = Resource {
+            attributes: resource.attributes,
+            dropped_attributes_count: resource.dropped_attributes_count,
+            schema_url,
+        };
+        self.attributes(&mut stored.attributes, &mut stored.dropped_attributes_count);
+        let interned = Interned::new(&stored);
+        let id = interned.id;
+        if self.resource_ids.insert(id) {
+            self.out.batch.resources.push(interned);
+        }
+        id
+    }
+
+    fn scope(&mut self, scope: Option<InstrumentationScope>, schema_url: String) -> u64 {
+        let scope = scope.unwrap_or_default();
+        let mut stored = Scope {
+            name: scope.name,
+            version: scope.version,
+            attributes: scope.attributes,
+            dropped_attributes_count: scope.dropped_attributes_count,
+            schema_url,
+        };
+        self.attributes(&mut stored.attributes, &mut stored.dropped_attributes_count);
+        let interned = Interned::new(&stored);
+        let id = interned.id;
+        if self.scope_ids.insert(id) {
+            self.out.batch.scopes.push(interned);
+        }
+        id
+    }
+
+    fn attributes(&mut self, attributes: &mut Vec<KeyValue>, dropped: &mut u32) {
+        let max = self.limits.max_attributes_per_item;
+        if attributes.len() > max {
+            *dropped = dropped.saturating_add((attributes.len() - max) as u32);
+            attributes.truncate(max);
+        }
+        let max_len = self.limits.max_attribute_value_length;
+        for kv in attributes.iter_mut() {
+            if let Some(value) = kv.value.as_mut() {
+                self.out.truncated += truncate_any_value(value, max_len);
+            }
+        }
+    }
+}
+
+/// Cuts every string and bytes value inside `value` to `max` bytes; returns how many were cut.
+fn truncate_any_value(value: &mut AnyValue, max: usize) -> u64 {
+    match value.value.as_mut() {
+        Some(Value::StringValue(s)) => truncate_string(s, max),
+        Some(Value::BytesValue(b)) if b.len() > max => {
+            b.truncate(max);
+            1
+        }
+        Some(Value::ArrayValue(array)) => array
+            .values
+            .iter_mut()
+            .map(|v| truncate_any_value(v, max))
+            .sum(),
+        Some(Value::KvlistValue(list)) => list
+            .values
+            .iter_mut()
+            .filter_map(|kv| kv.value.as_mut())
+            .map(|v| truncate_any_value(v, max))
+            .sum(),
+        _ => 0,
+    }
+}
+
+fn truncate_string(s: &mut String, max: usize) -> u64 {
+    if s.len() <= max {
+        return 0;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    1
+}
+
+/// Converts a trace export. Rejects spans with an invalid trace id, span id or parent span id
+/// (a parent of eight zero bytes means none), an empty name, or a missing start or end time.
+pub fn convert_traces(request: ExportTraceServiceRequest, limits: &Limits) -> Converted<SpanItem> {
+    let mut b = Builder::new(limits);
+    for (ri, rs) in request.resource_spans.into_iter().enumerate() {
+        let resource_id = b.resource(rs.resource, rs.schema_url);
+        for (si, ss) in rs.scope_spans.into_iter().enumerate() {
+            let scope_id = b.scope(ss.scope, ss.schema_url);
+            b.out.received += ss.spans.len() as u64;
+            b.out.batch.items.reserve(ss.spans.len());
+            for (pi, mut span) in ss.spans.into_iter().enumerate() {
+                let path = || format!("resource_spans[{ri}].scope_spans[{si}].spans[{pi}]");
+                let trace_id = match TraceId::from_slice(&span.trace_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        b.out
+                            .rejections
+                            .reject(RejectReason::InvalidTraceId, 1, || {
+                                format!("{}: trace_id {e}", path())
+                            });
+                        continue;
+                    }
+                };
+                let span_id = match SpanId::from_slice(&span.span_id) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        b.out.rejections.reject(RejectReason::InvalidSpanId, 1, || {
+                            format!("{}: span_id {e}", path())
+                        });
+                        continue;
+                    }
+                };
+                if span.parent_span_id.iter().all(|&byte| byte == 0) {
+                    span.parent_span_id.clear();
+                } else if let Err(e) = SpanId::from_slice(&span.parent_span_id) {
+                    b.out
+                        .rejections
+                        .reject(RejectReason::InvalidParentSpanId, 1, || {
+                            format!("{}: parent_span_id {e}", path())
+                        });
+                    continue;
+                }
+                if span.name.is_empty() {
+                    b.out.rejections.reject(RejectReason::MissingName, 1, || {
+                        format!("{}: name is required", path())
+                    });
+                    continue;
+                }
+                if span.start_time_unix_nano == 0 || span.end_time_unix_nano == 0 {
+                    b.out
+                        .rejections
+                        .reject(RejectReason::MissingTimestamp, 1, || {
+                            format!(
+                                "{}: start_time_unix_nano and end_time_unix_nano are required",
+                                path()
+                            )
+                        });
+                    continue;
+                }
+                span.trace_id = Vec::new();
+                span.span_id = Vec::new();
+                b.attributes(&mut span.attributes, &mut span.dropped_attributes_count);
+                if span.events.len() > limits.max_events_per_span {
+                    let extra = span.events.len() - limits.max_events_per_span;
+                    span.dropped_events_count =
+                        span.dropped_events_count.saturating_add(extra as u32);
+                    span.events.truncate(limits.max_events_per_span);
+                }
+                for event in &mut span.events {
+                    b.attributes(&mut event.attributes, &mut event.dropped_attributes_count);
+                }
+                // A link to an invalid span context carries nothing to follow: drop it, counted.
+                let links_before = span.links.len();
+                span.links.retain(|link| {
+                    TraceId::from_slice(&link.trace_id).is_ok()
+                        && SpanId::from_slice(&link.span_id).is_ok()
+                });
+                if span.links.len() > limits.max_links_per_span {
+                    span.links.truncate(limits.max_links_per_span);
+                }
+                let dropped_links = links_before - span.links.len();
+                span.dropped_links_count = span
+                    .dropped_links_count
+                    .saturating_add(dropped_links as u32);
+                for link in &mut span.links {
+                    b.attributes(&mut link.attributes, &mut link.dropped_attributes_count);
+                }
+                let start_time_unix_nano = span.start_time_unix_nano;
+                b.out.batch.items.push(SpanItem {
+                    trace_id,
+                    span_id,
+                    start_time_unix_nano,
+                    record: SpanRecord {
+                        resource_id,
+                        scope_id,
+                        span: Some(span),
+                    },
+                });
+            }
+        }
+    }
+    b.out
+}
+
+/// Converts a logs export. Log records have no required fields: an invalid trace or span id is
+/// cleared (OTLP: the record then has none), and a record without a time gets its observed time,
+/// else `received_unix_nano`, as its storage time.
+pub fn convert_logs(
+    request: ExportLogsServiceRequest,
+    limits: &Limits,
+    received_unix_nano: u64,
+) -> Converted<LogItem> {
+    let mut b = Builder::new(limits);
+    for rl in request.resource_logs {
+        let resource_id = b.resource(rl.resource, rl.schema_url);
+        for sl in rl.scope_logs {
+            let scope_id = b.scope(sl.scope, sl.schema_url);
+            b.out.received += sl.log_records.len() as u64;
+            b.out.batch.items.reserve(sl.log_records.len());
+            for mut record in sl.log_records {
+                if !record.trace_id.is_empty() && TraceId::from_slice(&record.trace_id).is_err() {
+                    record.trace_id.clear();
+                }
+                if !record.span_id.is_empty() && SpanId::from_slice(&record.span_id).is_err() {
+                    record.span_id.clear();
+                }
+                b.attributes(&mut record.attributes, &mut record.dropped_attributes_count);
+                if let Some(body) = record.body.as_mut() {
+                    b.out.truncated += truncate_any_value(body, limits.max_log_body_length);
+                }
+                let time_unix_nano = [record.time_unix_nano, record.observed_time_unix_nano]
+                    .into_iter()
+                    .find(|&t| t != 0)
+                    .unwrap_or(received_unix_nano);
+                b.out.batch.items.push(LogItem {
+                    time_unix_nano,
+                    record: LogRecord {
+                        resource_id,
+                        scope_id,
+                        record: Some(record),
+                    },
+                });
+            }
+        }
+    }
+    b.out
+}
+
+/// Converts a metrics export, one item per data point. Rejects the points of a metric without a
+/// name, and points without `time_unix_nano`.
+pub fn convert_metrics(
+    request: ExportMetricsServiceRequest,
+    limits: &Limits,
+) -> Converted<MetricItem> {
+    let mut b = Builder::new(limits);
+    for (ri, rm) in request.resource_metrics.into_iter().enumerate() {
+        let resource_id = b.resource(rm.resource, rm.schema_url);
+        for (si, sm) in rm.scope_metrics.into_iter().enumerate() {
+            let scope_id = b.scope(sm.scope, sm.schema_url);
+            for (mi, metric) in sm.metrics.into_iter().enumerate() {
+                let path = || format!("resource_metrics[{ri}].scope_metrics[{si}].metrics[{mi}]");
+                let Some(data) = metric.data else { continue };
+                let (kind, temporality, monotonic, points): (_, _, _, Vec<PointValue>) = match data
+                {
+                    Data::Gauge(g) => (
+                        MetricKind::Gauge,
+                        0,
+                        false,
+                        g.data_points.into_iter().map(PointValue::Number).collect(),
+                    ),
+                    Data::Sum(s) => (
+                        MetricKind::Sum,
+                        s.aggregation_temporality,
+                        s.is_monotonic,
+                        s.data_points.into_iter().map(PointValue::Number).collect(),
+                    ),
+                    Data::Histogram(h) => (
+                        MetricKind::Histogram,
+                        h.aggregation_temporality,
+                        false,
+                        h.data_points
+                            .into_iter()
+                            .map(PointValue::Histogram)
+                            .collect(),
+                    ),
+                    Data::ExponentialHistogram(h) => (
+                        MetricKind::ExponentialHistogram,
+                        h.aggregation_temporality,
+                        false,
+                        h.data_points
+                            .into_iter()
+                            .map(PointValue::ExponentialHistogram)
+                            .collect(),
+                    ),
+                    Data::Summary(s) => (
+                        MetricKind::Summary,
+                        0,
+                        false,
+                        s.data_points.into_iter().map(PointValue::Summary).collect(),
+                    ),
+                };
+                b.out.received += points.len() as u64;
+                if metric.name.is_empty() {
+                    b.out.rejections.reject(
+                        RejectReason::MissingMetricName,
+                        points.len() as u64,
+                        || format!("{}: name is required", path()),
+                    );
+                    continue;
+                }
+                b.out.batch.items.reserve(points.len());
+                for (pi, mut value) in points.into_iter().enumerate() {
+                    let time_unix_nano = value.time_unix_nano();
+                    if time_unix_nano == 0 {
+                        b.out
+                            .rejections
+                            .reject(RejectReason::MissingTimestamp, 1, || {
+                                format!("{}.data_points[{pi}]: time_unix_nano is required", path())
+                            });
+                        continue;
+                    }
+                    // Data points have no dropped-attributes counter: count drops as truncation.
+                    let mut dropped = 0;
+                    b.attributes(point_attributes_mut(&mut value), &mut dropped);
+                    b.out.truncated += u64::from(dropped);
+                    b.out.batch.items.push(MetricItem {
+                        time_unix_nano,
+                        point: MetricPoint {
+                            resource_id,
+                            scope_id,
+                            name: metric.name.clone(),
+                            description: metric.description.clone(),
+                            unit: metric.unit.clone(),
+                            metadata: metric.metadata.clone(),
+                            kind: kind as i32,
+                            aggregation_temporality: temporality,
+                            is_monotonic: monotonic,
+                            value: Some(value),
+                        },
+                    });
+                }
+            }
+        }
+    }
+    b.out
+}
+
+fn point_attributes_mut(value: &mut PointValue) -> &mut Vec<KeyValue> {
+    match value {
+        PointValue::Number(p) => &mut p.attributes,
+        PointValue::Histogram(p) => &mut p.attributes,
+        PointValue::ExponentialHistogram(p) => &mut p.attributes,
+        PointValue::Summary(p) => &mut p.attributes,
+    }
+}

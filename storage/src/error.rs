@@ -1,0 +1,35 @@
+/// Everything that can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB refused or failed an operation (I/O error, full disk, closed database).
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// A stored record does not decode: the data directory is damaged or from a newer version.
+    #[error("corrupt record in {cf} at key {key}: {reason}")]
+    Corrupt {
+        cf: &'static str,
+        key: String,
+        reason: String,
+    },
+    /// The data directory was written by a format this version does not read.
+    #[error("data directory {path} has format version {found}, this build reads {expected}")]
+    FormatVersion {
+        path: String,
+        found: String,
+        expected: u32,
+    },
+    /// A column family is missing from an open database (a bug, or a damaged directory).
+    #[error("column family {0} is missing")]
+    MissingColumnFamily(&'static str),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StorageError {
+    /// True when retrying later may succeed (RocksDB busy, I/O), false for damaged data.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Rocks(_) | StorageError::Io(_))
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

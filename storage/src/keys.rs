@@ -1,0 +1,79 @@
+//! Key encodings, one function per column family (see `storage/FORMAT.md`). All integers are
+//! big-endian so that byte order is numeric order.
+
+use lookout_proto::{SpanId, TraceId};
+
+pub const HOUR_NS: u64 = 3_600_000_000_000;
+
+/// The hour bucket of a timestamp: hours since the Unix epoch (fits u32 until year 2459).
+pub fn hour_of(unix_nano: u64) -> u32 {
+    (unix_nano / HOUR_NS).min(u32::MAX as u64) as u32
+}
+
+/// `spans`: hour (4) | trace id (16) | span id (8).
+pub fn span_key(hour: u32, trace_id: &TraceId, span_id: &SpanId) -> [u8; 28] {
+    let mut key = [0u8; 28];
+    key[..4].copy_from_slice(&hour.to_be_bytes());
+    key[4..20].copy_from_slice(trace_id.as_bytes());
+    key[20..].copy_from_slice(span_id.as_bytes());
+    key
+}
+
+/// The prefix of all spans of one trace that started in one hour.
+pub fn span_prefix(hour: u32, trace_id: &TraceId) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..4].copy_from_slice(&hour.to_be_bytes());
+    key[4..].copy_from_slice(trace_id.as_bytes());
+    key
+}
+
+/// `trace_hours`: trace id (16) | hour (4), no value.
+pub fn trace_hour_key(trace_id: &TraceId, hour: u32) -> [u8; 20] {
+    let mut key = [0u8; 20];
+    key[..16].copy_from_slice(trace_id.as_bytes());
+    key[16..].copy_from_slice(&hour.to_be_bytes());
+    key
+}
+
+/// The hour in a `trace_hours` key.
+pub fn trace_hour_of_key(key: &[u8]) -> Option<u32> {
+    let bytes: [u8; 4] = key.get(16..20)?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes))
+}
+
+/// `logs` and `metric_points`: time (8) | sequence (8).
+pub fn time_key(unix_nano: u64, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&unix_nano.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The time in a `logs` or `metric_points` key.
+pub fn time_of_key(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// `resources` and `scopes`: id (8).
+pub fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_time() {
+        assert!(time_key(1, u64::MAX) < time_key(2, 0));
+        assert!(time_key(255, 0) < time_key(256, 0));
+        let t = TraceId([7; 16]);
+        let s = SpanId([9; 8]);
+        assert!(span_key(10, &t, &s) < span_key(11, &TraceId([0; 16]), &s));
+        assert!(span_key(10, &t, &s).starts_with(&span_prefix(10, &t)));
+        assert_eq!(trace_hour_of_key(&trace_hour_key(&t, 42)), Some(42));
+        assert_eq!(time_of_key(&time_key(1234, 5)), Some(1234));
+        assert_eq!(hour_of(HOUR_NS * 3 + 1), 3);
+    }
+}

@@ -1,0 +1,764 @@
+//! The RocksDB implementation of every signal's writer and reader.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lookout_proto::model::{
+    Batch, Interned, LogItem, LogRecord, MetricItem, MetricPoint, Resource, Scope, SpanItem,
+    SpanRecord,
+};
+use lookout_proto::otlp::trace::v1::Span;
+use lookout_proto::{SpanId, TraceId};
+use prost::Message;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+};
+
+use crate::error::{Result, StorageError};
+use crate::keys;
+use crate::{
+    LogReader, LogWriter, MetricReader, MetricWriter, Retention, SpanReader, SpanWriter,
+    StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange,
+};
+
+/// The on-disk format this build writes and reads (`storage/FORMAT.md`).
+pub const FORMAT_VERSION: u32 = 1;
+
+const CF_META: &str = "default";
+const CF_RESOURCES: &str = "resources";
+const CF_SCOPES: &str = "scopes";
+const CF_SPANS: &str = "spans";
+const CF_TRACE_HOURS: &str = "trace_hours";
+const CF_LOGS: &str = "logs";
+const CF_METRIC_POINTS: &str = "metric_points";
+const ALL_CFS: [&str; 7] = [
+    CF_META,
+    CF_RESOURCES,
+    CF_SCOPES,
+    CF_SPANS,
+    CF_TRACE_HOURS,
+    CF_LOGS,
+    CF_METRIC_POINTS,
+];
+
+const FORMAT_KEY: &[u8] = b"format_version";
+const PROBE_KEY: &[u8] = b"ready_probe";
+
+/// What one retention pass deleted up to (exclusive), per signal, in Unix nanoseconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    pub traces_before: u64,
+    pub logs_before: u64,
+    pub metrics_before: u64,
+}
+
+/// Lookout's embedded store: one RocksDB database with a column family per kind of record.
+///
+/// Every write method writes its whole batch (items, their resources and scopes, their index
+/// entries) as one atomic RocksDB write batch, and returns after it is in the write-ahead log
+/// (fsynced too when [`StorageConfig::sync`] is set).
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    write_options: WriteOptions,
+    /// Unique suffix for time-ordered keys; seeded from the clock at open, so it never repeats
+    /// across restarts unless more than one item per nanosecond was written.
+    seq: AtomicU64,
+    /// Hours before this are expired for traces: `trace_hours` entries below it are dropped by
+    /// compaction and ignored by reads.
+    trace_cutoff_hour: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn now_unix_nano() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `path`.
+    pub fn open(path: &Path, config: &StorageConfig) -> Result<Store> {
+        std::fs::create_dir_all(path)?;
+        let cache = Cache::new_lru_cache(config.block_cache_size.as_u64() as usize);
+        let trace_cutoff_hour = Arc::new(AtomicU32::new(0));
+
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_background_jobs(2);
+        db_opts.set_db_write_buffer_size(config.write_buffer_size.as_u64() as usize);
+        db_opts.set_keep_log_file_num(5);
+        db_opts.set_max_total_wal_size(256 << 20);
+
+        let cf_options = |name: &'static str| {
+            let mut opts = Options::default();
+            opts.set_compression_type(DBCompressionType::Lz4);
+            opts.set_bottommost_compression_type(DBCompressionType::Zstd);
+            opts.set_level_compaction_dynamic_level_bytes(true);
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_block_size(16 * 1024);
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            match name {
+                CF_SPANS => {
+                    // Bloom filters on hour | trace id: a trace read seeks only files with it.
+                    table.set_bloom_filter(10.0, false);
+                    table.set_whole_key_filtering(false);
+                    opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(20));
+                    opts.set_memtable_prefix_bloom_ratio(0.05);
+                }
+                CF_TRACE_HOURS => {
+                    table.set_bloom_filter(10.0, false);
+                    table.set_whole_key_filtering(false);
+                    opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(16));
+                    opts.set_memtable_prefix_bloom_ratio(0.05);
+                    let cutoff = Arc::clone(&trace_cutoff_hour);
+                    opts.set_compaction_filter(
+                        "lookout_trace_hours_retention",
+                        move |_level: u32, key: &[u8], _value: &[u8]| match keys::trace_hour_of_key(
+                            key,
+                        ) {
+                            Some(hour) if hour < cutoff.load(Ordering::Relaxed) => {
+                                rocksdb::compaction_filter::Decision::Remove
+                            }
+                            _ => rocksdb::compaction_filter::Decision::Keep,
+                        },
+                    );
+                }
+                CF_RESOURCES | CF_SCOPES => {
+                    table.set_bloom_filter(10.0, false);
+                }
+                _ => {}
+            }
+            opts.set_block_based_table_factory(&table);
+            ColumnFamilyDescriptor::new(name, opts)
+        };
+
+        let descriptors: Vec<_> = ALL_CFS.iter().map(|name| cf_options(name)).collect();
+        let db = DB::open_cf_descriptors(&db_opts, path, descriptors)?;
+
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(config.sync);
+
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            write_options,
+            seq: AtomicU64::new(now_unix_nano()),
+            trace_cutoff_hour,
+        };
+        store.check_format_version()?;
+        Ok(store)
+    }
+
+    fn check_format_version(&self) -> Result<()> {
+        let meta = self.cf(CF_META)?;
+        match self.db.get_cf(meta, FORMAT_KEY)? {
+            None => {
+                self.db
+                    .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+                self.db.flush_wal(true)?;
+                Ok(())
+            }
+            Some(found) if found == FORMAT_VERSION.to_string().as_bytes() => Ok(()),
+            Some(found) => Err(StorageError::FormatVersion {
+                path: self.path.display().to_string(),
+                found: String::from_utf8_lossy(&found).into_owned(),
+                expected: FORMAT_VERSION,
+            }),
+        }
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or(StorageError::MissingColumnFamily(name))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes and reads back a probe key: the readiness check that storage accepts writes.
+    pub fn probe_writable(&self) -> Result<()> {
+        let meta = self.cf(CF_META)?;
+        let value = now_unix_nano().to_be_bytes();
+        self.db.put_cf(meta, PROBE_KEY, value)?;
+        match self.db.get_cf(meta, PROBE_KEY)? {
+            Some(read) if read == value => Ok(()),
+            _ => Err(StorageError::Corrupt {
+                cf: CF_META,
+                key: "ready_probe".into(),
+                reason: "probe value read back differs from the one written".into(),
+            }),
+        }
+    }
+
+    /// Bytes of all files in the data directory (tables, write-ahead log, manifest).
+    pub fn disk_usage_bytes(&self) -> u64 {
+        fn walk(dir: &Path) -> u64 {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return 0;
+            };
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => walk(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        }
+        walk(&self.path)
+    }
+
+    /// Flushes memtables to table files (used before measuring disk usage, and at shutdown).
+    pub fn flush(&self) -> Result<()> {
+        for name in ALL_CFS {
+            self.db.flush_cf(self.cf(name)?)?;
+        }
+        self.db.flush_wal(true)?;
+        Ok(())
+    }
+
+    /// Compacts every column family fully (benchmarks, after bulk loads).
+    pub fn compact_all(&self) -> Result<()> {
+        for name in ALL_CFS {
+            self.db
+                .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn put_interned(
+        &self,
+        wb: &mut WriteBatch,
+        resources: &[Interned],
+        scopes: &[Interned],
+    ) -> Result<()> {
+        let (rcf, scf) = (self.cf(CF_RESOURCES)?, self.cf(CF_SCOPES)?);
+        for r in resources {
+            wb.put_cf(rcf, keys::id_key(r.id), &r.encoded);
+        }
+        for s in scopes {
+            wb.put_cf(scf, keys::id_key(s.id), &s.encoded);
+        }
+        Ok(())
+    }
+
+    fn write(&self, wb: WriteBatch) -> Result<()> {
+        self.db.write_opt(wb, &self.write_options)?;
+        Ok(())
+    }
+
+    /// Deletes what `retention` says has expired at `now_unix_nano`, and compacts the deleted
+    /// ranges so their disk space comes back.
+    pub fn enforce_retention(
+        &self,
+        retention: &Retention,
+        now_unix_nano: u64,
+    ) -> Result<RetentionReport> {
+        let before =
+            |keep: std::time::Duration| now_unix_nano.saturating_sub(keep.as_nanos() as u64);
+        let report = RetentionReport {
+            // Spans are kept in hour buckets: a bucket goes once all of it is past the cutoff.
+            traces_before: u64::from(keys::hour_of(before(retention.traces))) * keys::HOUR_NS,
+            logs_before: before(retention.logs),
+            metrics_before: before(retention.metrics),
+        };
+
+        let cutoff_hour = keys::hour_of(report.traces_before);
+        self.trace_cutoff_hour
+            .fetch_max(cutoff_hour, Ordering::Relaxed);
+        self.delete_and_compact(CF_SPANS, &0u32.to_be_bytes(), &cutoff_hour.to_be_bytes())?;
+        for (cf, before) in [
+            (CF_LOGS, report.logs_before),
+            (CF_METRIC_POINTS, report.metrics_before),
+        ] {
+            self.delete_and_compact(cf, &0u64.to_be_bytes(), &before.to_be_bytes())?;
+        }
+        Ok(report)
+    }
+
+    fn delete_and_compact(&self, name: &'static str, from: &[u8], to: &[u8]) -> Result<()> {
+        let cf = self.cf(name)?;
+        // Nothing to do when the range holds no key: skip the tombstone and the compaction.
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(from);
+        let has_expired = it.valid() && it.key().is_some_and(|k| k < to);
+        it.status()?;
+        drop(it);
+        if !has_expired {
+            return Ok(());
+        }
+        self.db.delete_range_cf(cf, from, to)?;
+        self.db.compact_range_cf(cf, Some(from), Some(to));
+        Ok(())
+    }
+
+    /// Loads resources or scopes by id, each once per call.
+    fn resolve<M: Message + Default>(
+        &self,
+        cf_name: &'static str,
+        cache: &mut HashMap<u64, Arc<M>>,
+        id: u64,
+    ) -> Result<Arc<M>> {
+        if let Some(found) = cache.get(&id) {
+            return Ok(Arc::clone(found));
+        }
+        let cf = self.cf(cf_name)?;
+        let bytes = self
+            .db
+            .get_pinned_cf(cf, keys::id_key(id))?
+            .ok_or_else(|| StorageError::Corrupt {
+                cf: cf_name,
+                key: format!("{id:016x}"),
+                reason: "referenced but not stored".into(),
+            })?;
+        let message = Arc::new(decode::<M>(cf_name, &keys::id_key(id), &bytes)?);
+        cache.insert(id, Arc::clone(&message));
+        Ok(message)
+    }
+
+    /// Reads `[start, end)` of a time-keyed column family, oldest first, at most `limit` items.
+    fn scan_time<M: Message + Default>(
+        &self,
+        cf_name: &'static str,
+        range: TimeRange,
+        limit: usize,
+        mut each: impl FnMut(u64, M) -> Result<()>,
+    ) -> Result<()> {
+        let cf = self.cf(cf_name)?;
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(range.start_unix_nano.to_be_bytes().to_vec());
+        opts.set_iterate_upper_bound(range.end_unix_nano.to_be_bytes().to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(cf, opts);
+        it.seek_to_first();
+        let mut n = 0;
+        while n < limit {
+            let (Some(key), Some(value)) = (it.key(), it.value()) else {
+                break;
+            };
+            let time = keys::time_of_key(key).ok_or_else(|| StorageError::Corrupt {
+                cf: cf_name,
+                key: hex(key),
+                reason: "key is not time | sequence".into(),
+            })?;
+            each(time, decode::<M>(cf_name, key, value)?)?;
+            n += 1;
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode<M: Message + Default>(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<M> {
+    M::decode(bytes).map_err(|e| StorageError::Corrupt {
+        cf,
+        key: hex(key),
+        reason: e.to_string(),
+    })
+}
+
+impl SpanWriter for Store {
+    fn write_spans(&self, batch: &Batch<SpanItem>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut wb = WriteBatch::default();
+        self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
+        let (spans, hours) = (self.cf(CF_SPANS)?, self.cf(CF_TRACE_HOURS)?);
+        let mut buf = Vec::with_capacity(512);
+        let mut last_trace_hour = None;
+        for item in &batch.items {
+            let hour = keys::hour_of(item.start_time_unix_nano);
+            buf.clear();
+            item.record
+                .encode(&mut buf)
+                .map_err(|e| StorageError::Corrupt {
+                    cf: CF_SPANS,
+                    key: item.trace_id.to_hex(),
+                    reason: e.to_string(),
+                })?;
+            wb.put_cf(
+                spans,
+                keys::span_key(hour, &item.trace_id, &item.span_id),
+                &buf,
+            );
+            // Spans of a trace usually arrive together: skip repeats of the same index entry.
+            if last_trace_hour != Some((item.trace_id, hour)) {
+                wb.put_cf(hours, keys::trace_hour_key(&item.trace_id, hour), []);
+                last_trace_hour = Some((item.trace_id, hour));
+            }
+        }
+        self.write(wb)
+    }
+}
+
+impl SpanReader for Store {
+    fn trace(&self, trace_id: &TraceId) -> Result<Vec<StoredSpan>> {
+        let hours_cf = self.cf(CF_TRACE_HOURS)?;
+        let cutoff = self.trace_cutoff_hour.load(Ordering::Relaxed);
+        let mut hours = Vec::new();
+        let mut it = self.db.prefix_iterator_cf(hours_cf, trace_id.as_bytes());
+        while let Some(entry) = it.next() {
+            let (key, _) = entry?;
+            if !key.starts_with(trace_id.as_bytes()) {
+                break;
+            }
+            match keys::trace_hour_of_key(&key) {
+                Some(hour) if hour >= cutoff => hours.push(hour),
+                Some(_) => {}
+                None => {
+                    return Err(StorageError::Corrupt {
+                        cf: CF_TRACE_HOURS,
+                        key: hex(&key),
+                        reason: "key is not trace id | hour".into(),
+                    })
+                }
+            }
+        }
+
+        let spans_cf = self.cf(CF_SPANS)?;
+        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
+        let mut out = Vec::new();
+        for hour in hours {
+            let prefix = keys::span_prefix(hour, trace_id);
+            let mut opts = ReadOptions::default();
+            opts.set_prefix_same_as_start(true);
+            let mut it = self.db.raw_iterator_cf_opt(spans_cf, opts);
+            it.seek(prefix);
+            while let (Some(key), Some(value)) = (it.key(), it.value()) {
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                let record: SpanRecord = decode(CF_SPANS, key, value)?;
+                let span_id =
+                    SpanId::from_slice(&key[20..]).map_err(|e| StorageError::Corrupt {
+                        cf: CF_SPANS,
+                        key: hex(key),
+                        reason: format!("span id {e}"),
+                    })?;
+                let mut span: Span = record.span.unwrap_or_default();
+                span.trace_id = trace_id.as_bytes().to_vec();
+                span.span_id = span_id.as_bytes().to_vec();
+                out.push(StoredSpan {
+                    resource: self.resolve::<Resource>(
+                        CF_RESOURCES,
+                        &mut resources,
+                        record.resource_id,
+                    )?,
+                    scope: self.resolve::<Scope>(CF_SCOPES, &mut scopes, record.scope_id)?,
+                    span,
+                });
+                it.next();
+            }
+            it.status()?;
+        }
+        out.sort_by_key(|s| (s.span.start_time_unix_nano, s.span.span_id.clone()));
+        Ok(out)
+    }
+}
+
+impl LogWriter for Store {
+    fn write_logs(&self, batch: &Batch<LogItem>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut wb = WriteBatch::default();
+        self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
+        let logs = self.cf(CF_LOGS)?;
+        let mut buf = Vec::with_capacity(512);
+        for item in &batch.items {
+            buf.clear();
+            item.record
+                .encode(&mut buf)
+                .map_err(|e| StorageError::Corrupt {
+                    cf: CF_LOGS,
+                    key: item.time_unix_nano.to_string(),
+                    reason: e.to_string(),
+                })?;
+            wb.put_cf(
+                logs,
+                keys::time_key(item.time_unix_nano, self.next_seq()),
+                &buf,
+            );
+        }
+        self.write(wb)
+    }
+}
+
+impl LogReader for Store {
+    fn logs(&self, range: TimeRange, limit: usize) -> Result<Vec<StoredLog>> {
+        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
+        let mut out = Vec::new();
+        self.scan_time(CF_LOGS, range, limit, |time, record: LogRecord| {
+            out.push(StoredLog {
+                time_unix_nano: time,
+                resource: self.resolve::<Resource>(
+                    CF_RESOURCES,
+                    &mut resources,
+                    record.resource_id,
+                )?,
+                scope: self.resolve::<Scope>(CF_SCOPES, &mut scopes, record.scope_id)?,
+                record: record.record.unwrap_or_default(),
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+impl MetricWriter for Store {
+    fn write_metric_points(&self, batch: &Batch<MetricItem>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut wb = WriteBatch::default();
+        self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
+        let points = self.cf(CF_METRIC_POINTS)?;
+        let mut buf = Vec::with_capacity(256);
+        for item in &batch.items {
+            buf.clear();
+            item.point
+                .encode(&mut buf)
+                .map_err(|e| StorageError::Corrupt {
+                    cf: CF_METRIC_POINTS,
+                    key: item.time_unix_nano.to_string(),
+                    reason: e.to_string(),
+                })?;
+            wb.put_cf(
+                points,
+                keys::time_key(item.time_unix_nano, self.next_seq()),
+                &buf,
+            );
+        }
+        self.write(wb)
+    }
+}
+
+impl MetricReader for Store {
+    fn metric_points(&self, range: TimeRange, limit: usize) -> Result<Vec<StoredMetricPoint>> {
+        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
+        let mut out = Vec::new();
+        self.scan_time(
+            CF_METRIC_POINTS,
+            range,
+            limit,
+            |time, point: MetricPoint| {
+                out.push(StoredMetricPoint {
+                    time_unix_nano: time,
+                    resource: self.resolve::<Resource>(
+                        CF_RESOURCES,
+                        &mut resources,
+                        point.resource_id,
+                    )?,
+                    scope: self.resolve::<Scope>(CF_SCOPES, &mut scopes, point.scope_id)?,
+                    point,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+}
+
+/// The whole of the store as an iterator over keys, for tests of the layout.
+#[cfg(test)]
+impl Store {
+    fn count(&self, name: &'static str) -> usize {
+        let cf = self.cf(name).expect("cf");
+        self.db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_proto::convert::{convert_logs, convert_traces, Limits};
+    use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+    use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use lookout_proto::otlp::common::v1::{any_value, AnyValue, KeyValue};
+    use lookout_proto::otlp::logs::v1::{LogRecord as OtlpLog, ResourceLogs, ScopeLogs};
+    use lookout_proto::otlp::resource::v1::Resource as OtlpResource;
+    use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans};
+
+    const DAY_NS: u64 = 24 * keys::HOUR_NS;
+
+    fn service(name: &str) -> Option<OtlpResource> {
+        Some(OtlpResource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(name.into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    fn span(trace: u8, id: u8, start: u64) -> Span {
+        Span {
+            trace_id: vec![trace; 16],
+            span_id: vec![id; 8],
+            name: format!("op-{id}"),
+            start_time_unix_nano: start,
+            end_time_unix_nano: start + 1_000,
+            ..Default::default()
+        }
+    }
+
+    fn spans_request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: service("checkout"),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn logs_request(times: &[u64]) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: service("checkout"),
+                scope_logs: vec![ScopeLogs {
+                    log_records: times
+                        .iter()
+                        .map(|&t| OtlpLog {
+                            time_unix_nano: t,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn open(dir: &Path) -> Store {
+        Store::open(dir, &StorageConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn trace_spanning_hours_is_read_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let t0 = 1_000 * keys::HOUR_NS - 10;
+        let batch = convert_traces(
+            spans_request(vec![span(1, 2, t0 + 20), span(1, 1, t0), span(2, 1, t0)]),
+            &Limits::default(),
+        );
+        store.write_spans(&batch.batch).unwrap();
+        let trace = store.trace(&TraceId([1; 16])).unwrap();
+        let ids: Vec<_> = trace.iter().map(|s| s.span.span_id[0]).collect();
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(trace[0].span.trace_id, vec![1; 16]);
+        assert_eq!(trace[0].resource.service_name(), Some("checkout"));
+        assert!(store.trace(&TraceId([3; 16])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn retried_spans_are_not_duplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let batch = convert_traces(spans_request(vec![span(1, 1, DAY_NS)]), &Limits::default());
+        store.write_spans(&batch.batch).unwrap();
+        store.write_spans(&batch.batch).unwrap();
+        assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
+        assert_eq!(store.count(CF_RESOURCES), 1);
+    }
+
+    #[test]
+    fn logs_scan_by_time_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let batch = convert_logs(logs_request(&[30, 10, 20, 10]), &Limits::default(), 99);
+        store.write_logs(&batch.batch).unwrap();
+        let range = TimeRange {
+            start_unix_nano: 10,
+            end_unix_nano: 30,
+        };
+        let times: Vec<_> = store
+            .logs(range, 100)
+            .unwrap()
+            .iter()
+            .map(|l| l.time_unix_nano)
+            .collect();
+        assert_eq!(times, vec![10, 10, 20]);
+        assert_eq!(store.logs(TimeRange::ALL, 2).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn retention_deletes_expired_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let now = 100 * DAY_NS;
+        let old = now - 10 * DAY_NS;
+        let recent = now - DAY_NS;
+        let traces = convert_traces(
+            spans_request(vec![span(1, 1, old), span(2, 1, recent)]),
+            &Limits::default(),
+        );
+        store.write_spans(&traces.batch).unwrap();
+        store
+            .write_logs(&convert_logs(logs_request(&[old, recent]), &Limits::default(), 0).batch)
+            .unwrap();
+        store.enforce_retention(&Retention::default(), now).unwrap();
+        assert!(store.trace(&TraceId([1; 16])).unwrap().is_empty());
+        assert_eq!(store.trace(&TraceId([2; 16])).unwrap().len(), 1);
+        let logs = store.logs(TimeRange::ALL, 10).unwrap();
+        assert_eq!(
+            logs.iter().map(|l| l.time_unix_nano).collect::<Vec<_>>(),
+            vec![recent]
+        );
+        assert_eq!(store.count(CF_SPANS), 1);
+    }
+
+    #[test]
+    fn reopen_keeps_data_and_rejects_other_format_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            let batch = convert_traces(spans_request(vec![span(1, 1, DAY_NS)]), &Limits::default());
+            store.write_spans(&batch.batch).unwrap();
+        }
+        {
+            let store = open(dir.path());
+            assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
+            store.probe_writable().unwrap();
+            let meta = store.cf(CF_META).unwrap();
+            store.db.put_cf(meta, FORMAT_KEY, b"99").unwrap();
+        }
+        let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
+        assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
+    }
+}
