@@ -1,1 +1,153 @@
-fn main() {}
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lookout::config::{Config, LogFormat, Overrides};
+use lookout::Server;
+use tracing_subscriber::EnvFilter;
+
+/// Lookout: a self-hosted observability backend. Send it OpenTelemetry traces, metrics and
+/// logs over OTLP; it stores them durably on local disk, in one process.
+#[derive(Parser)]
+#[command(name = "lookout", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive OTLP and serve the HTTP API until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Check a config file: prints every problem with its path, exits 1 if there is any.
+    CheckConfig {
+        /// The YAML config file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// YAML config file (see lookout.example.yaml); flags and LOOKOUT_* variables override it.
+    #[arg(long, env = "LOOKOUT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./lookout-data].
+    #[arg(long, env = "LOOKOUT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// OTLP/gRPC listen address [default: 127.0.0.1:4317].
+    #[arg(long, env = "LOOKOUT_OTLP_GRPC_ADDR")]
+    otlp_grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP listen address [default: 127.0.0.1:4318].
+    #[arg(long, env = "LOOKOUT_OTLP_HTTP_ADDR")]
+    otlp_http_addr: Option<SocketAddr>,
+    /// HTTP API, health and metrics listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "LOOKOUT_HTTP_ADDR")]
+    http_addr: Option<SocketAddr>,
+    /// Log format [default: text on a terminal, json otherwise].
+    #[arg(long, env = "LOOKOUT_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // Logging may not be set up yet when configuration fails.
+                eprintln!("lookout: {e:#}");
+                tracing::error!(error = %format!("{e:#}"), "lookout stopped");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let config = match Config::from_file(file) {
+        Ok(config) => config,
+        Err(e) => {
+            println!("{}: {e:#}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let problems = config.validate();
+    if problems.is_empty() {
+        println!("{}: ok", file.display());
+        return ExitCode::SUCCESS;
+    }
+    for problem in &problems {
+        println!("{}: {problem}", file.display());
+    }
+    ExitCode::FAILURE
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let file = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    let config = file.apply_env(std::env::vars())?.apply_overrides(&Overrides {
+        data_dir: args.data_dir.clone(),
+        otlp_grpc_addr: args.otlp_grpc_addr,
+        otlp_http_addr: args.otlp_http_addr,
+        http_addr: args.http_addr,
+        log_format: args.log_format,
+    });
+    let problems = config.validate();
+    if !problems.is_empty() {
+        anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
+    }
+    Ok(config)
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) => EnvFilter::try_new(filter).context("RUST_LOG")?,
+        Err(_) => EnvFilter::try_new(&config.log.level).context("log.level")?,
+    };
+    let json = match config.log.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    init_logging(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .thread_name("lookout")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = Server::start(config).await?;
+        wait_for_signal().await?;
+        server.shutdown().await
+    })
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

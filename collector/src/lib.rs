@@ -1,1 +1,21 @@
-//! placeholder
+//! The OTLP receivers: OTLP/gRPC and OTLP/HTTP (protobuf and JSON, gzip), admission control,
+//! and Lookout's ingest metrics.
+//!
+//! Both receivers hand the request body to one [`Ingest`] pipeline, which bounds the bytes in
+//! flight, decodes and converts on a blocking thread, writes one storage batch per request and
+//! answers with OTLP's `partial_success` for invalid items. Its contract: an export is
+//! acknowledged only once everything accepted from it is durably stored.
+
+mod config;
+mod error;
+pub mod grpc;
+pub mod http;
+mod ingest;
+mod metrics;
+
+pub use config::OtlpConfig;
+pub use error::IngestError;
+pub use ingest::{
+    response_json, response_protobuf, Encoding, ExportOutcome, Ingest, Protocol, Signal, Writers,
+};
+pub use metrics::IngestMetrics;

@@ -1,0 +1,65 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+
+/// The OTLP receivers.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// OTLP/gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// OTLP/HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Largest export request accepted, measured after decompression. Larger ones are answered
+    /// RESOURCE_EXHAUSTED / 413 and are not retried by clients.
+    pub max_message_size: ByteSize,
+    /// Bytes of export requests being decoded and written at once. A request that would pass it
+    /// is refused at once with UNAVAILABLE / 429 and a retry hint, so memory stays bounded
+    /// however many clients send.
+    pub max_inflight_bytes: ByteSize,
+    /// The retry hint given with every retryable refusal.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            max_message_size: ByteSize::mib(64),
+            max_inflight_bytes: ByteSize::mib(256),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+impl OtlpConfig {
+    /// Every problem, each with its path below `prefix`.
+    pub fn validate(&self, prefix: &str, problems: &mut Vec<String>) {
+        if self.max_message_size.as_u64() == 0 {
+            problems.push(format!("{prefix}.max_message_size: must be greater than 0"));
+        }
+        if self.max_message_size.as_u64() > u32::MAX as u64 {
+            problems.push(format!(
+                "{prefix}.max_message_size: must be at most 4GiB (gRPC frames carry a 32-bit length)"
+            ));
+        }
+        if self.max_inflight_bytes < self.max_message_size {
+            problems.push(format!(
+                "{prefix}.max_inflight_bytes: must be at least max_message_size ({}), or the largest request could never be accepted",
+                self.max_message_size
+            ));
+        }
+        if self.max_inflight_bytes.as_u64() > u32::MAX as u64 {
+            problems.push(format!("{prefix}.max_inflight_bytes: must be at most 4GiB"));
+        }
+        if self.grpc_addr == self.http_addr && self.grpc_addr.port() != 0 {
+            problems.push(format!(
+                "{prefix}.http_addr: must differ from {prefix}.grpc_addr ({})",
+                self.grpc_addr
+            ));
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The export path shared by both receivers: admit, decode, convert, write, answer.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use lookout_proto::model::Batch;
+use lookout_proto::otlp::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use lookout_proto::otlp::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use lookout_proto::otlp::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use lookout_proto::{convert_logs, convert_metrics, convert_traces, Converted, Limits};
+use lookout_storage::{LogWriter, MetricWriter, SpanWriter};
+use prost::Message;
+use tokio::sync::Semaphore;
+
+use crate::{IngestError, IngestMetrics, OtlpConfig};
+
+/// The three OTLP signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+
+    /// What the items of this signal are called in messages.
+    pub fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "data points",
+            Signal::Logs => "log records",
+        }
+    }
+}
+
+/// The transport an export came over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Http => "http",
+        }
+    }
+}
+
+/// The encoding of an export body (and of its answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// Where accepted items go.
+#[derive(Clone)]
+pub struct Writers {
+    pub spans: Arc<dyn SpanWriter>,
+    pub logs: Arc<dyn LogWriter>,
+    pub metrics: Arc<dyn MetricWriter>,
+}
+
+/// The result of an accepted export: how many items were invalid and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportOutcome {
+    pub rejected: u64,
+    pub message: Option<String>,
+}
+
+/// The ingest pipeline. Cheap to clone.
+///
+/// Contract: [`Ingest::export`] returns `Ok` only after every accepted item is durably stored
+/// (see `lookout_storage`); on `Err` nothing of the request was stored.
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writers: Writers,
+    limits: Limits,
+    config: OtlpConfig,
+    metrics: IngestMetrics,
+    inflight: Arc<Semaphore>,
+}
+
+/// Returns its bytes to the in-flight budget when the request is done.
+struct InflightGuard {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    bytes: i64,
+    metrics: IngestMetrics,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.metrics.inflight_bytes().dec_by(self.bytes);
+    }
+}
+
+impl Ingest {
+    pub fn new(writers: Writers, limits: Limits, config: OtlpConfig, metrics: IngestMetrics) -> Self {
+        let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
+        Ingest {
+            inner: Arc::new(Inner {
+                writers,
+                limits,
+                config,
+                metrics,
+                inflight: Arc::new(Semaphore::new(budget)),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &OtlpConfig {
+        &self.inner.config
+    }
+
+    /// Stores one export request whose (decompressed) body is `body`.
+    pub async fn export(
+        &self,
+        protocol: Protocol,
+        signal: Signal,
+        encoding: Encoding,
+        body: Bytes,
+    ) -> Result<ExportOutcome, IngestError> {
+        let started = Instant::now();
+        let result = self.admit_and_process(signal, encoding, body).await;
+        let outcome = match &result {
+            Ok(o) if o.rejected > 0 => "partial",
+            Ok(_) => "ok",
+            Err(e) => e.reason(),
+        };
+        self.inner
+            .metrics
+            .request(protocol, signal, outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// Counts a request refused before it reached [`Ingest::export`] (too large, bad media type).
+    pub fn record_refused(&self, protocol: Protocol, signal: Signal, error: &IngestError) {
+        self.inner.metrics.request(protocol, signal, error.reason(), 0.0);
+    }
+
+    async fn admit_and_process(
+        &self,
+        signal: Signal,
+        encoding: Encoding,
+        body: Bytes,
+    ) -> Result<ExportOutcome, IngestError> {
+        let config = &self.inner.config;
+        if body.len() as u64 > config.max_message_size.as_u64() {
+            return Err(IngestError::TooLarge {
+                limit: config.max_message_size.as_u64(),
+            });
+        }
+        let cost = body.len().clamp(1, u32::MAX as usize) as u32;
+        let permit = Arc::clone(&self.inner.inflight)
+            .try_acquire_many_owned(cost)
+            .map_err(|_| IngestError::Overloaded {
+                inflight_limit: config.max_inflight_bytes.as_u64(),
+                retry_after: config.retry_after,
+            })?;
+        self.inner.metrics.inflight_bytes().inc_by(i64::from(cost));
+        let guard = InflightGuard {
+            _permit: permit,
+            bytes: i64::from(cost),
+            metrics: self.inner.metrics.clone(),
+        };
+        // Decoding, conversion and the RocksDB write are CPU and I/O work: keep them off the
+        // async workers so a large batch does not stall other connections.
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            inner.process(signal, encoding, &body)
+        })
+        .await
+        .map_err(|e| IngestError::Internal(format!("request processing failed: {e}")))?
+    }
+}
+
+fn decode<M>(encoding: Encoding, body: &[u8]) -> Result<M, IngestError>
+where
+    M: Message + Default + serde::de::DeserializeOwned,
+{
+    match encoding {
+        Encoding::Protobuf => {
+            M::decode(body).map_err(|e| IngestError::Malformed(format!("invalid protobuf: {e}")))
+        }
+        Encoding::Json => serde_json::from_slice(body)
+            .map_err(|e| IngestError::Malformed(format!("invalid OTLP/JSON: {e}"))),
+    }
+}
+
+fn now_unix_nano() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Inner {
+    fn process(&self, signal: Signal, encoding: Encoding, body: &[u8]) -> Result<ExportOutcome, IngestError> {
+        match signal {
+            Signal::Traces => {
+                let request: ExportTraceServiceRequest = decode(encoding, body)?;
+                let converted = convert_traces(request, &self.limits);
+                self.store(signal, converted, |b| self.writers.spans.write_spans(b))
+            }
+            Signal::Logs => {
+                let request: ExportLogsServiceRequest = decode(encoding, body)?;
+                let converted = convert_logs(request, &self.limits, now_unix_nano());
+                self.store(signal, converted, |b| self.writers.logs.write_logs(b))
+            }
+            Signal::Metrics => {
+                let request: ExportMetricsServiceRequest = decode(encoding, body)?;
+                let converted = convert_metrics(request, &self.limits);
+                self.store(signal, converted, |b| self.writers.metrics.write_metric_points(b))
+            }
+        }
+    }
+
+    fn store<T>(
+        &self,
+        signal: Signal,
+        converted: Converted<T>,
+        write: impl FnOnce(&Batch<T>) -> lookout_storage::Result<()>,
+    ) -> Result<ExportOutcome, IngestError> {
+        let metrics = &self.metrics;
+        let rejected = converted.rejections.total();
+        let accepted = converted.batch.items.len() as u64;
+        metrics.truncated(signal, converted.truncated);
+        for (reason, count) in converted.rejections.iter() {
+            metrics.rejected(signal, reason.as_str(), count);
+        }
+        let started = Instant::now();
+        if let Err(e) = write(&converted.batch) {
+            let error = IngestError::from_storage(e, self.config.retry_after);
+            tracing::warn!(signal = signal.as_str(), error = %error, "storage write failed");
+            metrics.items(signal, converted.received, 0);
+            metrics.rejected(signal, error.reason(), accepted);
+            return Err(error);
+        }
+        metrics.write_duration(signal, started.elapsed().as_secs_f64());
+        metrics.items(signal, converted.received, accepted);
+        Ok(ExportOutcome {
+            rejected,
+            message: converted.rejections.message(converted.received, signal.items()),
+        })
+    }
+}
+
+/// The `Export*ServiceResponse` for `outcome`, protobuf-encoded; `partial_success` is set only
+/// when items were rejected.
+pub fn response_protobuf(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
+    let partial = outcome.rejected > 0 || outcome.message.is_some();
+    let rejected = outcome.rejected as i64;
+    let error_message = outcome.message.clone().unwrap_or_default();
+    match signal {
+        Signal::Traces => ExportTraceServiceResponse {
+            partial_success: partial.then(|| ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message,
+            }),
+        }
+        .encode_to_vec(),
+        Signal::Metrics => ExportMetricsServiceResponse {
+            partial_success: partial.then(|| ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message,
+            }),
+        }
+        .encode_to_vec(),
+        Signal::Logs => ExportLogsServiceResponse {
+            partial_success: partial.then(|| ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message,
+            }),
+        }
+        .encode_to_vec(),
+    }
+}
+
+/// The same response in OTLP/JSON (64-bit counts as decimal strings, as proto3 JSON has them).
+pub fn response_json(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
+    if outcome.rejected == 0 && outcome.message.is_none() {
+        return b"{}".to_vec();
+    }
+    let field = match signal {
+        Signal::Traces => "rejectedSpans",
+        Signal::Metrics => "rejectedDataPoints",
+        Signal::Logs => "rejectedLogRecords",
+    };
+    let mut partial = serde_json::Map::new();
+    partial.insert(field.into(), outcome.rejected.to_string().into());
+    if let Some(message) = &outcome.message {
+        partial.insert("errorMessage".into(), message.clone().into());
+    }
+    serde_json::json!({ "partialSuccess": partial }).to_string().into_bytes()
+}

@@ -1,0 +1,12 @@
+//! The `lookout` binary's library: configuration, wiring and shutdown. The only crate that
+//! knows every other one. `main.rs` is the command line on top of it; tests start a
+//! [`Server`] in process.
+
+pub mod checks;
+pub mod config;
+pub mod request_id;
+pub mod self_metrics;
+pub mod server;
+
+pub use config::Config;
+pub use server::Server;

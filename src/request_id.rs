@@ -1,0 +1,65 @@
+//! Request ids and request logging for both servers: every request gets an `x-request-id`
+//! (the client's, or a new UUID), echoed in the response and recorded on its log span.
+
+use http::Request;
+use tower::ServiceBuilder;
+use tower_http::classify::{GrpcErrorsAsFailures, ServerErrorsAsFailures, SharedClassifier};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, MakeSpan, TraceLayer};
+use tracing::Level;
+
+/// The log span of one request, carrying its id.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &Request<B>) -> tracing::Span {
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!(
+            "request",
+            request_id,
+            method = %request.method(),
+            path = %request.uri().path(),
+        )
+    }
+}
+
+type Layers<C> = ServiceBuilder<
+    tower::layer::util::Stack<
+        PropagateRequestIdLayer,
+        tower::layer::util::Stack<
+            TraceLayer<SharedClassifier<C>, RequestSpan, tower_http::trace::DefaultOnRequest, DefaultOnResponse, tower_http::trace::DefaultOnBodyChunk, tower_http::trace::DefaultOnEos, DefaultOnFailure>,
+            tower::layer::util::Stack<SetRequestIdLayer<MakeRequestUuid>, tower::layer::util::Identity>,
+        >,
+    >,
+>;
+
+/// Layers for an HTTP server (5xx responses are logged as failures).
+pub fn http_layers() -> Layers<ServerErrorsAsFailures> {
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(RequestSpan)
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+}
+
+/// Layers for the gRPC server (non-OK statuses are logged as failures).
+pub fn grpc_layers() -> Layers<GrpcErrorsAsFailures> {
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(RequestSpan)
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+}

@@ -1,0 +1,222 @@
+//! Starting and stopping a whole Lookout: storage, receivers, API, background tasks.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use lookout_collector::{Ingest, IngestMetrics, Writers};
+use lookout_query_api::{ApiState, ReadinessCheck};
+use lookout_storage::Store;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::checks::{DiskCheck, ReceiverFlags, ReceiversCheck, StorageCheck};
+use crate::config::Config;
+use crate::request_id;
+use crate::self_metrics::ProcessCollector;
+
+/// A running Lookout. Stop it with [`Server::shutdown`]; dropping it stops nothing.
+pub struct Server {
+    pub otlp_grpc_addr: SocketAddr,
+    pub otlp_http_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    store: Arc<Store>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+impl Server {
+    /// Opens storage and starts serving; returns once every listener is bound.
+    pub async fn start(config: Config) -> anyhow::Result<Server> {
+        let data_dir = config.data_dir.clone();
+        let storage_config = config.storage.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, &storage_config))
+            .await?
+            .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
+        let store = Arc::new(store);
+
+        let mut registry = Registry::default();
+        let ingest_metrics = IngestMetrics::new(&mut registry);
+        registry.register_collector(Box::new(ProcessCollector::new(Arc::clone(&store))));
+        let registry = Arc::new(registry);
+
+        let writers = Writers {
+            spans: store.clone(),
+            logs: store.clone(),
+            metrics: store.clone(),
+        };
+        let ingest = Ingest::new(writers, config.limits.clone(), config.otlp.clone(), ingest_metrics);
+
+        let grpc_listener = bind("otlp grpc", config.otlp.grpc_addr).await?;
+        let otlp_http_listener = bind("otlp http", config.otlp.http_addr).await?;
+        let http_listener = bind("http api", config.http.addr).await?;
+        let otlp_grpc_addr = grpc_listener.local_addr()?;
+        let otlp_http_addr = otlp_http_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+
+        let (stop, stop_rx) = watch::channel(false);
+        let flags = ReceiverFlags::default();
+        let mut tasks = Vec::new();
+
+        let grpc = tonic::transport::Server::builder()
+            .layer(request_id::grpc_layers())
+            .add_routes(lookout_collector::grpc::routes(ingest.clone()))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                stopped(stop_rx.clone()),
+            );
+        let up = Arc::clone(&flags.grpc);
+        up.store(true, Ordering::Relaxed);
+        tasks.push((
+            "otlp grpc",
+            tokio::spawn(async move {
+                let result = grpc.await.context("otlp grpc server");
+                up.store(false, Ordering::Relaxed);
+                result
+            }),
+        ));
+
+        let otlp_http = axum::serve(
+            otlp_http_listener,
+            lookout_collector::http::router(ingest).layer(request_id::http_layers()),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let up = Arc::clone(&flags.http);
+        up.store(true, Ordering::Relaxed);
+        tasks.push((
+            "otlp http",
+            tokio::spawn(async move {
+                let result = otlp_http.await.context("otlp http server");
+                up.store(false, Ordering::Relaxed);
+                result
+            }),
+        ));
+
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(StorageCheck(Arc::clone(&store))),
+            Arc::new(DiskCheck {
+                path: config.data_dir.clone(),
+                min_free: config.health.min_free_disk,
+            }),
+            Arc::new(ReceiversCheck {
+                flags: flags.clone(),
+                grpc_addr: otlp_grpc_addr,
+                http_addr: otlp_http_addr,
+            }),
+        ];
+        let api_state = ApiState {
+            checks,
+            metrics: Arc::new(move || {
+                let mut text = String::new();
+                if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+                    tracing::warn!(error = %e, "encoding metrics failed");
+                }
+                (
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8".to_string(),
+                    text,
+                )
+            }),
+        };
+        let api = axum::serve(
+            http_listener,
+            lookout_query_api::router(api_state).layer(request_id::http_layers()),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+        tasks.push((
+            "http api",
+            tokio::spawn(async move { api.await.context("http api server") }),
+        ));
+
+        tasks.push((
+            "retention",
+            tokio::spawn(retention_loop(Arc::clone(&store), config.retention.clone(), stop_rx)),
+        ));
+
+        tracing::info!(
+            otlp_grpc = %otlp_grpc_addr,
+            otlp_http = %otlp_http_addr,
+            http = %http_addr,
+            data_dir = %config.data_dir.display(),
+            "lookout is serving"
+        );
+        Ok(Server {
+            otlp_grpc_addr,
+            otlp_http_addr,
+            http_addr,
+            store,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The store, for tests and tools that read back what was ingested.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, flushes and closes storage.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down");
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        for (name, task) in self.tasks {
+            let result = match task.await {
+                Ok(result) => result,
+                Err(e) => Err(anyhow::anyhow!("{name} task failed: {e}")),
+            };
+            if let Err(e) = result {
+                tracing::error!(task = name, error = %format!("{e:#}"), "task ended with an error");
+                first_error.get_or_insert(e);
+            }
+        }
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.flush())
+            .await?
+            .context("flushing storage")?;
+        tracing::info!("shutdown complete");
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Applies retention now and then every `check_interval` until stopped.
+async fn retention_loop(
+    store: Arc<Store>,
+    retention: lookout_storage::Retention,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut interval = tokio::time::interval(retention.check_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let store = Arc::clone(&store);
+        let retention = retention.clone();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_nanos() as u64;
+        match tokio::task::spawn_blocking(move || store.enforce_retention(&retention, now)).await {
+            Ok(Ok(report)) => tracing::debug!(?report, "retention applied"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention failed, will retry"),
+            Err(e) => tracing::warn!(error = %e, "retention task failed, will retry"),
+        }
+    }
+}
