@@ -1,0 +1,10 @@
+//! End-to-end tests: a real Lookout (in process, or the real binary) on ephemeral ports and a
+//! temporary data directory, fed by real OpenTelemetry SDK exporters and raw OTLP requests.
+
+mod bad_input;
+mod binary;
+mod common;
+mod json;
+mod restart;
+mod retention;
+mod sdk;
