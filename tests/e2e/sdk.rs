@@ -14,7 +14,7 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer 
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{
     Compression, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
-    WithHttpConfig, WithTonicConfig,
+    WithTonicConfig,
 };
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
