@@ -316,3 +316,144 @@ pub fn response_json(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
     }
     serde_json::json!({ "partialSuccess": partial }).to_string().into_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+
+    use axum::response::IntoResponse;
+    use bytesize::ByteSize;
+    use lookout_proto::model::{LogItem, MetricItem, SpanItem};
+    use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use lookout_storage::StorageError;
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+
+    /// A writer that holds every write until released, or fails them.
+    struct Gate {
+        entered: Mutex<mpsc::Sender<()>>,
+        release: Mutex<mpsc::Receiver<()>>,
+        fail: bool,
+    }
+
+    impl SpanWriter for Gate {
+        fn write_spans(&self, _: &Batch<SpanItem>) -> lookout_storage::Result<()> {
+            if self.fail {
+                return Err(StorageError::Io(std::io::Error::other("disk on fire")));
+            }
+            let _ = self.entered.lock().unwrap().send(());
+            self.release.lock().unwrap().recv().unwrap();
+            Ok(())
+        }
+    }
+    impl LogWriter for Gate {
+        fn write_logs(&self, _: &Batch<LogItem>) -> lookout_storage::Result<()> {
+            Ok(())
+        }
+    }
+    impl MetricWriter for Gate {
+        fn write_metric_points(&self, _: &Batch<MetricItem>) -> lookout_storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn body() -> Bytes {
+        let spans = (1..=10u8)
+            .map(|i| Span {
+                trace_id: vec![1; 16],
+                span_id: vec![i; 8],
+                name: "x".repeat(40),
+                start_time_unix_nano: 1,
+                end_time_unix_nano: 2,
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        Bytes::from(request.encode_to_vec())
+    }
+
+    fn ingest(fail: bool) -> (Ingest, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        let gate = Arc::new(Gate {
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+            fail,
+        });
+        let config = OtlpConfig {
+            max_message_size: ByteSize::b(body().len() as u64 + 100),
+            max_inflight_bytes: ByteSize::b(body().len() as u64 + 100),
+            ..Default::default()
+        };
+        let writers = Writers {
+            spans: gate.clone(),
+            logs: gate.clone(),
+            metrics: gate,
+        };
+        let metrics = IngestMetrics::new(&mut Registry::default());
+        (Ingest::new(writers, Limits::default(), config, metrics), entered_rx, release_tx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overload_is_refused_with_a_retry_hint_not_queued() {
+        let (ingest, entered, release) = ingest(false);
+        let first = {
+            let ingest = ingest.clone();
+            tokio::spawn(async move {
+                ingest
+                    .export(Protocol::Http, Signal::Traces, Encoding::Protobuf, body())
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+
+        let refused = ingest
+            .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, IngestError::Overloaded { .. }), "{refused}");
+        assert_eq!(refused.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(refused.http_status(), http::StatusCode::TOO_MANY_REQUESTS);
+        let response = refused.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), ExportOutcome::default());
+        // The budget came back: the next export goes through.
+        release.send(()).unwrap();
+        ingest
+            .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn storage_failure_is_unavailable_with_a_retry_hint() {
+        let (ingest, _entered, _release) = ingest(true);
+        let error = ingest
+            .export(Protocol::Http, Signal::Traces, Encoding::Protobuf, body())
+            .await
+            .unwrap_err();
+        assert_eq!(error.http_status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(error.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(1)));
+        let status = error.to_grpc_status();
+        use tonic_types::StatusExt;
+        assert_eq!(
+            status.get_details_retry_info().and_then(|r| r.retry_delay),
+            Some(std::time::Duration::from_secs(1))
+        );
+    }
+}

@@ -1,1 +1,166 @@
+//! The real `lookout` binary: its command line, SIGTERM shutdown, and durability across kill -9.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lookout_storage::{StorageConfig, Store};
+
+use crate::restart::{expected, stored, LOGS, METRICS, TRACES};
+
+fn lookout() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lookout"))
+}
+
+struct Running {
+    child: Child,
+    otlp_http: String,
+    http: String,
+}
+
+/// Starts `lookout serve` on ephemeral ports and reads the bound addresses from its JSON log.
+fn serve(data_dir: &std::path::Path) -> Running {
+    let mut child = lookout()
+        .args(["serve", "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0"])
+        .args(["--http-addr", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .env("LOOKOUT_RETENTION__TRACES", "36500d")
+        .env("LOOKOUT_RETENTION__LOGS", "36500d")
+        .env("LOOKOUT_RETENTION__METRICS", "36500d")
+        .env("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lookout starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "lookout did not report serving");
+        let line = lines.next().expect("log line").unwrap();
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if event["message"] == "lookout is serving" {
+            // Keep draining the log so the child never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Running {
+                child,
+                otlp_http: event["otlp_http"].as_str().unwrap().to_string(),
+                http: event["http"].as_str().unwrap().to_string(),
+            };
+        }
+    }
+}
+
+fn send_all(running: &Running) {
+    for (path, body) in [("/v1/traces", TRACES), ("/v1/logs", LOGS), ("/v1/metrics", METRICS)] {
+        let (status, _) = http_request(&running.otlp_http, "POST", path, body);
+        assert_eq!(status, 200, "{path}");
+    }
+}
+
+/// A minimal HTTP/1.1 exchange over a std TcpStream: this test runs no async runtime.
+fn http_request(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "lookout did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(dir, &StorageConfig::default()).unwrap()
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = serve(dir.path());
+    send_all(&running);
+    let (status, body) = http_request(&running.http, "GET", "/ready", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""status":"healthy""#), "{body}");
+    let pid = running.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = wait_exit(&mut running.child);
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(stored(&open(dir.path())), expected());
+}
+
+#[test]
+fn kill_9_loses_nothing_that_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = serve(dir.path());
+    send_all(&running);
+    running.child.kill().unwrap(); // SIGKILL
+    wait_exit(&mut running.child);
+    assert_eq!(stored(&open(dir.path())), expected());
+}
+
+#[test]
+fn version_and_help_describe_the_commands() {
+    let out = lookout().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("lookout {}\n", env!("CARGO_PKG_VERSION")));
+    let out = lookout().arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("serve") && help.contains("check-config"), "{help}");
+    let out = lookout().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in ["--config", "--data-dir", "--otlp-grpc-addr", "--otlp-http-addr", "--http-addr", "LOOKOUT_DATA_DIR"] {
+        assert!(help.contains(flag), "{flag} in {help}");
+    }
+}
+
+#[test]
+fn check_config_accepts_the_example_and_lists_every_problem() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lookout.example.yaml");
+    let out = lookout().arg("check-config").arg(&example).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "retention:\n  logs: 0s\notlp:\n  max_message_size: 0B\n").unwrap();
+    let out = lookout().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("retention.logs: must be greater than 0"), "{text}");
+    assert!(text.contains("otlp.max_message_size: must be greater than 0"), "{text}");
+
+    std::fs::write(&bad, "otlp:\n  grpc_address: 1\n").unwrap();
+    let out = lookout().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("grpc_address") && text.contains("line 2"), "{text}");
+}
+
+#[test]
+fn serve_refuses_an_invalid_configuration_and_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lookout()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("LOOKOUT_RETENTION__TRACES", "0s")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains("retention.traces: must be greater than 0"), "{text}");
+}
