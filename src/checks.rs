@@ -44,7 +44,10 @@ impl ReadinessCheck for DiskCheck {
         "disk"
     }
     fn check(&self) -> CheckResult {
-        let path = self.path.canonicalize().unwrap_or_else(|_| self.path.clone());
+        let path = self
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| self.path.clone());
         let disks = match sysinfo::Disks::new_with_refreshed_list() {
             Ok(disks) => disks,
             Err(e) => {
@@ -104,8 +107,15 @@ impl ReadinessCheck for ReceiversCheck {
         "receivers"
     }
     fn check(&self) -> CheckResult {
-        let state = |up: &AtomicBool| if up.load(Ordering::Relaxed) { "up" } else { "down" };
-        let all_up = self.flags.grpc.load(Ordering::Relaxed) && self.flags.http.load(Ordering::Relaxed);
+        let state = |up: &AtomicBool| {
+            if up.load(Ordering::Relaxed) {
+                "up"
+            } else {
+                "down"
+            }
+        };
+        let all_up =
+            self.flags.grpc.load(Ordering::Relaxed) && self.flags.http.load(Ordering::Relaxed);
         CheckResult {
             status: if all_up {
                 CheckStatus::Healthy

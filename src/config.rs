@@ -168,7 +168,10 @@ impl Config {
                 .unwrap_or_else(|_| serde_json::Value::String(value.clone()));
         }
         serde_path_to_error::deserialize(tree).map_err(|e| {
-            let var = format!("LOOKOUT_{}", e.path().to_string().replace('.', "__").to_ascii_uppercase());
+            let var = format!(
+                "LOOKOUT_{}",
+                e.path().to_string().replace('.', "__").to_ascii_uppercase()
+            );
             anyhow::anyhow!("{var}: {}", e.inner())
         })
     }
@@ -256,17 +259,26 @@ mod tests {
             "http.addr",
             "otlp.max_inflight_bytes",
         ] {
-            assert!(problems.iter().any(|p| p.starts_with(expected)), "{expected} in {problems:?}");
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{expected} in {problems:?}"
+            );
         }
     }
 
     #[test]
     fn precedence_is_flag_then_env_then_file() {
-        let file = Config::from_yaml("data_dir: /from-file\nretention:\n  logs: 2d\nstorage:\n  sync: false\n").unwrap();
+        let file = Config::from_yaml(
+            "data_dir: /from-file\nretention:\n  logs: 2d\nstorage:\n  sync: false\n",
+        )
+        .unwrap();
         let env = vec![
             ("LOOKOUT_RETENTION__LOGS".to_string(), "3d".to_string()),
             ("LOOKOUT_STORAGE__SYNC".to_string(), "true".to_string()),
-            ("LOOKOUT_DATA_DIR".to_string(), "/ignored-here-clap-reads-it".to_string()),
+            (
+                "LOOKOUT_DATA_DIR".to_string(),
+                "/ignored-here-clap-reads-it".to_string(),
+            ),
             ("OTHER".to_string(), "x".to_string()),
         ];
         let config = file.apply_env(env).unwrap().apply_overrides(&Overrides {
@@ -285,10 +297,17 @@ mod tests {
         let err = Config::default()
             .apply_env(vec![("LOOKOUT_RETENTION__TRACE".into(), "1d".into())])
             .unwrap_err();
-        assert!(err.to_string().contains("LOOKOUT_RETENTION__TRACE: unknown key retention.trace"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("LOOKOUT_RETENTION__TRACE: unknown key retention.trace"),
+            "{err}"
+        );
         let err = Config::default()
             .apply_env(vec![("LOOKOUT_STORAGE__SYNC".into(), "maybe".into())])
             .unwrap_err();
-        assert!(err.to_string().starts_with("LOOKOUT_STORAGE__SYNC:"), "{err}");
+        assert!(
+            err.to_string().starts_with("LOOKOUT_STORAGE__SYNC:"),
+            "{err}"
+        );
     }
 }

@@ -91,13 +91,15 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    let config = file.apply_env(std::env::vars())?.apply_overrides(&Overrides {
-        data_dir: args.data_dir.clone(),
-        otlp_grpc_addr: args.otlp_grpc_addr,
-        otlp_http_addr: args.otlp_http_addr,
-        http_addr: args.http_addr,
-        log_format: args.log_format,
-    });
+    let config = file
+        .apply_env(std::env::vars())?
+        .apply_overrides(&Overrides {
+            data_dir: args.data_dir.clone(),
+            otlp_grpc_addr: args.otlp_grpc_addr,
+            otlp_http_addr: args.otlp_http_addr,
+            http_addr: args.http_addr,
+            log_format: args.log_format,
+        });
     let problems = config.validate();
     if !problems.is_empty() {
         anyhow::bail!("invalid configuration:\n  {}", problems.join("\n  "));
@@ -119,7 +121,11 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }

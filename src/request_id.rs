@@ -32,8 +32,19 @@ type Layers<C> = ServiceBuilder<
     tower::layer::util::Stack<
         PropagateRequestIdLayer,
         tower::layer::util::Stack<
-            TraceLayer<SharedClassifier<C>, RequestSpan, tower_http::trace::DefaultOnRequest, DefaultOnResponse, tower_http::trace::DefaultOnBodyChunk, tower_http::trace::DefaultOnEos, DefaultOnFailure>,
-            tower::layer::util::Stack<SetRequestIdLayer<MakeRequestUuid>, tower::layer::util::Identity>,
+            TraceLayer<
+                SharedClassifier<C>,
+                RequestSpan,
+                tower_http::trace::DefaultOnRequest,
+                DefaultOnResponse,
+                tower_http::trace::DefaultOnBodyChunk,
+                tower_http::trace::DefaultOnEos,
+                DefaultOnFailure,
+            >,
+            tower::layer::util::Stack<
+                SetRequestIdLayer<MakeRequestUuid>,
+                tower::layer::util::Identity,
+            >,
         >,
     >,
 >;

@@ -28,7 +28,9 @@ impl ProcessCollector {
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        if let (Some(pid), Some(Ok(mut system))) = (self.pid, self.system.as_ref().map(|s| s.lock())) {
+        if let (Some(pid), Some(Ok(mut system))) =
+            (self.pid, self.system.as_ref().map(|s| s.lock()))
+        {
             system.refresh_processes_specifics(
                 ProcessesToUpdate::Some(&[pid]),
                 false,

@@ -35,10 +35,8 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("binding the {what} listener on {addr}"))
 }
 
-fn stopped(mut rx: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    }
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
 }
 
 impl Server {
@@ -61,7 +59,12 @@ impl Server {
             logs: store.clone(),
             metrics: store.clone(),
         };
-        let ingest = Ingest::new(writers, config.limits.clone(), config.otlp.clone(), ingest_metrics);
+        let ingest = Ingest::new(
+            writers,
+            config.limits.clone(),
+            config.otlp.clone(),
+            ingest_metrics,
+        );
 
         let grpc_listener = bind("otlp grpc", config.otlp.grpc_addr).await?;
         let otlp_http_listener = bind("otlp http", config.otlp.http_addr).await?;
@@ -145,7 +148,11 @@ impl Server {
 
         tasks.push((
             "retention",
-            tokio::spawn(retention_loop(Arc::clone(&store), config.retention.clone(), stop_rx)),
+            tokio::spawn(retention_loop(
+                Arc::clone(&store),
+                config.retention.clone(),
+                stop_rx,
+            )),
         ));
 
         tracing::info!(

@@ -145,7 +145,9 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let ingest = self.ingest.clone();
         if request.uri().path() != format!("/{}/Export", S::NAME) {
-            return Box::pin(async move { Ok(Status::unimplemented("unknown method").into_http()) });
+            return Box::pin(
+                async move { Ok(Status::unimplemented("unknown method").into_http()) },
+            );
         }
         Box::pin(async move {
             let limit = ingest.config().max_message_size.as_u64() as usize;

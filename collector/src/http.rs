@@ -80,7 +80,10 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, IngestError> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let essence = value.as_deref().and_then(|v| v.split(';').next()).map(str::trim);
+    let essence = value
+        .as_deref()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
     match essence {
         Some(t) if t.eq_ignore_ascii_case(PROTOBUF) => Ok(Encoding::Protobuf),
         Some(t) if t.eq_ignore_ascii_case(JSON) => Ok(Encoding::Json),

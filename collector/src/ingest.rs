@@ -117,7 +117,12 @@ impl Drop for InflightGuard {
 }
 
 impl Ingest {
-    pub fn new(writers: Writers, limits: Limits, config: OtlpConfig, metrics: IngestMetrics) -> Self {
+    pub fn new(
+        writers: Writers,
+        limits: Limits,
+        config: OtlpConfig,
+        metrics: IngestMetrics,
+    ) -> Self {
         let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
         Ingest {
             inner: Arc::new(Inner {
@@ -157,7 +162,9 @@ impl Ingest {
 
     /// Counts a request refused before it reached [`Ingest::export`] (too large, bad media type).
     pub fn record_refused(&self, protocol: Protocol, signal: Signal, error: &IngestError) {
-        self.inner.metrics.request(protocol, signal, error.reason(), 0.0);
+        self.inner
+            .metrics
+            .request(protocol, signal, error.reason(), 0.0);
     }
 
     async fn admit_and_process(
@@ -218,7 +225,12 @@ fn now_unix_nano() -> u64 {
 }
 
 impl Inner {
-    fn process(&self, signal: Signal, encoding: Encoding, body: &[u8]) -> Result<ExportOutcome, IngestError> {
+    fn process(
+        &self,
+        signal: Signal,
+        encoding: Encoding,
+        body: &[u8],
+    ) -> Result<ExportOutcome, IngestError> {
         match signal {
             Signal::Traces => {
                 let request: ExportTraceServiceRequest = decode(encoding, body)?;
@@ -233,7 +245,9 @@ impl Inner {
             Signal::Metrics => {
                 let request: ExportMetricsServiceRequest = decode(encoding, body)?;
                 let converted = convert_metrics(request, &self.limits);
-                self.store(signal, converted, |b| self.writers.metrics.write_metric_points(b))
+                self.store(signal, converted, |b| {
+                    self.writers.metrics.write_metric_points(b)
+                })
             }
         }
     }
@@ -263,7 +277,9 @@ impl Inner {
         metrics.items(signal, converted.received, accepted);
         Ok(ExportOutcome {
             rejected,
-            message: converted.rejections.message(converted.received, signal.items()),
+            message: converted
+                .rejections
+                .message(converted.received, signal.items()),
         })
     }
 }
@@ -276,21 +292,21 @@ pub fn response_protobuf(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
     let error_message = outcome.message.clone().unwrap_or_default();
     match signal {
         Signal::Traces => ExportTraceServiceResponse {
-            partial_success: partial.then(|| ExportTracePartialSuccess {
+            partial_success: partial.then_some(ExportTracePartialSuccess {
                 rejected_spans: rejected,
                 error_message,
             }),
         }
         .encode_to_vec(),
         Signal::Metrics => ExportMetricsServiceResponse {
-            partial_success: partial.then(|| ExportMetricsPartialSuccess {
+            partial_success: partial.then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: rejected,
                 error_message,
             }),
         }
         .encode_to_vec(),
         Signal::Logs => ExportLogsServiceResponse {
-            partial_success: partial.then(|| ExportLogsPartialSuccess {
+            partial_success: partial.then_some(ExportLogsPartialSuccess {
                 rejected_log_records: rejected,
                 error_message,
             }),
@@ -314,7 +330,9 @@ pub fn response_json(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
     if let Some(message) = &outcome.message {
         partial.insert("errorMessage".into(), message.clone().into());
     }
-    serde_json::json!({ "partialSuccess": partial }).to_string().into_bytes()
+    serde_json::json!({ "partialSuccess": partial })
+        .to_string()
+        .into_bytes()
 }
 
 #[cfg(test)]
@@ -401,7 +419,11 @@ mod tests {
             metrics: gate,
         };
         let metrics = IngestMetrics::new(&mut Registry::default());
-        (Ingest::new(writers, Limits::default(), config, metrics), entered_rx, release_tx)
+        (
+            Ingest::new(writers, Limits::default(), config, metrics),
+            entered_rx,
+            release_tx,
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,7 +445,10 @@ mod tests {
             .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
             .await
             .unwrap_err();
-        assert!(matches!(refused, IngestError::Overloaded { .. }), "{refused}");
+        assert!(
+            matches!(refused, IngestError::Overloaded { .. }),
+            "{refused}"
+        );
         assert_eq!(refused.grpc_code(), tonic::Code::Unavailable);
         assert_eq!(refused.http_status(), http::StatusCode::TOO_MANY_REQUESTS);
         let response = refused.into_response();

@@ -137,7 +137,13 @@ impl IngestMetrics {
         }
     }
 
-    pub(crate) fn request(&self, protocol: Protocol, signal: Signal, outcome: &'static str, seconds: f64) {
+    pub(crate) fn request(
+        &self,
+        protocol: Protocol,
+        signal: Signal,
+        outcome: &'static str,
+        seconds: f64,
+    ) {
         self.requests
             .get_or_create(&RequestLabels {
                 protocol: protocol.as_str(),

@@ -140,7 +140,8 @@ mod tests {
         assert_eq!(body["checks"]["storage"]["details"], "fixed");
         assert!(body["checks"]["storage"]["duration_ms"].is_number());
 
-        let (status, body) = get_ready(vec![Arc::new(Fixed("storage", CheckStatus::Unhealthy))]).await;
+        let (status, body) =
+            get_ready(vec![Arc::new(Fixed("storage", CheckStatus::Unhealthy))]).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["status"], "unhealthy");
     }

@@ -421,8 +421,7 @@ impl SpanReader for Store {
         let hours_cf = self.cf(CF_TRACE_HOURS)?;
         let cutoff = self.trace_cutoff_hour.load(Ordering::Relaxed);
         let mut hours = Vec::new();
-        let mut it = self.db.prefix_iterator_cf(hours_cf, trace_id.as_bytes());
-        while let Some(entry) = it.next() {
+        for entry in self.db.prefix_iterator_cf(hours_cf, trace_id.as_bytes()) {
             let (key, _) = entry?;
             if !key.starts_with(trace_id.as_bytes()) {
                 break;

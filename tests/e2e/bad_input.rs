@@ -10,7 +10,9 @@ use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use lookout_proto::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use lookout_proto::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
-use lookout_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use lookout_proto::otlp::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use lookout_proto::TraceId;
 use lookout_storage::SpanReader;
@@ -73,7 +75,8 @@ async fn channel(server: &Server) -> tonic::transport::Channel {
 }
 
 async fn grpc_raw(server: &Server, body: Bytes, gzip: bool) -> Result<Bytes, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel(server).await).max_encoding_message_size(usize::MAX);
+    let mut grpc =
+        tonic::client::Grpc::new(channel(server).await).max_encoding_message_size(usize::MAX);
     if gzip {
         grpc = grpc.send_compressed(CompressionEncoding::Gzip);
     }
@@ -81,7 +84,9 @@ async fn grpc_raw(server: &Server, body: Bytes, gzip: bool) -> Result<Bytes, Sta
     let path = http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     );
-    grpc.unary(tonic::Request::new(body), path, Raw).await.map(|r| r.into_inner())
+    grpc.unary(tonic::Request::new(body), path, Raw)
+        .await
+        .map(|r| r.into_inner())
 }
 
 fn spans(trace: u8, count: u8) -> Vec<Span> {
@@ -130,7 +135,10 @@ async fn assert_still_serving(server: &Server, trace: u8) {
     )
     .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(server.store().trace(&TraceId([trace; 16])).unwrap().len(), 1);
+    assert_eq!(
+        server.store().trace(&TraceId([trace; 16])).unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,20 +147,53 @@ async fn malformed_bodies_are_invalid_argument_and_400() {
     let server = start(dir.path(), |_| {}).await;
     let garbage = Bytes::from_static(b"\xff\xff\xff\xff not protobuf");
 
-    let response = post(&server, "/v1/traces", "application/x-protobuf", garbage.clone(), &[]).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        garbage.clone(),
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), 400);
     assert_eq!(response.headers()["content-type"], "application/x-protobuf");
     let status = RpcStatus::decode(response.bytes().await.unwrap()).unwrap();
     assert_eq!(status.code, Code::InvalidArgument as i32);
-    assert!(status.message.starts_with("malformed request: invalid protobuf"), "{}", status.message);
+    assert!(
+        status
+            .message
+            .starts_with("malformed request: invalid protobuf"),
+        "{}",
+        status.message
+    );
 
-    let response = post(&server, "/v1/logs", "application/json", r#"{"resourceLogs": ["#, &[]).await;
+    let response = post(
+        &server,
+        "/v1/logs",
+        "application/json",
+        r#"{"resourceLogs": ["#,
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], Code::InvalidArgument as i32);
-    assert!(body["message"].as_str().unwrap().contains("invalid OTLP/JSON"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid OTLP/JSON"),
+        "{body}"
+    );
 
-    let response = post(&server, "/v1/traces", "application/json", r#"{"resourceSpans": 7}"#, &[]).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/json",
+        r#"{"resourceSpans": 7}"#,
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), 400);
 
     let status = grpc_raw(&server, garbage, false).await.unwrap_err();
@@ -169,7 +210,11 @@ async fn invalid_items_are_dropped_and_counted_in_partial_success() {
     let store = server.store().clone();
 
     let mut client = TraceServiceClient::new(channel(&server).await);
-    let response = client.export(hundred_with_three_invalid(1)).await.unwrap().into_inner();
+    let response = client
+        .export(hundred_with_three_invalid(1))
+        .await
+        .unwrap()
+        .into_inner();
     let partial = response.partial_success.expect("partial_success is set");
     assert_eq!(partial.rejected_spans, 3);
     assert!(
@@ -202,9 +247,21 @@ async fn invalid_items_are_dropped_and_counted_in_partial_success() {
     )
     .unwrap();
     let mut client = MetricsServiceClient::new(channel(&server).await);
-    let partial = client.export(metrics).await.unwrap().into_inner().partial_success.unwrap();
+    let partial = client
+        .export(metrics)
+        .await
+        .unwrap()
+        .into_inner()
+        .partial_success
+        .unwrap();
     assert_eq!(partial.rejected_data_points, 3);
-    assert!(partial.error_message.contains("missing timestamp (1), missing metric name (2)"), "{}", partial.error_message);
+    assert!(
+        partial
+            .error_message
+            .contains("missing timestamp (1), missing metric name (2)"),
+        "{}",
+        partial.error_message
+    );
 
     assert_still_serving(&server, 202).await;
     server.shutdown().await.unwrap();
@@ -215,9 +272,19 @@ async fn empty_requests_succeed_without_partial_success() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {}).await;
     for path in ["/v1/traces", "/v1/metrics", "/v1/logs"] {
-        let response = post(&server, path, "application/x-protobuf", Vec::<u8>::new(), &[]).await;
+        let response = post(
+            &server,
+            path,
+            "application/x-protobuf",
+            Vec::<u8>::new(),
+            &[],
+        )
+        .await;
         assert_eq!(response.status(), 200, "{path}");
-        assert!(response.bytes().await.unwrap().is_empty(), "{path}: no partial_success");
+        assert!(
+            response.bytes().await.unwrap().is_empty(),
+            "{path}: no partial_success"
+        );
         let response = post(&server, path, "application/json", "{}", &[]).await;
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.text().await.unwrap(), "{}");
@@ -258,31 +325,66 @@ async fn oversized_and_inflating_bodies_are_refused_as_too_large() {
     .await;
     let big = Bytes::from(vec![0u8; 2 << 20]);
     let bomb = Bytes::from(gzip(&vec![0u8; 32 << 20]));
-    assert!(bomb.len() < 1 << 20, "the compressed bomb is under the limit itself");
+    assert!(
+        bomb.len() < 1 << 20,
+        "the compressed bomb is under the limit itself"
+    );
 
-    let response = post(&server, "/v1/traces", "application/x-protobuf", big.clone(), &[]).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        big.clone(),
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), 413);
     let status = RpcStatus::decode(response.bytes().await.unwrap()).unwrap();
     assert_eq!(status.code, Code::ResourceExhausted as i32);
 
     // Without a content-length the limit is applied while reading.
-    let chunks: Vec<Result<Bytes, std::io::Error>> = (0..4).map(|_| Ok(Bytes::from(vec![0u8; 512 << 10]))).collect();
+    let chunks: Vec<Result<Bytes, std::io::Error>> = (0..4)
+        .map(|_| Ok(Bytes::from(vec![0u8; 512 << 10])))
+        .collect();
     let streamed = reqwest::Body::wrap_stream(futures_stream(chunks));
-    let response = post(&server, "/v1/traces", "application/x-protobuf", streamed, &[]).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        streamed,
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), 413);
 
-    let response = post(&server, "/v1/logs", "application/json", bomb.clone(), &[("content-encoding", "gzip")]).await;
+    let response = post(
+        &server,
+        "/v1/logs",
+        "application/json",
+        bomb.clone(),
+        &[("content-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(response.status(), 413);
     assert!(response.text().await.unwrap().contains("request too large"));
 
     let status = grpc_raw(&server, big, false).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
-    let status = grpc_raw(&server, Bytes::from(vec![0u8; 32 << 20]), true).await.unwrap_err();
+    let status = grpc_raw(&server, Bytes::from(vec![0u8; 32 << 20]), true)
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
 
     // A valid gzip body under the limit is accepted.
     let body = gzip(&request(spans(204, 3)).encode_to_vec());
-    let response = post(&server, "/v1/traces", "application/x-protobuf", body, &[("content-encoding", "gzip")]).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        body,
+        &[("content-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(server.store().trace(&TraceId([204; 16])).unwrap().len(), 3);
 
@@ -290,7 +392,9 @@ async fn oversized_and_inflating_bodies_are_refused_as_too_large() {
     server.shutdown().await.unwrap();
 }
 
-fn futures_stream<T: Send + 'static>(items: Vec<T>) -> impl futures::Stream<Item = T> + Send + 'static {
+fn futures_stream<T: Send + 'static>(
+    items: Vec<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::iter(items)
 }
 
@@ -301,13 +405,37 @@ async fn unsupported_media_types_are_415() {
     let response = post(&server, "/v1/traces", "text/plain", "hello", &[]).await;
     assert_eq!(response.status(), 415);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("content-type \"text/plain\" is not supported"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("content-type \"text/plain\" is not supported"),
+        "{body}"
+    );
 
-    let response = post(&server, "/v1/traces", "application/json", "{}", &[("content-encoding", "br")]).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/json",
+        "{}",
+        &[("content-encoding", "br")],
+    )
+    .await;
     assert_eq!(response.status(), 415);
 
-    let response = post(&server, "/v1/traces", "application/json; charset=utf-8", "{}", &[]).await;
-    assert_eq!(response.status(), 200, "parameters of the media type are ignored");
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/json; charset=utf-8",
+        "{}",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "parameters of the media type are ignored"
+    );
     assert_still_serving(&server, 206).await;
     server.shutdown().await.unwrap();
 }

@@ -18,11 +18,31 @@ struct Running {
     http: String,
 }
 
+impl Drop for Running {
+    /// A failed assertion must not leave a server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `lookout serve` on ephemeral ports and reads the bound addresses from its JSON log.
 fn serve(data_dir: &std::path::Path) -> Running {
     let mut child = lookout()
-        .args(["serve", "--otlp-grpc-addr", "127.0.0.1:0", "--otlp-http-addr", "127.0.0.1:0"])
-        .args(["--http-addr", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .args([
+            "serve",
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--http-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("LOOKOUT_RETENTION__TRACES", "36500d")
         .env("LOOKOUT_RETENTION__LOGS", "36500d")
@@ -35,9 +55,17 @@ fn serve(data_dir: &std::path::Path) -> Running {
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "lookout did not report serving");
-        let line = lines.next().expect("log line").unwrap();
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let line = match lines.next() {
+            Some(Ok(line)) if Instant::now() < deadline => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("lookout did not report serving: {other:?}");
+            }
+        };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         if event["message"] == "lookout is serving" {
             // Keep draining the log so the child never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
@@ -51,7 +79,11 @@ fn serve(data_dir: &std::path::Path) -> Running {
 }
 
 fn send_all(running: &Running) {
-    for (path, body) in [("/v1/traces", TRACES), ("/v1/logs", LOGS), ("/v1/metrics", METRICS)] {
+    for (path, body) in [
+        ("/v1/traces", TRACES),
+        ("/v1/logs", LOGS),
+        ("/v1/metrics", METRICS),
+    ] {
         let (status, _) = http_request(&running.otlp_http, "POST", path, body);
         assert_eq!(status, 200, "{path}");
     }
@@ -70,7 +102,10 @@ fn http_request(host: &str, method: &str, path: &str, body: &str) -> (u16, Strin
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -98,7 +133,11 @@ fn sigterm_shuts_down_cleanly_and_keeps_everything() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""status":"healthy""#), "{body}");
     let pid = running.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let status = wait_exit(&mut running.child);
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(stored(&open(dir.path())), expected());
@@ -118,13 +157,26 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
 fn version_and_help_describe_the_commands() {
     let out = lookout().arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("lookout {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("lookout {}\n", env!("CARGO_PKG_VERSION"))
+    );
     let out = lookout().arg("--help").output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    assert!(help.contains("serve") && help.contains("check-config"), "{help}");
+    assert!(
+        help.contains("serve") && help.contains("check-config"),
+        "{help}"
+    );
     let out = lookout().args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--config", "--data-dir", "--otlp-grpc-addr", "--otlp-http-addr", "--http-addr", "LOOKOUT_DATA_DIR"] {
+    for flag in [
+        "--config",
+        "--data-dir",
+        "--otlp-grpc-addr",
+        "--otlp-http-addr",
+        "--http-addr",
+        "LOOKOUT_DATA_DIR",
+    ] {
         assert!(help.contains(flag), "{flag} in {help}");
     }
 }
@@ -132,23 +184,44 @@ fn version_and_help_describe_the_commands() {
 #[test]
 fn check_config_accepts_the_example_and_lists_every_problem() {
     let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lookout.example.yaml");
-    let out = lookout().arg("check-config").arg(&example).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = lookout()
+        .arg("check-config")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");
-    std::fs::write(&bad, "retention:\n  logs: 0s\notlp:\n  max_message_size: 0B\n").unwrap();
+    std::fs::write(
+        &bad,
+        "retention:\n  logs: 0s\notlp:\n  max_message_size: 0B\n",
+    )
+    .unwrap();
     let out = lookout().arg("check-config").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("retention.logs: must be greater than 0"), "{text}");
-    assert!(text.contains("otlp.max_message_size: must be greater than 0"), "{text}");
+    assert!(
+        text.contains("retention.logs: must be greater than 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("otlp.max_message_size: must be greater than 0"),
+        "{text}"
+    );
 
     std::fs::write(&bad, "otlp:\n  grpc_address: 1\n").unwrap();
     let out = lookout().arg("check-config").arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("grpc_address") && text.contains("line 2"), "{text}");
+    assert!(
+        text.contains("grpc_address") && text.contains("line 2"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -162,5 +235,8 @@ fn serve_refuses_an_invalid_configuration_and_names_the_problem() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stderr).unwrap();
-    assert!(text.contains("retention.traces: must be greater than 0"), "{text}");
+    assert!(
+        text.contains("retention.traces: must be greater than 0"),
+        "{text}"
+    );
 }

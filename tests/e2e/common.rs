@@ -6,8 +6,10 @@ use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue, KeyValue};
 
 /// Starts Lookout on ephemeral ports with its data in `dir`.
 pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Server {
-    let mut config = Config::default();
-    config.data_dir = dir.to_path_buf();
+    let mut config = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
     config.otlp.grpc_addr = "127.0.0.1:0".parse().unwrap();
     config.otlp.http_addr = "127.0.0.1:0".parse().unwrap();
     config.http.addr = "127.0.0.1:0".parse().unwrap();

@@ -18,8 +18,18 @@ pub const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 /// What [`TRACES`], [`LOGS`] and [`METRICS`] put in a store, as (spans, logs, points).
 pub fn stored(store: &lookout_storage::Store) -> (Vec<String>, Vec<u64>, Vec<String>) {
     let trace_id: TraceId = TRACE_ID.parse().unwrap();
-    let spans = store.trace(&trace_id).unwrap().into_iter().map(|s| s.span.name).collect();
-    let logs = store.logs(TimeRange::ALL, 100).unwrap().into_iter().map(|l| l.time_unix_nano).collect();
+    let spans = store
+        .trace(&trace_id)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.span.name)
+        .collect();
+    let logs = store
+        .logs(TimeRange::ALL, 100)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.time_unix_nano)
+        .collect();
     let points = store
         .metric_points(TimeRange::ALL, 100)
         .unwrap()
@@ -41,8 +51,17 @@ pub fn expected() -> (Vec<String>, Vec<u64>, Vec<String>) {
 async fn restart_on_the_same_data_dir_finds_everything() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |_| {}).await;
-    for (path, body) in [("/v1/traces", TRACES), ("/v1/logs", LOGS), ("/v1/metrics", METRICS)] {
-        assert_eq!(post(&server, path, "application/json", body, &[]).await.status(), 200);
+    for (path, body) in [
+        ("/v1/traces", TRACES),
+        ("/v1/logs", LOGS),
+        ("/v1/metrics", METRICS),
+    ] {
+        assert_eq!(
+            post(&server, path, "application/json", body, &[])
+                .await
+                .status(),
+            200
+        );
     }
     assert_eq!(stored(server.store()), expected());
     server.shutdown().await.unwrap();

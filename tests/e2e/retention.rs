@@ -8,7 +8,10 @@ use lookout_storage::{LogReader, MetricReader, SpanReader, TimeRange};
 use crate::common::{post, start};
 
 fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// Incompressible text, so the expired data takes real space on disk.
@@ -25,9 +28,17 @@ fn noise(seed: &mut u64, len: usize) -> String {
 
 fn logs(times: impl Iterator<Item = u64>, seed: &mut u64) -> String {
     let records: Vec<String> = times
-        .map(|t| format!(r#"{{"timeUnixNano":"{t}","body":{{"stringValue":"{}"}}}}"#, noise(seed, 2000)))
+        .map(|t| {
+            format!(
+                r#"{{"timeUnixNano":"{t}","body":{{"stringValue":"{}"}}}}"#,
+                noise(seed, 2000)
+            )
+        })
         .collect();
-    format!(r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#, records.join(","))
+    format!(
+        r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{}]}}]}}]}}"#,
+        records.join(",")
+    )
 }
 
 fn span(trace: &str, start: u64) -> String {
@@ -57,7 +68,12 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
     let server = start(dir.path(), |_| {}).await;
     for batch in 0..10u64 {
         let body = logs((0..500).map(|i| old + batch * 1000 + i), &mut seed);
-        assert_eq!(post(&server, "/v1/logs", "application/json", body, &[]).await.status(), 200);
+        assert_eq!(
+            post(&server, "/v1/logs", "application/json", body, &[])
+                .await
+                .status(),
+            200
+        );
     }
     let fresh_logs = logs((0..3).map(|i| now + i), &mut seed);
     for (path, body) in [
@@ -67,12 +83,23 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
         ("/v1/metrics", point("expired", old)),
         ("/v1/metrics", point("kept", now)),
     ] {
-        assert_eq!(post(&server, path, "application/json", body, &[]).await.status(), 200);
+        assert_eq!(
+            post(&server, path, "application/json", body, &[])
+                .await
+                .status(),
+            200
+        );
     }
     server.store().flush().unwrap();
     let before = server.store().disk_usage_bytes();
-    assert!(before > 10_000_000, "{before} bytes on disk before retention");
-    assert_eq!(server.store().logs(TimeRange::ALL, 10_000).unwrap().len(), 5003);
+    assert!(
+        before > 10_000_000,
+        "{before} bytes on disk before retention"
+    );
+    assert_eq!(
+        server.store().logs(TimeRange::ALL, 10_000).unwrap().len(),
+        5003
+    );
     server.shutdown().await.unwrap();
 
     // Phase 2: one hour of retention for every signal, checked often.
@@ -89,7 +116,12 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
         assert!(Instant::now() < deadline, "expired logs were not deleted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let kept: Vec<u64> = store.logs(TimeRange::ALL, 10).unwrap().iter().map(|l| l.time_unix_nano).collect();
+    let kept: Vec<u64> = store
+        .logs(TimeRange::ALL, 10)
+        .unwrap()
+        .iter()
+        .map(|l| l.time_unix_nano)
+        .collect();
     assert_eq!(kept, vec![now, now + 1, now + 2]);
     let names: Vec<String> = store
         .metric_points(TimeRange::ALL, 10)
@@ -98,11 +130,23 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
         .map(|p| p.point.name)
         .collect();
     assert_eq!(names, vec!["kept"]);
-    assert!(store.trace(&OLD_TRACE.parse::<TraceId>().unwrap()).unwrap().is_empty());
-    assert_eq!(store.trace(&NEW_TRACE.parse::<TraceId>().unwrap()).unwrap().len(), 1);
+    assert!(store
+        .trace(&OLD_TRACE.parse::<TraceId>().unwrap())
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .trace(&NEW_TRACE.parse::<TraceId>().unwrap())
+            .unwrap()
+            .len(),
+        1
+    );
 
     store.flush().unwrap();
     let after = store.disk_usage_bytes();
-    assert!(after * 4 < before, "disk usage went from {before} to only {after} bytes");
+    assert!(
+        after * 4 < before,
+        "disk usage went from {before} to only {after} bytes"
+    );
     server.shutdown().await.unwrap();
 }

@@ -10,7 +10,9 @@ use lookout_proto::TraceId;
 use lookout_storage::{LogReader, MetricReader, SpanReader, TimeRange};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{
     Compression, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
@@ -33,7 +35,10 @@ enum Transport {
 fn resource(transport: Transport) -> Resource {
     Resource::builder_empty()
         .with_service_name("checkout")
-        .with_attribute(KeyValue::new("deployment.environment", format!("{transport:?}")))
+        .with_attribute(KeyValue::new(
+            "deployment.environment",
+            format!("{transport:?}"),
+        ))
         .build()
 }
 
@@ -98,7 +103,9 @@ fn send_everything(transport: Transport, endpoint: String) -> Sent {
     child.end();
     cx.span().end();
     tracer_provider.force_flush().expect("spans flushed");
-    tracer_provider.shutdown().expect("tracer provider shut down");
+    tracer_provider
+        .shutdown()
+        .expect("tracer provider shut down");
 
     let logs = exporter!(LogExporter, transport, endpoint.clone(), "/v1/logs");
     let logger_provider = SdkLoggerProvider::builder()
@@ -116,7 +123,9 @@ fn send_everything(transport: Transport, endpoint: String) -> Sent {
     record.set_trace_context(child_context.trace_id(), child_context.span_id(), None);
     logger.emit(record);
     logger_provider.force_flush().expect("logs flushed");
-    logger_provider.shutdown().expect("logger provider shut down");
+    logger_provider
+        .shutdown()
+        .expect("logger provider shut down");
 
     let metrics = exporter!(MetricExporter, transport, endpoint, "/v1/metrics");
     let meter_provider = SdkMeterProvider::builder()
@@ -164,27 +173,51 @@ async fn round_trip(transport: Transport) {
     // Traces: both spans, the tree, attributes, events, status, resource, timestamps.
     let trace = store.trace(&sent.trace_id).unwrap();
     assert_eq!(trace.len(), 2, "{trace:#?}");
-    let root = trace.iter().find(|s| s.span.span_id == sent.root_span_id).expect("root span");
-    let child = trace.iter().find(|s| s.span.span_id == sent.child_span_id).expect("child span");
+    let root = trace
+        .iter()
+        .find(|s| s.span.span_id == sent.root_span_id)
+        .expect("root span");
+    let child = trace
+        .iter()
+        .find(|s| s.span.span_id == sent.child_span_id)
+        .expect("child span");
     assert_eq!(root.span.name, "GET /checkout");
     assert_eq!(root.span.kind, 2, "server");
     assert!(root.span.parent_span_id.is_empty());
-    assert_eq!(attr(&root.span.attributes, "http.request.method"), Some(&string("GET")));
-    assert_eq!(attr(&root.span.attributes, "http.response.status_code"), Some(&Value::IntValue(500)));
+    assert_eq!(
+        attr(&root.span.attributes, "http.request.method"),
+        Some(&string("GET"))
+    );
+    assert_eq!(
+        attr(&root.span.attributes, "http.response.status_code"),
+        Some(&Value::IntValue(500))
+    );
     assert_eq!(child.span.name, "SELECT orders");
     assert_eq!(child.span.kind, 3, "client");
     assert_eq!(child.span.parent_span_id, sent.root_span_id);
     assert_eq!(child.span.trace_id, sent.trace_id.as_bytes().to_vec());
     let status = child.span.status.as_ref().expect("status");
-    assert_eq!((status.code, status.message.as_str()), (2, "timeout after 2s"));
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (2, "timeout after 2s")
+    );
     assert_eq!(child.span.events.len(), 1);
     assert_eq!(child.span.events[0].name, "cache miss");
-    assert_eq!(attr(&child.span.events[0].attributes, "cache.key"), Some(&string("orders:1")));
+    assert_eq!(
+        attr(&child.span.events[0].attributes, "cache.key"),
+        Some(&string("orders:1"))
+    );
     for span in &trace {
         assert_eq!(span.resource.service_name(), Some("checkout"));
-        assert_eq!(attr(&span.resource.attributes, "deployment.environment"), Some(&environment));
+        assert_eq!(
+            attr(&span.resource.attributes, "deployment.environment"),
+            Some(&environment)
+        );
         assert_eq!(span.scope.name, "e2e");
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
         assert!(span.span.start_time_unix_nano > now - 60_000_000_000);
         assert!(span.span.end_time_unix_nano >= span.span.start_time_unix_nano);
     }
@@ -202,7 +235,10 @@ async fn round_trip(transport: Transport) {
         log.record.body.as_ref().and_then(|b| b.value.clone()),
         Some(string("payment declined for order 42"))
     );
-    assert_eq!(attr(&log.record.attributes, "order.id"), Some(&Value::IntValue(42)));
+    assert_eq!(
+        attr(&log.record.attributes, "order.id"),
+        Some(&Value::IntValue(42))
+    );
     assert_eq!(log.record.trace_id, sent.trace_id.as_bytes().to_vec());
     assert_eq!(log.record.span_id, sent.child_span_id);
     assert_eq!(log.resource.service_name(), Some("checkout"));
@@ -220,20 +256,26 @@ async fn round_trip(transport: Transport) {
     assert!(orders.point.is_monotonic);
     assert_eq!(orders.point.aggregation_temporality, 2, "cumulative");
     assert_eq!(orders.point.unit, "{order}");
-    let Some(PointValue::Number(n)) = &orders.point.value else { panic!("orders is a number") };
+    let Some(PointValue::Number(n)) = &orders.point.value else {
+        panic!("orders is a number")
+    };
     assert_eq!(n.value, Some(number_data_point::Value::AsInt(5)));
     assert_eq!(attr(&n.attributes, "region"), Some(&string("eu")));
     assert_eq!(orders.resource.service_name(), Some("checkout"));
 
     let depth = find("queue.depth");
     assert_eq!(depth.point.kind, MetricKind::Gauge as i32);
-    let Some(PointValue::Number(n)) = &depth.point.value else { panic!("queue.depth is a number") };
+    let Some(PointValue::Number(n)) = &depth.point.value else {
+        panic!("queue.depth is a number")
+    };
     assert_eq!(n.value, Some(number_data_point::Value::AsDouble(7.5)));
 
     let duration = find("request.duration");
     assert_eq!(duration.point.kind, MetricKind::Histogram as i32);
     assert_eq!(duration.point.unit, "s");
-    let Some(PointValue::Histogram(h)) = &duration.point.value else { panic!("histogram") };
+    let Some(PointValue::Histogram(h)) = &duration.point.value else {
+        panic!("histogram")
+    };
     assert_eq!(h.count, 3);
     assert!((h.sum.unwrap() - 2.9).abs() < 1e-9);
     assert_eq!(h.explicit_bounds, vec![0.1, 0.5, 1.0]);
