@@ -538,3 +538,153 @@ fn point_attributes_mut(value: &mut PointValue) -> &mut Vec<KeyValue> {
         PointValue::Summary(p) => &mut p.attributes,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otlp::logs::v1::{LogRecord as OtlpLog, ResourceLogs, ScopeLogs};
+    use crate::otlp::trace::v1::span::{Event, Link};
+    use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn kv(key: &str, value: &str) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(value.into())),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn span() -> Span {
+        Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "op".into(),
+            start_time_unix_nano: 10,
+            end_time_unix_nano: 20,
+            ..Default::default()
+        }
+    }
+
+    fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn limits_cut_values_at_char_boundaries_and_count_drops() {
+        let limits = Limits {
+            max_attribute_value_length: 4,
+            max_attributes_per_item: 2,
+            max_events_per_span: 1,
+            max_links_per_span: 1,
+            ..Limits::default()
+        };
+        let mut s = span();
+        // "héllo": 'é' is two bytes at 1..3, so a 4-byte cut keeps "hél".
+        s.attributes = vec![kv("a", "héllo"), kv("b", "ok"), kv("c", "dropped")];
+        s.events = vec![Event::default(), Event::default()];
+        s.links = vec![
+            Link {
+                trace_id: vec![0; 16],
+                span_id: vec![1; 8],
+                ..Default::default()
+            },
+            Link {
+                trace_id: vec![3; 16],
+                span_id: vec![1; 8],
+                ..Default::default()
+            },
+            Link {
+                trace_id: vec![4; 16],
+                span_id: vec![1; 8],
+                ..Default::default()
+            },
+        ];
+        let out = convert_traces(traces(vec![s]), &limits);
+        assert_eq!(out.truncated, 1);
+        let span = out.batch.items[0].record.span.as_ref().unwrap();
+        assert_eq!(span.attributes, vec![kv("a", "hél"), kv("b", "ok")]);
+        assert_eq!(span.dropped_attributes_count, 1);
+        assert_eq!((span.events.len(), span.dropped_events_count), (1, 1));
+        assert_eq!(span.links.len(), 1);
+        assert_eq!(span.links[0].trace_id, vec![3; 16]);
+        assert_eq!(span.dropped_links_count, 2, "one invalid, one over the limit");
+        assert!(span.trace_id.is_empty() && span.span_id.is_empty(), "ids live in the key");
+    }
+
+    #[test]
+    fn every_invalid_span_is_counted_by_reason() {
+        let mut bad_parent = span();
+        bad_parent.parent_span_id = vec![1, 2, 3];
+        let mut zero_parent = span();
+        zero_parent.parent_span_id = vec![0; 8];
+        let mut no_end = span();
+        no_end.end_time_unix_nano = 0;
+        let out = convert_traces(
+            traces(vec![bad_parent, zero_parent, no_end, span()]),
+            &Limits::default(),
+        );
+        assert_eq!(out.received, 4);
+        assert_eq!(out.batch.items.len(), 2);
+        assert_eq!(out.rejections.count(RejectReason::InvalidParentSpanId), 1);
+        assert_eq!(out.rejections.count(RejectReason::MissingTimestamp), 1);
+        let root = out.batch.items[0].record.span.as_ref().unwrap();
+        assert!(root.parent_span_id.is_empty(), "eight zero bytes mean no parent");
+        assert_eq!(
+            out.rejections.message(4, "spans").unwrap(),
+            "rejected 2 of 4 spans: invalid parent_span_id (1), missing timestamp (1); \
+             first: resource_spans[0].scope_spans[0].spans[0]: parent_span_id must be 8 bytes, got 3"
+        );
+    }
+
+    #[test]
+    fn resources_and_scopes_are_stored_once_per_batch() {
+        let mut request = traces(vec![span(), span()]);
+        request.resource_spans.push(request.resource_spans[0].clone());
+        let out = convert_traces(request, &Limits::default());
+        assert_eq!(out.batch.items.len(), 4);
+        assert_eq!(out.batch.resources.len(), 1);
+        assert_eq!(out.batch.scopes.len(), 1);
+        assert_eq!(out.batch.items[0].record.resource_id, out.batch.resources[0].id);
+    }
+
+    #[test]
+    fn logs_keep_records_with_bad_ids_and_fall_back_on_times() {
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        OtlpLog {
+                            trace_id: vec![7; 3],
+                            span_id: vec![0; 8],
+                            time_unix_nano: 5,
+                            ..Default::default()
+                        },
+                        OtlpLog {
+                            observed_time_unix_nano: 6,
+                            ..Default::default()
+                        },
+                        OtlpLog::default(),
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let out = convert_logs(request, &Limits::default(), 99);
+        assert_eq!(out.rejections.total(), 0);
+        let times: Vec<_> = out.batch.items.iter().map(|i| i.time_unix_nano).collect();
+        assert_eq!(times, vec![5, 6, 99]);
+        let first = out.batch.items[0].record.record.as_ref().unwrap();
+        assert!(first.trace_id.is_empty() && first.span_id.is_empty());
+    }
+}
