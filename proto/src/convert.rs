@@ -617,8 +617,14 @@ mod tests {
         assert_eq!((span.events.len(), span.dropped_events_count), (1, 1));
         assert_eq!(span.links.len(), 1);
         assert_eq!(span.links[0].trace_id, vec![3; 16]);
-        assert_eq!(span.dropped_links_count, 2, "one invalid, one over the limit");
-        assert!(span.trace_id.is_empty() && span.span_id.is_empty(), "ids live in the key");
+        assert_eq!(
+            span.dropped_links_count, 2,
+            "one invalid, one over the limit"
+        );
+        assert!(
+            span.trace_id.is_empty() && span.span_id.is_empty(),
+            "ids live in the key"
+        );
     }
 
     #[test]
@@ -638,7 +644,10 @@ mod tests {
         assert_eq!(out.rejections.count(RejectReason::InvalidParentSpanId), 1);
         assert_eq!(out.rejections.count(RejectReason::MissingTimestamp), 1);
         let root = out.batch.items[0].record.span.as_ref().unwrap();
-        assert!(root.parent_span_id.is_empty(), "eight zero bytes mean no parent");
+        assert!(
+            root.parent_span_id.is_empty(),
+            "eight zero bytes mean no parent"
+        );
         assert_eq!(
             out.rejections.message(4, "spans").unwrap(),
             "rejected 2 of 4 spans: invalid parent_span_id (1), missing timestamp (1); \
@@ -649,12 +658,17 @@ mod tests {
     #[test]
     fn resources_and_scopes_are_stored_once_per_batch() {
         let mut request = traces(vec![span(), span()]);
-        request.resource_spans.push(request.resource_spans[0].clone());
+        request
+            .resource_spans
+            .push(request.resource_spans[0].clone());
         let out = convert_traces(request, &Limits::default());
         assert_eq!(out.batch.items.len(), 4);
         assert_eq!(out.batch.resources.len(), 1);
         assert_eq!(out.batch.scopes.len(), 1);
-        assert_eq!(out.batch.items[0].record.resource_id, out.batch.resources[0].id);
+        assert_eq!(
+            out.batch.items[0].record.resource_id,
+            out.batch.resources[0].id
+        );
     }
 
     #[test]
