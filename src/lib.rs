@@ -4,6 +4,9 @@
 
 pub mod checks;
 pub mod config;
+pub mod ingest_bench;
+pub mod loadgen;
+pub mod process;
 pub mod request_id;
 pub mod self_metrics;
 pub mod server;

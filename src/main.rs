@@ -27,6 +27,9 @@ enum Command {
         /// The YAML config file.
         file: PathBuf,
     },
+    /// Send realistic OTLP traffic to any OTLP endpoint and report what was acknowledged.
+    /// Exits 1 when items were rejected or requests failed (unless --allow-loss).
+    Loadgen(lookout::loadgen::Options),
 }
 
 #[derive(clap::Args)]
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
+        Command::Loadgen(options) => loadgen(options),
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -84,6 +88,42 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         println!("{}: {problem}", file.display());
     }
     ExitCode::FAILURE
+}
+
+fn loadgen(options: lookout::loadgen::Options) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lookout loadgen: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (json, allow_loss) = (options.json, options.allow_loss);
+    match runtime.block_on(lookout::loadgen::run(options)) {
+        Ok(summary) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).unwrap_or_default()
+                );
+            } else {
+                summary.print_human();
+            }
+            let lost = summary.lost();
+            if lost > 0 && !allow_loss {
+                eprintln!("lookout loadgen: {lost} items were not acknowledged");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("lookout loadgen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {

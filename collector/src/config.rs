@@ -14,9 +14,9 @@ pub struct OtlpConfig {
     /// Largest export request accepted, measured after decompression. Larger ones are answered
     /// RESOURCE_EXHAUSTED / 413 and are not retried by clients.
     pub max_message_size: ByteSize,
-    /// Bytes of export requests being decoded and written at once. A request that would pass it
-    /// is refused at once with UNAVAILABLE / 429 and a retry hint, so memory stays bounded
-    /// however many clients send.
+    /// Bytes of export requests being decoded and written at once (each request counts at least
+    /// 64 KiB). A request that would pass it is refused at once with UNAVAILABLE / 429 and a
+    /// retry hint, so memory and queued work stay bounded however many clients send.
     pub max_inflight_bytes: ByteSize,
     /// The retry hint given with every retryable refusal.
     #[serde(with = "humantime_serde")]

@@ -16,12 +16,13 @@ use tonic::{Code, Status};
 
 use crate::{Encoding, Ingest, Protocol, Signal};
 
-/// Passes message bytes through untouched.
+/// A gRPC codec that passes message bytes through untouched, for servers and clients that
+/// encode and decode protobuf themselves.
 #[derive(Clone, Copy, Debug, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
-struct RawEncoder;
-struct RawDecoder;
+pub struct RawEncoder;
+pub struct RawDecoder;
 
 impl Codec for RawCodec {
     type Encode = Bytes;

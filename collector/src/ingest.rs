@@ -21,6 +21,9 @@ use tokio::sync::Semaphore;
 
 use crate::{IngestError, IngestMetrics, OtlpConfig};
 
+/// The least a request is charged against `max_inflight_bytes`.
+const MIN_CHARGE: usize = 64 * 1024;
+
 /// The three OTLP signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Signal {
@@ -179,7 +182,10 @@ impl Ingest {
                 limit: config.max_message_size.as_u64(),
             });
         }
-        let cost = body.len().clamp(1, u32::MAX as usize) as u32;
+        // Every request is charged at least MIN_CHARGE, so the budget also bounds how many
+        // requests wait for a blocking thread, however small they are.
+        let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
+        let cost = body.len().max(MIN_CHARGE).min(budget).max(1) as u32;
         let permit = Arc::clone(&self.inner.inflight)
             .try_acquire_many_owned(cost)
             .map_err(|_| IngestError::Overloaded {

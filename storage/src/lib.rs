@@ -23,7 +23,7 @@ use lookout_proto::TraceId;
 
 pub use config::{Retention, StorageConfig};
 pub use error::{Result, StorageError};
-pub use store::{RetentionReport, Store, FORMAT_VERSION};
+pub use store::{Records, RetentionReport, Store, FORMAT_VERSION};
 
 /// A half-open time range `[start, end)` in Unix nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use lookout::Server;
+use lookout_collector::grpc::RawCodec;
 use lookout_proto::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use lookout_proto::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -17,7 +18,7 @@ use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use lookout_proto::TraceId;
 use lookout_storage::SpanReader;
 use prost::Message;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::CompressionEncoding;
 use tonic::{Code, Status};
 
 use crate::common::{assert_ready, post, start};
@@ -29,41 +30,6 @@ struct RpcStatus {
     code: i32,
     #[prost(string, tag = "2")]
     message: String,
-}
-
-/// Sends arbitrary bytes as a gRPC message.
-#[derive(Clone, Copy, Default)]
-struct Raw;
-struct RawCoder;
-
-impl Codec for Raw {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCoder;
-    type Decoder = RawCoder;
-    fn encoder(&mut self) -> RawCoder {
-        RawCoder
-    }
-    fn decoder(&mut self) -> RawCoder {
-        RawCoder
-    }
-}
-
-impl Encoder for RawCoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }
 
 async fn channel(server: &Server) -> tonic::transport::Channel {
@@ -84,7 +50,7 @@ async fn grpc_raw(server: &Server, body: Bytes, gzip: bool) -> Result<Bytes, Sta
     let path = http::uri::PathAndQuery::from_static(
         "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
     );
-    grpc.unary(tonic::Request::new(body), path, Raw)
+    grpc.unary(tonic::Request::new(body), path, RawCodec)
         .await
         .map(|r| r.into_inner())
 }

@@ -1,9 +1,9 @@
 //! The real `lookout` binary: its command line, SIGTERM shutdown, and durability across kill -9.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
+use lookout::process::ServerProcess;
 use lookout_storage::{StorageConfig, Store};
 
 use crate::restart::{expected, stored, LOGS, METRICS, TRACES};
@@ -12,73 +12,22 @@ fn lookout() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lookout"))
 }
 
-struct Running {
-    child: Child,
-    otlp_http: String,
-    http: String,
+/// `lookout serve` on ephemeral ports, keeping everything (the test data is from 2023).
+fn serve(data_dir: &Path) -> ServerProcess {
+    ServerProcess::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lookout")),
+        data_dir,
+        &[
+            ("LOOKOUT_RETENTION__TRACES", "36500d"),
+            ("LOOKOUT_RETENTION__LOGS", "36500d"),
+            ("LOOKOUT_RETENTION__METRICS", "36500d"),
+            ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
+        ],
+    )
+    .expect("lookout serves")
 }
 
-impl Drop for Running {
-    /// A failed assertion must not leave a server behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `lookout serve` on ephemeral ports and reads the bound addresses from its JSON log.
-fn serve(data_dir: &std::path::Path) -> Running {
-    let mut child = lookout()
-        .args([
-            "serve",
-            "--otlp-grpc-addr",
-            "127.0.0.1:0",
-            "--otlp-http-addr",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--http-addr",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("LOOKOUT_RETENTION__TRACES", "36500d")
-        .env("LOOKOUT_RETENTION__LOGS", "36500d")
-        .env("LOOKOUT_RETENTION__METRICS", "36500d")
-        .env("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lookout starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = match lines.next() {
-            Some(Ok(line)) if Instant::now() < deadline => line,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("lookout did not report serving: {other:?}");
-            }
-        };
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if event["message"] == "lookout is serving" {
-            // Keep draining the log so the child never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Running {
-                child,
-                otlp_http: event["otlp_http"].as_str().unwrap().to_string(),
-                http: event["http"].as_str().unwrap().to_string(),
-            };
-        }
-    }
-}
-
-fn send_all(running: &Running) {
+fn send_all(running: &ServerProcess) {
     for (path, body) in [
         ("/v1/traces", TRACES),
         ("/v1/logs", LOGS),
@@ -109,17 +58,6 @@ fn http_request(host: &str, method: &str, path: &str, body: &str) -> (u16, Strin
     (status, body)
 }
 
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "lookout did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn open(dir: &std::path::Path) -> Store {
     Store::open(dir, &StorageConfig::default()).unwrap()
 }
@@ -127,18 +65,12 @@ fn open(dir: &std::path::Path) -> Store {
 #[test]
 fn sigterm_shuts_down_cleanly_and_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let mut running = serve(dir.path());
+    let running = serve(dir.path());
     send_all(&running);
     let (status, body) = http_request(&running.http, "GET", "/ready", "");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(r#""status":"healthy""#), "{body}");
-    let pid = running.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = wait_exit(&mut running.child);
+    let status = running.terminate().unwrap();
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(stored(&open(dir.path())), expected());
 }
@@ -146,10 +78,9 @@ fn sigterm_shuts_down_cleanly_and_keeps_everything() {
 #[test]
 fn kill_9_loses_nothing_that_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let mut running = serve(dir.path());
+    let running = serve(dir.path());
     send_all(&running);
-    running.child.kill().unwrap(); // SIGKILL
-    wait_exit(&mut running.child);
+    running.kill().unwrap(); // SIGKILL
     assert_eq!(stored(&open(dir.path())), expected());
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod binary;
 mod common;
 mod json;
+mod loadgen;
 mod restart;
 mod retention;
 mod sdk;

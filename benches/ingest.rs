@@ -1,0 +1,59 @@
+//! End-to-end ingest benchmark: a real release `lookout serve` driven by `lookout loadgen` on
+//! the same machine, one fresh server per scenario (traces, logs, metrics, a mix, overload).
+//!
+//!   cargo bench --bench ingest                      # 60 s per scenario
+//!   LOOKOUT_BENCH_SECONDS=20 cargo bench --bench ingest
+//!   cargo bench --bench ingest -- --quick           # a few seconds each
+//!
+//! Prints one line per scenario and a Markdown table for benches/RESULTS.md.
+
+use std::path::Path;
+
+use lookout::ingest_bench::{run, scenarios, Report};
+
+fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let seconds = std::env::var("LOOKOUT_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if quick { 3 } else { 60 });
+    let binary = Path::new(env!("CARGO_BIN_EXE_lookout"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let memory = sysinfo::System::new_all().map_or(0, |s| s.total_memory());
+    println!(
+        "machine: {} cores, {:.1} GiB memory; {seconds} s per scenario; server {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        memory as f64 / (1u64 << 30) as f64,
+        binary.display()
+    );
+    let mut reports: Vec<Report> = Vec::new();
+    for scenario in scenarios(seconds, quick) {
+        let report = runtime.block_on(run(binary, &scenario))?;
+        report.print();
+        reports.push(report);
+    }
+    println!();
+    println!("| scenario | items/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | read back |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &reports {
+        println!(
+            "| {} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} |",
+            r.scenario,
+            r.items_per_second,
+            r.megabytes_per_second,
+            r.server_cpu_seconds_per_million,
+            r.server_peak_rss_mib,
+            r.latency_p50_ms,
+            r.latency_p99_ms,
+            r.disk_bytes_per_item,
+            r.refused,
+            r.read_back
+        );
+    }
+    if let Ok(path) = std::env::var("LOOKOUT_BENCH_JSON") {
+        std::fs::write(&path, serde_json::to_vec_pretty(&reports)?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,687 @@
+//! `lookout loadgen`: realistic OTLP traffic for any OTLP endpoint (Lookout, an OpenTelemetry
+//! Collector, Jaeger, Tempo...), at a target rate or as fast as the endpoint takes it, with an
+//! exact account of what was acknowledged.
+//!
+//! Payloads are generated once per run from the seed ([`traffic`]) and pre-encoded
+//! ([`template`]); each send patches fresh ids and current times into a copy, so the generator
+//! costs little more than a memcpy per request.
+
+mod template;
+mod traffic;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write as _};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use bytes::Bytes;
+use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceResponse;
+use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceResponse;
+use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use serde::Serialize;
+use template::{splitmix, Markers, Rng, Template};
+
+/// How payloads are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Grpc,
+    HttpProtobuf,
+    HttpJson,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// The signals to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signal {
+    Traces,
+    Logs,
+    Metrics,
+}
+
+impl Signal {
+    fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Logs => "/v1/logs",
+            Signal::Metrics => "/v1/metrics",
+        }
+    }
+
+    fn grpc_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        }
+    }
+
+    fn items(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Logs => "logs",
+            Signal::Metrics => "points",
+        }
+    }
+}
+
+/// When to print the live progress line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// On a terminal only.
+    Auto,
+    Always,
+    Never,
+}
+
+/// `lookout loadgen` options.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Options {
+    /// Base URL of the receiver [default: http://127.0.0.1:4317 for grpc,
+    /// http://127.0.0.1:4318 for http-*]. HTTP paths /v1/{traces,logs,metrics} are appended.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Transport and encoding.
+    #[arg(long, value_enum, default_value = "grpc")]
+    pub protocol: Transport,
+    /// Compress requests with gzip.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Signals to send, comma-separated; each gets its share of the workers and the rate.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "traces")]
+    pub signals: Vec<Signal>,
+    /// Target items per second over all signals; 0 sends as fast as the endpoint answers.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// How long to send.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Stop each signal after this many items (whichever of this and --duration comes first).
+    #[arg(long)]
+    pub items: Option<u64>,
+    /// Concurrent requests (workers), shared among the signals.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Items (spans, log records, data points) per request.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Seed of the generated traffic: the same seed gives the same payloads.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Distinct pre-encoded payloads per signal (ids and times are fresh on every send).
+    #[arg(long, default_value_t = 16)]
+    pub payloads: usize,
+    /// Metric series in all (cardinality), spread over every OTLP metric type.
+    #[arg(long, default_value_t = 10_000)]
+    pub series: u64,
+    /// Timeout of one export request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Extra request header, `name=value` (repeatable), for example for authentication.
+    #[arg(long = "header", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// Exit 0 even when items were rejected or requests failed.
+    #[arg(long)]
+    pub allow_loss: bool,
+    /// The live progress line on stderr.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: Progress,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("header {text:?} must be name=value"))
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            endpoint: None,
+            protocol: Transport::Grpc,
+            gzip: false,
+            signals: vec![Signal::Traces],
+            rate: 0,
+            duration: Duration::from_secs(10),
+            items: None,
+            concurrency: 4,
+            batch: 500,
+            seed: 1,
+            payloads: 16,
+            series: 10_000,
+            timeout: Duration::from_secs(30),
+            headers: Vec::new(),
+            allow_loss: false,
+            progress: Progress::Auto,
+            json: false,
+        }
+    }
+}
+
+/// What one signal's run achieved.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SignalSummary {
+    pub signal: Option<Signal>,
+    pub requests: u64,
+    /// Items in requests that got an answer of any kind.
+    pub sent: u64,
+    /// Items acknowledged: in successful requests and not in `partial_success`.
+    pub accepted: u64,
+    /// Items a successful request reported in `partial_success`.
+    pub rejected: u64,
+    /// Items of requests that failed (error status, timeout, connection error).
+    pub failed: u64,
+    /// Failed requests by status (`grpc UNAVAILABLE`, `http 429`, `connection`...).
+    pub failures: BTreeMap<String, u64>,
+    pub bytes: u64,
+    pub items_per_second: f64,
+    pub megabytes_per_second: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_max_ms: f64,
+    /// Trace ids (hex) of some acknowledged traces with their span counts, for read-back checks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sampled_traces: Vec<(String, u64)>,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub transport: Option<Transport>,
+    pub seconds: f64,
+    pub signals: Vec<SignalSummary>,
+}
+
+impl Summary {
+    /// Items not acknowledged: rejected or in failed requests.
+    pub fn lost(&self) -> u64 {
+        self.signals.iter().map(|s| s.rejected + s.failed).sum()
+    }
+
+    pub fn print_human(&self) {
+        println!(
+            "loadgen: {:.1}s over {:?}",
+            self.seconds,
+            self.transport.unwrap_or(Transport::Grpc)
+        );
+        for s in &self.signals {
+            let name = s.signal.map_or("?", Signal::items);
+            println!(
+                "  {name:<6} sent {} accepted {} rejected {} failed {} in {} requests",
+                s.sent, s.accepted, s.rejected, s.failed, s.requests
+            );
+            println!(
+                "         {:.0} {name}/s  {:.2} MB/s  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                s.items_per_second, s.megabytes_per_second, s.latency_p50_ms, s.latency_p99_ms, s.latency_max_ms
+            );
+            for (status, count) in &s.failures {
+                println!("         failed requests: {status}: {count}");
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    sent: AtomicU64,
+    accepted: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    bytes: AtomicU64,
+    sends: AtomicU64,
+    claimed: AtomicU64,
+    failures: Mutex<BTreeMap<String, u64>>,
+    latencies_us: Mutex<Vec<u32>>,
+    samples: Mutex<Vec<(String, u64)>>,
+}
+
+struct SignalRun {
+    signal: Signal,
+    templates: Vec<Template>,
+    counters: Counters,
+}
+
+enum Client {
+    Grpc(tonic::client::Grpc<tonic::transport::Channel>),
+    Http(reqwest::Client),
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Generates and encodes the payloads of one signal.
+fn build_templates(signal: Signal, options: &Options) -> Vec<Template> {
+    let encoding = match options.protocol {
+        Transport::HttpJson => Encoding::Json,
+        _ => Encoding::Protobuf,
+    };
+    let mut rng = Rng::new(splitmix(options.seed ^ signal as u64));
+    let count = match signal {
+        // Enough payloads to cover every series once, so each series gets samples.
+        Signal::Metrics => options
+            .payloads
+            .max(options.series.div_ceil(options.batch as u64) as usize)
+            .min(4096),
+        _ => options.payloads,
+    };
+    (0..count)
+        .map(|n| {
+            let mut markers = Markers::default();
+            let (bytes, items) = match signal {
+                Signal::Traces => {
+                    let (request, items) = traffic::traces(&mut markers, &mut rng, options.batch);
+                    (encode(&request, encoding), items)
+                }
+                Signal::Logs => {
+                    let (request, items) = traffic::logs(&mut markers, &mut rng, options.batch);
+                    (encode(&request, encoding), items)
+                }
+                Signal::Metrics => {
+                    let first = n as u64 * options.batch as u64;
+                    let series = options.series.max(1);
+                    let (request, items) =
+                        traffic::metrics(&mut markers, &mut rng, options.batch, first, series);
+                    (encode(&request, encoding), items)
+                }
+            };
+            Template::new(bytes, items, encoding, &markers)
+        })
+        .collect()
+}
+
+fn encode<M: Message + Serialize>(message: &M, encoding: Encoding) -> Vec<u8> {
+    match encoding {
+        Encoding::Protobuf => message.encode_to_vec(),
+        // Serializing generated OTLP messages to a Vec cannot fail.
+        Encoding::Json => serde_json::to_vec(message).unwrap_or_default(),
+    }
+}
+
+async fn connect(options: &Options, endpoint: &str) -> anyhow::Result<Client> {
+    Ok(match options.protocol {
+        Transport::Grpc => {
+            let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+                .with_context(|| format!("bad endpoint {endpoint}"))?
+                .timeout(options.timeout)
+                .connect_lazy();
+            let mut grpc = tonic::client::Grpc::new(channel)
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            if options.gzip {
+                grpc = grpc.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+            }
+            Client::Grpc(grpc)
+        }
+        _ => Client::Http(
+            reqwest::Client::builder()
+                .timeout(options.timeout)
+                .build()
+                .context("building the http client")?,
+        ),
+    })
+}
+
+/// The number of rejected items in an export response body.
+fn rejected_in(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<u64, String> {
+    if body.is_empty() {
+        return Ok(0);
+    }
+    match encoding {
+        Encoding::Protobuf => {
+            let rejected = match signal {
+                Signal::Traces => ExportTraceServiceResponse::decode(body)
+                    .map(|r| r.partial_success.map_or(0, |p| p.rejected_spans)),
+                Signal::Logs => ExportLogsServiceResponse::decode(body)
+                    .map(|r| r.partial_success.map_or(0, |p| p.rejected_log_records)),
+                Signal::Metrics => ExportMetricsServiceResponse::decode(body)
+                    .map(|r| r.partial_success.map_or(0, |p| p.rejected_data_points)),
+            };
+            rejected.map(|n| n.max(0) as u64).map_err(|e| e.to_string())
+        }
+        Encoding::Json => {
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| e.to_string())?;
+            let field = match signal {
+                Signal::Traces => "rejectedSpans",
+                Signal::Logs => "rejectedLogRecords",
+                Signal::Metrics => "rejectedDataPoints",
+            };
+            let n = &value["partialSuccess"][field];
+            Ok(n.as_u64()
+                .or_else(|| n.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0))
+        }
+    }
+}
+
+enum Outcome {
+    Answered { rejected: u64 },
+    Failed(String),
+}
+
+async fn send(
+    client: &mut Client,
+    options: &Options,
+    endpoint: &str,
+    signal: Signal,
+    body: Vec<u8>,
+) -> Outcome {
+    match client {
+        Client::Grpc(grpc) => {
+            if let Err(e) = grpc.ready().await {
+                return Outcome::Failed(format!("connection: {e}"));
+            }
+            let mut request = tonic::Request::new(Bytes::from(body));
+            for (name, value) in &options.headers {
+                if let (Ok(name), Ok(value)) = (
+                    name.to_ascii_lowercase()
+                        .parse::<tonic::metadata::MetadataKey<_>>(),
+                    value.parse(),
+                ) {
+                    request.metadata_mut().insert(name, value);
+                }
+            }
+            let path = http::uri::PathAndQuery::from_static(signal.grpc_path());
+            match grpc
+                .unary(request, path, lookout_collector::grpc::RawCodec)
+                .await
+            {
+                Ok(response) => {
+                    match rejected_in(signal, Encoding::Protobuf, &response.into_inner()) {
+                        Ok(rejected) => Outcome::Answered { rejected },
+                        Err(e) => Outcome::Failed(format!("bad response: {e}")),
+                    }
+                }
+                Err(status) => Outcome::Failed(format!("grpc {:?}", status.code())),
+            }
+        }
+        Client::Http(http) => {
+            let (content_type, encoding) = match options.protocol {
+                Transport::HttpJson => ("application/json", Encoding::Json),
+                _ => ("application/x-protobuf", Encoding::Protobuf),
+            };
+            let body = if options.gzip {
+                let mut encoder = flate2::write::GzEncoder::new(
+                    Vec::with_capacity(body.len() / 4),
+                    flate2::Compression::fast(),
+                );
+                if encoder.write_all(&body).is_err() {
+                    return Outcome::Failed("gzip".into());
+                }
+                match encoder.finish() {
+                    Ok(compressed) => compressed,
+                    Err(_) => return Outcome::Failed("gzip".into()),
+                }
+            } else {
+                body
+            };
+            let mut request = http
+                .post(format!(
+                    "{}{}",
+                    endpoint.trim_end_matches('/'),
+                    signal.http_path()
+                ))
+                .header("content-type", content_type)
+                .body(body);
+            if options.gzip {
+                request = request.header("content-encoding", "gzip");
+            }
+            for (name, value) in &options.headers {
+                request = request.header(name, value);
+            }
+            match request.send().await {
+                Ok(response) if response.status().is_success() => match response.bytes().await {
+                    Ok(body) => match rejected_in(signal, encoding, &body) {
+                        Ok(rejected) => Outcome::Answered { rejected },
+                        Err(e) => Outcome::Failed(format!("bad response: {e}")),
+                    },
+                    Err(_) => Outcome::Failed("connection".into()),
+                },
+                Ok(response) => Outcome::Failed(format!("http {}", response.status().as_u16())),
+                Err(e) if e.is_timeout() => Outcome::Failed("timeout".into()),
+                Err(_) => Outcome::Failed("connection".into()),
+            }
+        }
+    }
+}
+
+async fn worker(
+    run: Arc<SignalRun>,
+    options: Arc<Options>,
+    endpoint: String,
+    deadline: Instant,
+    interval: Option<Duration>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let mut client = connect(&options, &endpoint).await?;
+    let mut ticker = interval.map(|every| {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    let c = &run.counters;
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        if let Some(ticker) = ticker.as_mut() {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = tokio::time::sleep_until(deadline.into()) => break,
+            }
+        }
+        let n = c.sends.fetch_add(1, Ordering::Relaxed);
+        let template = &run.templates[(n % run.templates.len() as u64) as usize];
+        if let Some(limit) = options.items {
+            if c.claimed.fetch_add(template.items, Ordering::Relaxed) >= limit {
+                break;
+            }
+        }
+        // The body is handed to the client, so each send renders into a buffer of its own.
+        let mut body = Vec::with_capacity(template.bytes.len());
+        let mask = splitmix(options.seed.wrapping_mul(31) ^ n ^ ((run.signal as u64) << 56));
+        template.render(mask, now_ns(), &mut body);
+        // Sampled trace ids are read back by the benchmark: only trace payloads have spans.
+        let sample = (run.signal == Signal::Traces && n.is_multiple_of(64))
+            .then(|| template.sample_trace(&body))
+            .flatten();
+        let bytes = body.len() as u64;
+        let started = Instant::now();
+        let outcome = send(&mut client, &options, &endpoint, run.signal, body).await;
+        let micros = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.sent.fetch_add(template.items, Ordering::Relaxed);
+        c.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if let Ok(mut latencies) = c.latencies_us.lock() {
+            latencies.push(micros);
+        }
+        match outcome {
+            Outcome::Answered { rejected } => {
+                c.accepted
+                    .fetch_add(template.items.saturating_sub(rejected), Ordering::Relaxed);
+                c.rejected
+                    .fetch_add(rejected.min(template.items), Ordering::Relaxed);
+                if let (Some(sample), Ok(mut samples)) = (sample, c.samples.lock()) {
+                    if rejected == 0 && samples.len() < 100 {
+                        samples.push(sample);
+                    }
+                }
+            }
+            Outcome::Failed(status) => {
+                c.failed.fetch_add(template.items, Ordering::Relaxed);
+                if let Ok(mut failures) = c.failures.lock() {
+                    *failures.entry(status).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    f64::from(sorted[rank - 1]) / 1000.0
+}
+
+fn summarize(run: &SignalRun, seconds: f64) -> SignalSummary {
+    let c = &run.counters;
+    let mut latencies = c.latencies_us.lock().map(|l| l.clone()).unwrap_or_default();
+    latencies.sort_unstable();
+    let accepted = c.accepted.load(Ordering::Relaxed);
+    let bytes = c.bytes.load(Ordering::Relaxed);
+    SignalSummary {
+        signal: Some(run.signal),
+        requests: c.requests.load(Ordering::Relaxed),
+        sent: c.sent.load(Ordering::Relaxed),
+        accepted,
+        rejected: c.rejected.load(Ordering::Relaxed),
+        failed: c.failed.load(Ordering::Relaxed),
+        failures: c.failures.lock().map(|f| f.clone()).unwrap_or_default(),
+        bytes,
+        items_per_second: accepted as f64 / seconds.max(1e-9),
+        megabytes_per_second: bytes as f64 / 1e6 / seconds.max(1e-9),
+        latency_p50_ms: percentile(&latencies, 0.50),
+        latency_p99_ms: percentile(&latencies, 0.99),
+        latency_max_ms: latencies.last().map_or(0.0, |&m| f64::from(m) / 1000.0),
+        sampled_traces: c.samples.lock().map(|s| s.clone()).unwrap_or_default(),
+    }
+}
+
+/// Runs the load and returns what it achieved.
+pub async fn run(options: Options) -> anyhow::Result<Summary> {
+    anyhow::ensure!(options.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(options.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(options.payloads > 0, "--payloads must be at least 1");
+    let mut signals = options.signals.clone();
+    signals.sort_unstable();
+    signals.dedup();
+    anyhow::ensure!(
+        !signals.is_empty(),
+        "--signals must name at least one signal"
+    );
+    let endpoint = options
+        .endpoint
+        .clone()
+        .unwrap_or_else(|| match options.protocol {
+            Transport::Grpc => "http://127.0.0.1:4317".into(),
+            _ => "http://127.0.0.1:4318".into(),
+        });
+
+    let runs: Vec<Arc<SignalRun>> = {
+        let options = options.clone();
+        let signals = signals.clone();
+        tokio::task::spawn_blocking(move || {
+            signals
+                .into_iter()
+                .map(|signal| {
+                    Arc::new(SignalRun {
+                        signal,
+                        templates: build_templates(signal, &options),
+                        counters: Counters::default(),
+                    })
+                })
+                .collect()
+        })
+        .await?
+    };
+
+    let workers = options.concurrency.max(runs.len());
+    // Each worker sends one request every `interval`, so all of them together make the rate.
+    let interval = (options.rate > 0).then(|| {
+        let requests_per_second = options.rate as f64 / options.batch as f64;
+        Duration::from_secs_f64(workers as f64 / requests_per_second)
+    });
+    let options = Arc::new(options);
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let progress = match options.progress {
+        Progress::Always => true,
+        Progress::Never => false,
+        Progress::Auto => std::io::stderr().is_terminal(),
+    };
+    let reporter = progress.then(|| {
+        let runs = runs.clone();
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let seconds = started.elapsed().as_secs_f64();
+                let mut line = format!("\r{seconds:>5.0}s");
+                for run in &runs {
+                    let s = summarize(run, seconds);
+                    line.push_str(&format!(
+                        "  {} {:.0}/s acc {} rej {} err {} p99 {:.1}ms",
+                        run.signal.items(),
+                        s.items_per_second,
+                        s.accepted,
+                        s.rejected,
+                        s.failed,
+                        s.latency_p99_ms
+                    ));
+                }
+                eprint!("{line}   ");
+            }
+            eprintln!();
+        })
+    });
+
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let run = Arc::clone(&runs[w % runs.len()]);
+        tasks.push(tokio::spawn(worker(
+            run,
+            Arc::clone(&options),
+            endpoint.clone(),
+            deadline,
+            interval,
+            Arc::clone(&stop),
+        )));
+    }
+    let mut first_error = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(anyhow::anyhow!("worker failed: {e}"));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(reporter) = reporter {
+        let _ = reporter.await;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Summary {
+        transport: Some(options.protocol),
+        seconds,
+        signals: runs.iter().map(|run| summarize(run, seconds)).collect(),
+    })
+}

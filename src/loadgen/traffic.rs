@@ -1,0 +1,649 @@
+//! Realistic OTLP traffic: requests through a small shop of microservices.
+//!
+//! A request enters the `gateway` (a server span), which calls two to four backends (a client
+//! span in the gateway, a server span in the backend, often a database client span below it).
+//! About 3% of requests fail in one backend: its span gets an error status and an `exception`
+//! event, and the error propagates up to a 500 at the gateway. Logs are the access and
+//! application lines of those requests, with their trace and span ids. Metrics cover every
+//! OTLP type over a configurable number of series.
+
+use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue, InstrumentationScope, KeyValue};
+use lookout_proto::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lookout_proto::otlp::metrics::v1::{
+    exponential_histogram_data_point::Buckets, metric::Data, number_data_point,
+    summary_data_point::ValueAtQuantile, AggregationTemporality, ExponentialHistogram,
+    ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+};
+use lookout_proto::otlp::resource::v1::Resource;
+use lookout_proto::otlp::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+
+use super::template::{Markers, Rng};
+
+/// The backends, each with the RPCs it serves and whether it talks to a database.
+const BACKENDS: &[(&str, &[&str], Option<&str>)] = &[
+    (
+        "cart",
+        &[
+            "CartService/GetCart",
+            "CartService/AddItem",
+            "CartService/EmptyCart",
+        ],
+        Some("redis"),
+    ),
+    (
+        "catalog",
+        &[
+            "CatalogService/ListProducts",
+            "CatalogService/GetProduct",
+            "CatalogService/Search",
+        ],
+        Some("postgresql"),
+    ),
+    (
+        "checkout",
+        &["CheckoutService/PlaceOrder"],
+        Some("postgresql"),
+    ),
+    (
+        "payment",
+        &["PaymentService/Charge", "PaymentService/Refund"],
+        None,
+    ),
+    (
+        "shipping",
+        &["ShippingService/GetQuote", "ShippingService/ShipOrder"],
+        Some("postgresql"),
+    ),
+    (
+        "currency",
+        &[
+            "CurrencyService/Convert",
+            "CurrencyService/GetSupportedCurrencies",
+        ],
+        None,
+    ),
+    (
+        "recommendation",
+        &["RecommendationService/ListRecommendations"],
+        Some("redis"),
+    ),
+    (
+        "users",
+        &["UserService/GetUser", "UserService/Authenticate"],
+        Some("postgresql"),
+    ),
+];
+
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/product/{id}"),
+    ("GET", "/cart"),
+    ("POST", "/cart"),
+    ("POST", "/cart/checkout"),
+    ("GET", "/search"),
+    ("GET", "/api/recommendations"),
+    ("POST", "/api/login"),
+    ("GET", "/api/currencies"),
+    ("GET", "/api/shipping/quote"),
+];
+
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "TimeoutError",
+        "deadline exceeded after 2000ms calling downstream",
+    ),
+    ("ConnectionResetError", "connection reset by peer"),
+    ("PaymentDeclined", "card declined: insufficient funds"),
+    (
+        "sqlx::Error::PoolTimedOut",
+        "timed out waiting for a database connection",
+    ),
+    (
+        "NullPointerException",
+        "Cannot invoke \"Order.getId()\" because \"order\" is null",
+    ),
+];
+
+fn kv(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn s(value: impl Into<String>) -> Value {
+    Value::StringValue(value.into())
+}
+
+fn i(value: i64) -> Value {
+    Value::IntValue(value)
+}
+
+fn resource(service: &str, instance: u64) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![
+            kv("service.name", s(service)),
+            kv("service.namespace", s("shop")),
+            kv("service.version", s("2.14.1")),
+            kv("service.instance.id", s(format!("{service}-{instance}"))),
+            kv("host.name", s(format!("node-{}", instance % 4))),
+            kv(
+                "k8s.pod.name",
+                s(format!("{service}-7d9f8c-{instance:05x}")),
+            ),
+            kv("deployment.environment.name", s("production")),
+            kv("telemetry.sdk.name", s("opentelemetry")),
+            kv("telemetry.sdk.language", s("rust")),
+            kv("telemetry.sdk.version", s("0.33.0")),
+        ],
+        ..Default::default()
+    })
+}
+
+fn scope() -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: "lookout-loadgen".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    })
+}
+
+/// Spans (or logs) grouped by the service that produced them.
+struct ByService<T> {
+    groups: Vec<(String, Vec<T>)>,
+}
+
+impl<T> ByService<T> {
+    fn new() -> Self {
+        ByService { groups: Vec::new() }
+    }
+
+    fn push(&mut self, service: &str, item: T) {
+        match self.groups.iter_mut().find(|(name, _)| name == service) {
+            Some((_, items)) => items.push(item),
+            None => self.groups.push((service.to_string(), vec![item])),
+        }
+    }
+}
+
+struct Request {
+    spans: Vec<(&'static str, Span)>,
+    logs: Vec<(&'static str, LogRecord)>,
+}
+
+/// A log line of a request, at `at` ns after the payload's base time.
+struct Line<'a> {
+    at: u64,
+    severity: (i32, &'a str),
+    body: String,
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    attributes: Vec<KeyValue>,
+}
+
+fn log(m: &mut Markers, rng: &mut Rng, line: Line<'_>) -> LogRecord {
+    let Line {
+        at,
+        severity,
+        body,
+        trace_id,
+        span_id,
+        attributes,
+    } = line;
+    let time = m.time(rng, at);
+    LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: time,
+        severity_number: severity.0,
+        severity_text: severity.1.into(),
+        body: Some(AnyValue {
+            value: Some(s(body)),
+        }),
+        attributes,
+        trace_id: trace_id.to_vec(),
+        span_id: span_id.to_vec(),
+        flags: 1,
+        ..Default::default()
+    }
+}
+
+/// One request through the shop, starting `start` ns after the payload's base time.
+fn request(m: &mut Markers, rng: &mut Rng, start: u64) -> Request {
+    let trace_id = m.trace_id(rng);
+    let (method, route) = *rng.pick(ROUTES);
+    let user = rng.below(50_000);
+    let fails = rng.chance(0.03);
+    let calls = rng.range(2, 4) as usize;
+    let failing_call = rng.below(calls as u64) as usize;
+    let root_id = m.span_id(rng);
+    let mut spans = Vec::new();
+    let mut logs = Vec::new();
+
+    let mut at = start + rng.range(100_000, 500_000);
+    for call in 0..calls {
+        let (service, rpcs, db) = *rng.pick(BACKENDS);
+        let rpc = *rng.pick(rpcs);
+        let failed = fails && call == failing_call;
+        let client_id = m.span_id(rng);
+        let server_id = m.span_id(rng);
+        let latency = rng.range(800_000, 40_000_000);
+        let (rpc_service, rpc_method) = rpc.split_once('/').unwrap_or((rpc, rpc));
+        let rpc_attrs = vec![
+            kv("rpc.system", s("grpc")),
+            kv("rpc.service", s(format!("shop.{rpc_service}"))),
+            kv("rpc.method", s(rpc_method)),
+            kv(
+                "server.address",
+                s(format!("{service}.shop.svc.cluster.local")),
+            ),
+            kv("server.port", i(50051)),
+        ];
+        let error = failed.then(|| {
+            let (kind, message) = *rng.pick(EXCEPTIONS);
+            (kind, message)
+        });
+        let status = |failed: bool, message: &str| {
+            failed.then(|| Status {
+                code: status::StatusCode::Error as i32,
+                message: message.into(),
+            })
+        };
+        spans.push((
+            "gateway",
+            Span {
+                trace_id: trace_id.clone(),
+                span_id: client_id.clone(),
+                parent_span_id: root_id.clone(),
+                name: format!("shop.{rpc}"),
+                kind: span::SpanKind::Client as i32,
+                start_time_unix_nano: m.time(rng, at),
+                end_time_unix_nano: m.time(rng, at + latency + 400_000),
+                attributes: rpc_attrs.clone(),
+                status: status(failed, error.map_or("", |e| e.1)),
+                ..Default::default()
+            },
+        ));
+        let mut server = Span {
+            trace_id: trace_id.clone(),
+            span_id: server_id.clone(),
+            parent_span_id: client_id,
+            name: format!("shop.{rpc}"),
+            kind: span::SpanKind::Server as i32,
+            start_time_unix_nano: m.time(rng, at + 200_000),
+            end_time_unix_nano: m.time(rng, at + 200_000 + latency),
+            attributes: [
+                rpc_attrs,
+                vec![kv("rpc.grpc.status_code", i(if failed { 2 } else { 0 }))],
+            ]
+            .concat(),
+            status: status(failed, error.map_or("", |e| e.1)),
+            ..Default::default()
+        };
+        if let Some((kind, message)) = error {
+            server.events.push(span::Event {
+                time_unix_nano: m.time(rng, at + 200_000 + latency - 50_000),
+                name: "exception".into(),
+                attributes: vec![
+                    kv("exception.type", s(kind)),
+                    kv("exception.message", s(message)),
+                    kv(
+                        "exception.stacktrace",
+                        s(format!(
+                            "{kind}: {message}\n    at shop::{service}::handler::{rpc_method} (src/handler.rs:{})\n    at shop::server::dispatch (src/server.rs:212)\n    at tokio::runtime::task::harness::poll",
+                            rng.range(40, 400)
+                        )),
+                    ),
+                ],
+                ..Default::default()
+            });
+            logs.push((
+                service,
+                log(
+                    m,
+                    rng,
+                    Line {
+                        at: at + 200_000 + latency - 40_000,
+                        severity: (17, "ERROR"),
+                        body: format!("{rpc_method} failed for user-{user}: {kind}: {message}"),
+                        trace_id: &trace_id,
+                        span_id: &server_id,
+                        attributes: vec![
+                            kv("exception.type", s(kind)),
+                            kv("user.id", s(format!("user-{user}"))),
+                        ],
+                    },
+                ),
+            ));
+        }
+        if let Some(system) = db {
+            let db_id = m.span_id(rng);
+            let query = match system {
+                "redis" => format!("HGETALL cart:user-{user}"),
+                _ => "SELECT id, sku, quantity, price FROM order_items WHERE order_id = $1"
+                    .to_string(),
+            };
+            let db_latency = rng.range(100_000, latency / 2);
+            spans.push((
+                service,
+                Span {
+                    trace_id: trace_id.clone(),
+                    span_id: db_id,
+                    parent_span_id: server_id.clone(),
+                    name: if system == "redis" {
+                        "HGETALL".into()
+                    } else {
+                        "SELECT order_items".into()
+                    },
+                    kind: span::SpanKind::Client as i32,
+                    start_time_unix_nano: m.time(rng, at + 300_000),
+                    end_time_unix_nano: m.time(rng, at + 300_000 + db_latency),
+                    attributes: vec![
+                        kv("db.system.name", s(system)),
+                        kv("db.query.text", s(query)),
+                        kv(
+                            "db.operation.name",
+                            s(if system == "redis" {
+                                "HGETALL"
+                            } else {
+                                "SELECT"
+                            }),
+                        ),
+                        kv(
+                            "server.address",
+                            s(format!("{system}.shop.svc.cluster.local")),
+                        ),
+                    ],
+                    ..Default::default()
+                },
+            ));
+        }
+        if rng.chance(0.3) {
+            let cached = rng.below(40);
+            let line = Line {
+                at: at + 250_000,
+                severity: (5, "DEBUG"),
+                body: format!("handling {rpc_method} for user-{user} ({cached} items in cache)"),
+                trace_id: &trace_id,
+                span_id: &server_id,
+                attributes: vec![kv("code.function.name", s(rpc_method))],
+            };
+            logs.push((service, log(m, rng, line)));
+        }
+        spans.push((service, server));
+        at += latency + rng.range(100_000, 2_000_000);
+    }
+
+    let status_code = if fails {
+        500
+    } else {
+        *rng.pick(&[200, 200, 200, 200, 201, 304, 404])
+    };
+    let duration = at - start;
+    spans.push((
+        "gateway",
+        Span {
+            trace_id: trace_id.clone(),
+            span_id: root_id.clone(),
+            name: format!("{method} {route}"),
+            kind: span::SpanKind::Server as i32,
+            start_time_unix_nano: m.time(rng, start),
+            end_time_unix_nano: m.time(rng, at),
+            attributes: vec![
+                kv("http.request.method", s(method)),
+                kv("http.route", s(route)),
+                kv("url.path", s(route.replace("{id}", &format!("{}", rng.below(5000))))),
+                kv("url.scheme", s("https")),
+                kv("http.response.status_code", i(status_code)),
+                kv("client.address", s(format!("10.{}.{}.{}", rng.below(256), rng.below(256), rng.below(256)))),
+                kv("user_agent.original", s("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36")),
+                kv("user.id", s(format!("user-{user}"))),
+            ],
+            status: fails.then(|| Status {
+                code: status::StatusCode::Error as i32,
+                message: String::new(),
+            }),
+            ..Default::default()
+        },
+    ));
+    let severity = match status_code {
+        500 => (17, "ERROR"),
+        404 => (13, "WARN"),
+        _ => (9, "INFO"),
+    };
+    logs.push((
+        "gateway",
+        log(
+            m,
+            rng,
+            Line {
+                at,
+                severity,
+                body: format!(
+                    "{method} {route} {status_code} {}ms user=user-{user}",
+                    duration / 1_000_000
+                ),
+                trace_id: &trace_id,
+                span_id: &root_id,
+                attributes: vec![
+                    kv("http.request.method", s(method)),
+                    kv("http.response.status_code", i(status_code)),
+                ],
+            },
+        ),
+    ));
+    Request { spans, logs }
+}
+
+/// A trace export of `items` spans or a few more: traces are never cut.
+pub fn traces(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportTraceServiceRequest, u64) {
+    let mut by_service = ByService::new();
+    let mut count = 0;
+    let mut start = 0;
+    while count < items {
+        for (service, span) in request(m, rng, start).spans {
+            by_service.push(service, span);
+            count += 1;
+        }
+        start += rng.range(10_000, 2_000_000);
+    }
+    let request = ExportTraceServiceRequest {
+        resource_spans: by_service
+            .groups
+            .into_iter()
+            .enumerate()
+            .map(|(n, (service, spans))| ResourceSpans {
+                resource: resource(&service, n as u64),
+                scope_spans: vec![ScopeSpans {
+                    scope: scope(),
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    };
+    (request, count as u64)
+}
+
+/// A logs export of exactly `items` records.
+pub fn logs(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportLogsServiceRequest, u64) {
+    let mut by_service = ByService::new();
+    let mut count = 0;
+    let mut start = 0;
+    while count < items {
+        let take = items - count;
+        for (service, record) in request(m, rng, start).logs.into_iter().take(take) {
+            by_service.push(service, record);
+            count += 1;
+        }
+        start += rng.range(10_000, 2_000_000);
+    }
+    let request = ExportLogsServiceRequest {
+        resource_logs: by_service
+            .groups
+            .into_iter()
+            .enumerate()
+            .map(|(n, (service, log_records))| ResourceLogs {
+                resource: resource(&service, n as u64),
+                scope_logs: vec![ScopeLogs {
+                    scope: scope(),
+                    log_records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    };
+    (request, count as u64)
+}
+
+/// A metrics export with one data point for each of `items` series, starting at series
+/// `first` of `series` in all. Series cycle through every OTLP metric type.
+pub fn metrics(
+    m: &mut Markers,
+    rng: &mut Rng,
+    items: usize,
+    first: u64,
+    series: u64,
+) -> (ExportMetricsServiceRequest, u64) {
+    let mut by_service: ByService<Metric> = ByService::new();
+    let temporality = AggregationTemporality::Cumulative as i32;
+    for k in 0..items as u64 {
+        let id = (first + k) % series;
+        let (service, _, _) = BACKENDS[(id % BACKENDS.len() as u64) as usize];
+        let route = ROUTES[((id / 8) % ROUTES.len() as u64) as usize].1;
+        let shard = id / 80;
+        let attributes = vec![
+            kv("http.route", s(route)),
+            kv("shard", s(format!("s{shard}"))),
+        ];
+        let start = m.time(rng, 0);
+        let time = m.time(rng, 1_000_000);
+        let data = match (id / 8 / ROUTES.len() as u64) % 6 {
+            0 => Data::Sum(Sum {
+                data_points: vec![NumberDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    value: Some(number_data_point::Value::AsInt(rng.below(1_000_000) as i64)),
+                    ..Default::default()
+                }],
+                aggregation_temporality: temporality,
+                is_monotonic: true,
+            }),
+            1 => Data::Gauge(Gauge {
+                data_points: vec![NumberDataPoint {
+                    attributes,
+                    time_unix_nano: time,
+                    value: Some(number_data_point::Value::AsDouble(
+                        rng.below(10_000) as f64 / 100.0,
+                    )),
+                    ..Default::default()
+                }],
+            }),
+            2 => Data::Sum(Sum {
+                data_points: vec![NumberDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    value: Some(number_data_point::Value::AsInt(rng.below(64) as i64)),
+                    ..Default::default()
+                }],
+                aggregation_temporality: temporality,
+                is_monotonic: false,
+            }),
+            3 => {
+                let counts: Vec<u64> = (0..8).map(|_| rng.below(500)).collect();
+                Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        attributes,
+                        start_time_unix_nano: start,
+                        time_unix_nano: time,
+                        count: counts.iter().sum(),
+                        sum: Some(rng.below(100_000) as f64 / 10.0),
+                        bucket_counts: counts,
+                        explicit_bounds: vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5],
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: temporality,
+                })
+            }
+            4 => {
+                let counts: Vec<u64> = (0..12).map(|_| rng.below(300)).collect();
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: vec![ExponentialHistogramDataPoint {
+                        attributes,
+                        start_time_unix_nano: start,
+                        time_unix_nano: time,
+                        count: counts.iter().sum(),
+                        sum: Some(rng.below(100_000) as f64 / 10.0),
+                        scale: 3,
+                        positive: Some(Buckets {
+                            offset: -20,
+                            bucket_counts: counts,
+                        }),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: temporality,
+                })
+            }
+            _ => Data::Summary(Summary {
+                data_points: vec![SummaryDataPoint {
+                    attributes,
+                    start_time_unix_nano: start,
+                    time_unix_nano: time,
+                    count: rng.below(10_000),
+                    sum: rng.below(100_000) as f64,
+                    quantile_values: [0.5, 0.9, 0.99]
+                        .into_iter()
+                        .map(|quantile| ValueAtQuantile {
+                            quantile,
+                            value: rng.below(2000) as f64 / 1000.0,
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+            }),
+        };
+        let (name, unit) = match &data {
+            Data::Sum(sum) if sum.is_monotonic => ("http.server.request.count", "{request}"),
+            Data::Gauge(_) => ("process.memory.utilization", "1"),
+            Data::Sum(_) => ("db.client.connection.count", "{connection}"),
+            Data::Histogram(_) => ("http.server.request.duration", "s"),
+            Data::ExponentialHistogram(_) => ("rpc.server.duration", "ms"),
+            _ => ("legacy.request.latency", "s"),
+        };
+        by_service.push(
+            service,
+            Metric {
+                name: name.into(),
+                unit: unit.into(),
+                description: format!("{name} of the shop's services"),
+                data: Some(data),
+                ..Default::default()
+            },
+        );
+    }
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: by_service
+            .groups
+            .into_iter()
+            // One resource per service, so a series is the same series in every payload.
+            .map(|(service, metrics)| ResourceMetrics {
+                resource: resource(&service, 0),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: scope(),
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    };
+    (request, items as u64)
+}

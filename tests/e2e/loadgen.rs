@@ -1,0 +1,105 @@
+//! The load generator and the ingest benchmark's quick mode: nothing acknowledged is lost.
+
+use std::path::Path;
+use std::process::Command;
+
+use lookout::ingest_bench;
+
+use crate::common::start;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_ingest_benchmark_loses_nothing() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_lookout"));
+    for scenario in ingest_bench::scenarios(2, true) {
+        let report = ingest_bench::run(binary, &scenario)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name));
+        assert!(report.accepted > 0, "{}: nothing was sent", scenario.name);
+        assert_eq!(report.refused, 0, "{}", scenario.name);
+        assert_eq!(report.read_back, "ok", "{}", scenario.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_command_reports_what_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let endpoint = format!("http://{}", server.otlp_http_addr);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_lookout"))
+            .args([
+                "loadgen",
+                "--protocol",
+                "http-json",
+                "--gzip",
+                "--signals",
+                "logs",
+            ])
+            .args([
+                "--items",
+                "1000",
+                "--batch",
+                "250",
+                "--json",
+                "--endpoint",
+                &endpoint,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let logs = &summary["signals"][0];
+    assert_eq!(logs["signal"], "logs");
+    assert_eq!(
+        (logs["sent"].as_u64(), logs["accepted"].as_u64()),
+        (Some(1000), Some(1000))
+    );
+    assert_eq!(logs["requests"], 4);
+    assert_eq!(
+        server
+            .store()
+            .count_records(lookout_storage::Records::Logs)
+            .unwrap(),
+        1000
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[test]
+fn loadgen_exits_non_zero_when_nothing_is_acknowledged() {
+    // A port nobody listens on: every request fails to connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = Command::new(env!("CARGO_BIN_EXE_lookout"))
+        .args([
+            "loadgen",
+            "--duration",
+            "1s",
+            "--concurrency",
+            "1",
+            "--timeout",
+            "1s",
+        ])
+        .args([
+            "--protocol",
+            "http-protobuf",
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("failed requests: connection"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("were not acknowledged"));
+}
