@@ -37,7 +37,9 @@ impl ServerProcess {
                 "--data-dir",
             ])
             .arg(data_dir)
-            .env("RUST_LOG", "info")
+            // The "lookout is serving" line is logged at info; `env` may narrow other targets.
+            .env_remove("RUST_LOG")
+            .env("LOOKOUT_LOG__LEVEL", "info")
             .stderr(Stdio::piped());
         for (name, value) in env {
             command.env(name, value);

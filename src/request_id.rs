@@ -57,7 +57,8 @@ pub fn http_layers() -> Layers<ServerErrorsAsFailures> {
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpan)
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+                // Refusals are counted in metrics; a log line each would flood under overload.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
 }
@@ -70,7 +71,8 @@ pub fn grpc_layers() -> Layers<GrpcErrorsAsFailures> {
             TraceLayer::new_for_grpc()
                 .make_span_with(RequestSpan)
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                .on_failure(DefaultOnFailure::new().level(Level::WARN)),
+                // Refusals are counted in metrics; a log line each would flood under overload.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
 }

@@ -165,9 +165,7 @@ impl Ingest {
 
     /// Counts a request refused before it reached [`Ingest::export`] (too large, bad media type).
     pub fn record_refused(&self, protocol: Protocol, signal: Signal, error: &IngestError) {
-        self.inner
-            .metrics
-            .request(protocol, signal, error.reason(), 0.0);
+        self.inner.metrics.refused(protocol, signal, error.reason());
     }
 
     async fn admit_and_process(

@@ -159,6 +159,17 @@ impl IngestMetrics {
             .observe(seconds);
     }
 
+    /// A request refused before it was processed: counted, not timed.
+    pub(crate) fn refused(&self, protocol: Protocol, signal: Signal, outcome: &'static str) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                protocol: protocol.as_str(),
+                signal: signal.as_str(),
+                outcome,
+            })
+            .inc();
+    }
+
     pub(crate) fn write_duration(&self, signal: Signal, seconds: f64) {
         self.write_duration
             .get_or_create(&SignalLabels {
