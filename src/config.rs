@@ -110,17 +110,6 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
 }
 
-/// Environment variables that clap reads for the flags; every other `LOOKOUT_*` variable must
-/// name a key path with `__` between levels, such as `LOOKOUT_RETENTION__TRACES=3d`.
-pub const FLAG_VARIABLES: [&str; 6] = [
-    "LOOKOUT_CONFIG",
-    "LOOKOUT_DATA_DIR",
-    "LOOKOUT_OTLP_GRPC_ADDR",
-    "LOOKOUT_OTLP_HTTP_ADDR",
-    "LOOKOUT_HTTP_ADDR",
-    "LOOKOUT_LOG_FORMAT",
-];
-
 impl Config {
     /// Parses a YAML file; errors name the line and column.
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
@@ -136,14 +125,18 @@ impl Config {
         serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
-    /// Applies `LOOKOUT_<KEY>__<KEY>...` variables from `vars` (values parsed as YAML scalars).
+    /// Applies `LOOKOUT_<SECTION>__<KEY>...` variables from `vars` (values parsed as YAML
+    /// scalars); an unknown key is an error naming the variable. Variables without `__` are not
+    /// configuration (the flags' own variables, such as `LOOKOUT_DATA_DIR`, are read by clap).
     pub fn apply_env(
         self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Config> {
         let overrides: Vec<(String, String)> = vars
             .into_iter()
-            .filter(|(k, _)| k.starts_with("LOOKOUT_") && !FLAG_VARIABLES.contains(&k.as_str()))
+            // Only LOOKOUT_<SECTION>__<KEY> variables address keys: others (LOOKOUT_BENCH_*,
+            // say) belong to someone else.
+            .filter(|(k, _)| k.starts_with("LOOKOUT_") && k.contains("__"))
             .collect();
         if overrides.is_empty() {
             return Ok(self);
@@ -280,6 +273,10 @@ mod tests {
                 "/ignored-here-clap-reads-it".to_string(),
             ),
             ("OTHER".to_string(), "x".to_string()),
+            (
+                "LOOKOUT_BENCH_SECONDS".to_string(),
+                "not config".to_string(),
+            ),
         ];
         let config = file.apply_env(env).unwrap().apply_overrides(&Overrides {
             http_addr: Some("127.0.0.1:9999".parse().unwrap()),
