@@ -4,6 +4,7 @@
 //!   cargo bench --bench ingest                      # 60 s per scenario
 //!   LOOKOUT_BENCH_SECONDS=20 cargo bench --bench ingest
 //!   cargo bench --bench ingest -- --quick           # a few seconds each
+//!   LOOKOUT_BENCH_ONLY=traces,overload cargo bench --bench ingest
 //!
 //! Prints one line per scenario and a Markdown table for benches/RESULTS.md.
 
@@ -29,19 +30,26 @@ fn main() -> anyhow::Result<()> {
         binary.display()
     );
     let mut reports: Vec<Report> = Vec::new();
-    for scenario in scenarios(seconds, quick) {
+    let only: Option<Vec<String>> = std::env::var("LOOKOUT_BENCH_ONLY")
+        .ok()
+        .map(|list| list.split(',').map(str::to_string).collect());
+    let selected = scenarios(seconds, quick)
+        .into_iter()
+        .filter(|s| only.as_ref().is_none_or(|names| names.contains(&s.name)));
+    for scenario in selected {
         let report = runtime.block_on(run(binary, &scenario))?;
         report.print();
         reports.push(report);
     }
     println!();
-    println!("| scenario | items/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | read back |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| scenario | items/s | metric samples/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | read back |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &reports {
         println!(
-            "| {} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} |",
             r.scenario,
             r.items_per_second,
+            r.samples_per_second,
             r.megabytes_per_second,
             r.server_cpu_seconds_per_million,
             r.server_peak_rss_mib,

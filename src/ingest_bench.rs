@@ -51,6 +51,8 @@ pub struct Report {
     pub accepted: u64,
     pub refused: u64,
     pub items_per_second: f64,
+    /// Prometheus samples per second of the metrics in the run (0 without metrics).
+    pub samples_per_second: f64,
     pub megabytes_per_second: f64,
     pub server_cpu_seconds_per_million: f64,
     pub server_peak_rss_mib: f64,
@@ -65,9 +67,10 @@ pub struct Report {
 impl Report {
     pub fn print(&self) {
         println!(
-            "{:<14} {:>9.0} items/s {:>7.1} MB/s  cpu {:>6.2} s/M items  peak rss {:>6.1} MiB  p50 {:>7.2} ms  p99 {:>7.2} ms  disk {:>6.1} B/item  refused {}  read-back {}",
-            self.scenario,
+            "{:<14} {:>9.0} items/s {:>9.0} samples/s {:>7.1} MB/s  cpu {:>6.2} s/M items  peak rss {:>6.1} MiB  p50 {:>7.2} ms  p99 {:>7.2} ms  disk {:>6.1} B/item  refused {}  read-back {}",
+                        self.scenario,
             self.items_per_second,
+            self.samples_per_second,
             self.megabytes_per_second,
             self.server_cpu_seconds_per_million,
             self.server_peak_rss_mib,
@@ -153,6 +156,12 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
         accepted,
         refused,
         items_per_second: accepted as f64 / seconds,
+        samples_per_second: load
+            .signals
+            .iter()
+            .filter(|s| s.signal == Some(Signal::Metrics))
+            .map(|s| s.samples_per_second)
+            .sum(),
         megabytes_per_second: load.signals.iter().map(|s| s.bytes).sum::<u64>() as f64
             / 1e6
             / seconds,
@@ -238,8 +247,10 @@ pub fn scenarios(seconds: u64, quick: bool) -> Vec<Scenario> {
             scenario.batch = 200;
         }
     } else {
+        // Collector-sized batches from many connections: more than the in-flight budget.
         let mut overload = Scenario::new("overload", &[Signal::Traces], d);
         overload.concurrency = 64;
+        overload.batch = 5000;
         overload.overload = true;
         list.push(overload);
     }

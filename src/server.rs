@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use lookout_collector::{Ingest, IngestMetrics, Writers};
 use lookout_query_api::{ApiState, ReadinessCheck};
 use lookout_storage::Store;
@@ -13,6 +14,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 
 use crate::checks::{DiskCheck, ReceiverFlags, ReceiversCheck, StorageCheck};
 use crate::config::Config;
@@ -33,6 +35,14 @@ async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+/// Answers go out at once: with Nagle's algorithm a small response can wait for the client's
+/// delayed ACK, which put a 40 ms floor under export latency percentiles.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+    }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -81,7 +91,12 @@ impl Server {
             .layer(request_id::grpc_layers())
             .add_routes(lookout_collector::grpc::routes(ingest.clone()))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener).map(|accepted| {
+                    accepted.map(|mut stream| {
+                        no_delay(&mut stream);
+                        stream
+                    })
+                }),
                 stopped(stop_rx.clone()),
             );
         let up = Arc::clone(&flags.grpc);
@@ -96,7 +111,7 @@ impl Server {
         ));
 
         let otlp_http = axum::serve(
-            otlp_http_listener,
+            otlp_http_listener.tap_io(no_delay),
             lookout_collector::http::router(ingest).layer(request_id::http_layers()),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
@@ -137,7 +152,7 @@ impl Server {
             }),
         };
         let api = axum::serve(
-            http_listener,
+            http_listener.tap_io(no_delay),
             lookout_query_api::router(api_state).layer(request_id::http_layers()),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));

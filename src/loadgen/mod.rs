@@ -188,6 +188,8 @@ pub struct SignalSummary {
     pub failures: BTreeMap<String, u64>,
     pub bytes: u64,
     pub items_per_second: f64,
+    /// Prometheus samples acknowledged per second (metrics: a histogram point is many samples).
+    pub samples_per_second: f64,
     pub megabytes_per_second: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
@@ -227,6 +229,9 @@ impl Summary {
                 "         {:.0} {name}/s  {:.2} MB/s  latency p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
                 s.items_per_second, s.megabytes_per_second, s.latency_p50_ms, s.latency_p99_ms, s.latency_max_ms
             );
+            if s.signal == Some(Signal::Metrics) {
+                println!("         {:.0} Prometheus samples/s", s.samples_per_second);
+            }
             for (status, count) in &s.failures {
                 println!("         failed requests: {status}: {count}");
             }
@@ -239,6 +244,7 @@ struct Counters {
     requests: AtomicU64,
     sent: AtomicU64,
     accepted: AtomicU64,
+    accepted_samples: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
     bytes: AtomicU64,
@@ -285,24 +291,24 @@ fn build_templates(signal: Signal, options: &Options) -> Vec<Template> {
     (0..count)
         .map(|n| {
             let mut markers = Markers::default();
-            let (bytes, items) = match signal {
+            let (bytes, items, samples) = match signal {
                 Signal::Traces => {
                     let (request, items) = traffic::traces(&mut markers, &mut rng, options.batch);
-                    (encode(&request, encoding), items)
+                    (encode(&request, encoding), items, items)
                 }
                 Signal::Logs => {
                     let (request, items) = traffic::logs(&mut markers, &mut rng, options.batch);
-                    (encode(&request, encoding), items)
+                    (encode(&request, encoding), items, items)
                 }
                 Signal::Metrics => {
                     let first = n as u64 * options.batch as u64;
                     let series = options.series.max(1);
-                    let (request, items) =
+                    let (request, items, samples) =
                         traffic::metrics(&mut markers, &mut rng, options.batch, first, series);
-                    (encode(&request, encoding), items)
+                    (encode(&request, encoding), items, samples)
                 }
             };
-            Template::new(bytes, items, encoding, &markers)
+            Template::new(bytes, items, samples, encoding, &markers)
         })
         .collect()
 }
@@ -512,8 +518,11 @@ async fn worker(
         }
         match outcome {
             Outcome::Answered { rejected } => {
-                c.accepted
-                    .fetch_add(template.items.saturating_sub(rejected), Ordering::Relaxed);
+                let accepted = template.items.saturating_sub(rejected);
+                c.accepted.fetch_add(accepted, Ordering::Relaxed);
+                // Rejections are not expected here: scale the samples by the accepted items.
+                let samples = template.samples * accepted / template.items.max(1);
+                c.accepted_samples.fetch_add(samples, Ordering::Relaxed);
                 c.rejected
                     .fetch_add(rejected.min(template.items), Ordering::Relaxed);
                 if let (Some(sample), Ok(mut samples)) = (sample, c.samples.lock()) {
@@ -557,6 +566,7 @@ fn summarize(run: &SignalRun, seconds: f64) -> SignalSummary {
         failures: c.failures.lock().map(|f| f.clone()).unwrap_or_default(),
         bytes,
         items_per_second: accepted as f64 / seconds.max(1e-9),
+        samples_per_second: c.accepted_samples.load(Ordering::Relaxed) as f64 / seconds.max(1e-9),
         megabytes_per_second: bytes as f64 / 1e6 / seconds.max(1e-9),
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p99_ms: percentile(&latencies, 0.99),

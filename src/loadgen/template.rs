@@ -48,6 +48,8 @@ impl Markers {
 pub struct Template {
     pub bytes: Vec<u8>,
     pub items: u64,
+    /// Prometheus samples the items make (metrics); equal to `items` for other signals.
+    pub samples: u64,
     encoding: Encoding,
     trace_ids: Vec<usize>,
     span_ids: Vec<usize>,
@@ -66,8 +68,15 @@ fn find_all(haystack: &[u8], needle: &[u8], out: &mut Vec<usize>) {
 }
 
 impl Template {
-    /// Finds every marked place in `bytes`.
-    pub fn new(bytes: Vec<u8>, items: u64, encoding: Encoding, markers: &Markers) -> Template {
+    /// Finds every marked place in `bytes`, an encoding of `items` items making `samples`
+    /// Prometheus samples.
+    pub fn new(
+        bytes: Vec<u8>,
+        items: u64,
+        samples: u64,
+        encoding: Encoding,
+        markers: &Markers,
+    ) -> Template {
         let (mut trace_ids, mut span_ids, mut times) = (Vec::new(), Vec::new(), Vec::new());
         let mut at = Vec::new();
         let mut first_trace = None;
@@ -105,6 +114,7 @@ impl Template {
         Template {
             bytes,
             items,
+            samples,
             encoding,
             trace_ids,
             span_ids,
@@ -278,7 +288,7 @@ mod tests {
                 Encoding::Protobuf => original.encode_to_vec(),
                 Encoding::Json => serde_json::to_vec(&original).unwrap(),
             };
-            let template = Template::new(bytes, 2, encoding, &m);
+            let template = Template::new(bytes, 2, 2, encoding, &m);
             let mut out = Vec::new();
             let mut seen = Vec::new();
             for mask in [1u64, 2] {

@@ -503,15 +503,17 @@ pub fn logs(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportLogsServiceR
 }
 
 /// A metrics export with one data point for each of `items` series, starting at series
-/// `first` of `series` in all. Series cycle through every OTLP metric type.
+/// `first` of `series` in all. Series cycle through every OTLP metric type. Returns the request,
+/// its data points and their Prometheus samples (a histogram point is its buckets, sum and count).
 pub fn metrics(
     m: &mut Markers,
     rng: &mut Rng,
     items: usize,
     first: u64,
     series: u64,
-) -> (ExportMetricsServiceRequest, u64) {
+) -> (ExportMetricsServiceRequest, u64, u64) {
     let mut by_service: ByService<Metric> = ByService::new();
+    let mut samples = 0;
     let temporality = AggregationTemporality::Cumulative as i32;
     for k in 0..items as u64 {
         let id = (first + k) % series;
@@ -610,6 +612,29 @@ pub fn metrics(
                 }],
             }),
         };
+        samples += match &data {
+            Data::Histogram(h) => h
+                .data_points
+                .iter()
+                .map(|p| p.bucket_counts.len() as u64 + 2)
+                .sum(),
+            Data::ExponentialHistogram(h) => h
+                .data_points
+                .iter()
+                .map(|p| {
+                    p.positive
+                        .as_ref()
+                        .map_or(0, |b| b.bucket_counts.len() as u64)
+                        + 3
+                })
+                .sum(),
+            Data::Summary(summary) => summary
+                .data_points
+                .iter()
+                .map(|p| p.quantile_values.len() as u64 + 2)
+                .sum(),
+            _ => 1,
+        };
         let (name, unit) = match &data {
             Data::Sum(sum) if sum.is_monotonic => ("http.server.request.count", "{request}"),
             Data::Gauge(_) => ("process.memory.utilization", "1"),
@@ -645,5 +670,5 @@ pub fn metrics(
             })
             .collect(),
     };
-    (request, items as u64)
+    (request, items as u64, samples)
 }
