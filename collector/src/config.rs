@@ -18,6 +18,10 @@ pub struct OtlpConfig {
     /// 64 KiB). A request that would pass it is refused at once with UNAVAILABLE / 429 and a
     /// retry hint, so memory and queued work stay bounded however many clients send.
     pub max_inflight_bytes: ByteSize,
+    /// Requests decoded, converted and written at the same time; 0 means one per CPU core.
+    /// Admitted requests beyond it wait as raw bytes (decoded, a request takes several times
+    /// its encoded size), so memory follows `max_inflight_bytes` rather than the client count.
+    pub workers: usize,
     /// The retry hint given with every retryable refusal.
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
@@ -29,13 +33,22 @@ impl Default for OtlpConfig {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_message_size: ByteSize::mib(64),
-            max_inflight_bytes: ByteSize::mib(256),
+            max_inflight_bytes: ByteSize::mib(128),
+            workers: 0,
             retry_after: Duration::from_secs(1),
         }
     }
 }
 
 impl OtlpConfig {
+    /// [`OtlpConfig::workers`], with 0 resolved to the number of CPU cores.
+    pub fn effective_workers(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Every problem, each with its path below `prefix`.
     pub fn validate(&self, prefix: &str, problems: &mut Vec<String>) {
         if self.max_message_size.as_u64() == 0 {

@@ -104,6 +104,8 @@ struct Inner {
     config: OtlpConfig,
     metrics: IngestMetrics,
     inflight: Arc<Semaphore>,
+    /// One permit per worker: bounds how many requests are decoded at once.
+    workers: Semaphore,
 }
 
 /// Returns its bytes to the in-flight budget when the request is done.
@@ -127,11 +129,14 @@ impl Ingest {
         metrics: IngestMetrics,
     ) -> Self {
         let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
+        let workers = Semaphore::new(config.effective_workers());
         Ingest {
             inner: Arc::new(Inner {
+                workers,
                 writers,
                 limits,
                 config,
+
                 metrics,
                 inflight: Arc::new(Semaphore::new(budget)),
             }),
@@ -197,7 +202,14 @@ impl Ingest {
             metrics: self.inner.metrics.clone(),
         };
         // Decoding, conversion and the RocksDB write are CPU and I/O work: keep them off the
-        // async workers so a large batch does not stall other connections.
+        // async workers so a large batch does not stall other connections, and run at most one
+        // per worker so waiting requests stay compact bytes.
+        let _worker = self
+            .inner
+            .workers
+            .acquire()
+            .await
+            .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let _guard = guard;
