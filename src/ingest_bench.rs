@@ -161,7 +161,7 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
             .iter()
             .filter(|s| s.signal == Some(Signal::Metrics))
             .map(|s| s.samples_per_second)
-            .sum(),
+            .fold(0.0, |a, b| a + b),
         megabytes_per_second: load.signals.iter().map(|s| s.bytes).sum::<u64>() as f64
             / 1e6
             / seconds,
@@ -247,9 +247,10 @@ pub fn scenarios(seconds: u64, quick: bool) -> Vec<Scenario> {
             scenario.batch = 200;
         }
     } else {
-        // Collector-sized batches from many connections: more than the in-flight budget.
+        // Collector-sized batches (5000 spans, ~1.5 MB) on 128 connections: more than the
+        // in-flight budget, so some requests must be refused with a retry hint.
         let mut overload = Scenario::new("overload", &[Signal::Traces], d);
-        overload.concurrency = 64;
+        overload.concurrency = 128;
         overload.batch = 5000;
         overload.overload = true;
         list.push(overload);
