@@ -379,9 +379,28 @@ fn rejected_in(signal: Signal, encoding: Encoding, body: &[u8]) -> Result<u64, S
 }
 
 enum Outcome {
-    Answered { rejected: u64 },
-    Failed(String),
+    Answered {
+        rejected: u64,
+    },
+    /// `retry_after` is set for retryable refusals (overload): the worker waits that long before
+    /// its next request, as OTLP exporters do.
+    Failed {
+        status: String,
+        retry_after: Option<Duration>,
+    },
 }
+
+impl Outcome {
+    fn failed(status: impl Into<String>) -> Outcome {
+        Outcome::Failed {
+            status: status.into(),
+            retry_after: None,
+        }
+    }
+}
+
+/// The longest a worker honours a retry hint.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 async fn send(
     client: &mut Client,
@@ -393,7 +412,7 @@ async fn send(
     match client {
         Client::Grpc(grpc) => {
             if let Err(e) = grpc.ready().await {
-                return Outcome::Failed(format!("connection: {e}"));
+                return Outcome::failed(format!("connection: {e}"));
             }
             let mut request = tonic::Request::new(Bytes::from(body));
             for (name, value) in &options.headers {
@@ -413,10 +432,21 @@ async fn send(
                 Ok(response) => {
                     match rejected_in(signal, Encoding::Protobuf, &response.into_inner()) {
                         Ok(rejected) => Outcome::Answered { rejected },
-                        Err(e) => Outcome::Failed(format!("bad response: {e}")),
+                        Err(e) => Outcome::failed(format!("bad response: {e}")),
                     }
                 }
-                Err(status) => Outcome::Failed(format!("grpc {:?}", status.code())),
+                Err(status) => {
+                    use tonic_types::StatusExt;
+                    let retryable = matches!(
+                        status.code(),
+                        tonic::Code::Unavailable | tonic::Code::ResourceExhausted
+                    );
+                    let hint = status.get_details_retry_info().and_then(|r| r.retry_delay);
+                    Outcome::Failed {
+                        status: format!("grpc {:?}", status.code()),
+                        retry_after: retryable.then(|| hint.unwrap_or(Duration::from_secs(1))),
+                    }
+                }
             }
         }
         Client::Http(http) => {
@@ -430,11 +460,11 @@ async fn send(
                     flate2::Compression::fast(),
                 );
                 if encoder.write_all(&body).is_err() {
-                    return Outcome::Failed("gzip".into());
+                    return Outcome::failed("gzip");
                 }
                 match encoder.finish() {
                     Ok(compressed) => compressed,
-                    Err(_) => return Outcome::Failed("gzip".into()),
+                    Err(_) => return Outcome::failed("gzip"),
                 }
             } else {
                 body
@@ -457,13 +487,25 @@ async fn send(
                 Ok(response) if response.status().is_success() => match response.bytes().await {
                     Ok(body) => match rejected_in(signal, encoding, &body) {
                         Ok(rejected) => Outcome::Answered { rejected },
-                        Err(e) => Outcome::Failed(format!("bad response: {e}")),
+                        Err(e) => Outcome::failed(format!("bad response: {e}")),
                     },
-                    Err(_) => Outcome::Failed("connection".into()),
+                    Err(_) => Outcome::failed("connection"),
                 },
-                Ok(response) => Outcome::Failed(format!("http {}", response.status().as_u16())),
-                Err(e) if e.is_timeout() => Outcome::Failed("timeout".into()),
-                Err(_) => Outcome::Failed("connection".into()),
+                Ok(response) => {
+                    let code = response.status().as_u16();
+                    let hint = response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    Outcome::Failed {
+                        status: format!("http {code}"),
+                        retry_after: matches!(code, 429 | 503)
+                            .then(|| hint.unwrap_or(Duration::from_secs(1))),
+                    }
+                }
+                Err(e) if e.is_timeout() => Outcome::failed("timeout"),
+                Err(_) => Outcome::failed("connection"),
             }
         }
     }
@@ -531,10 +573,17 @@ async fn worker(
                     }
                 }
             }
-            Outcome::Failed(status) => {
+            Outcome::Failed {
+                status,
+                retry_after,
+            } => {
                 c.failed.fetch_add(template.items, Ordering::Relaxed);
                 if let Ok(mut failures) = c.failures.lock() {
                     *failures.entry(status).or_default() += 1;
+                }
+                if let Some(delay) = retry_after {
+                    let until = (Instant::now() + delay.min(MAX_BACKOFF)).min(deadline);
+                    tokio::time::sleep_until(until.into()).await;
                 }
             }
         }

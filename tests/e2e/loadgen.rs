@@ -103,3 +103,26 @@ fn loadgen_exits_non_zero_when_nothing_is_acknowledged() {
     assert!(stdout.contains("failed requests: connection"), "{stdout}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("were not acknowledged"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_keeps_to_the_target_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let options = lookout::loadgen::Options {
+        endpoint: Some(format!("http://{}", server.otlp_grpc_addr)),
+        signals: vec![lookout::loadgen::Signal::Logs],
+        rate: 1000,
+        batch: 100,
+        concurrency: 2,
+        duration: std::time::Duration::from_secs(2),
+        progress: lookout::loadgen::Progress::Never,
+        ..Default::default()
+    };
+    let summary = lookout::loadgen::run(options).await.unwrap();
+    let logs = &summary.signals[0];
+    // Two workers, each one request at once and then one every 200 ms: at most 2 x 11 requests
+    // of 100 records. Unpaced, the debug build takes far more in 2 s.
+    assert!(logs.sent <= 2200, "sent {} at 1000/s for 2 s", logs.sent);
+    assert!(logs.sent >= 100 && logs.accepted == logs.sent, "{logs:?}");
+    server.shutdown().await.unwrap();
+}
