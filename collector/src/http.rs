@@ -18,11 +18,11 @@ use crate::{Encoding, Ingest, IngestError, Protocol, Signal};
 
 /// `google.rpc.Status`, the body of OTLP/HTTP error responses (details are not used).
 #[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
+pub struct RpcStatus {
     #[prost(int32, tag = "1")]
-    code: i32,
+    pub code: i32,
     #[prost(string, tag = "2")]
-    message: String,
+    pub message: String,
 }
 
 const PROTOBUF: &str = "application/x-protobuf";

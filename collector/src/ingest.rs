@@ -359,7 +359,7 @@ mod tests {
     use axum::response::IntoResponse;
     use bytesize::ByteSize;
     use lookout_proto::model::{LogItem, MetricItem, SpanItem};
-    use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use lookout_proto::otlp::trace::v1::Span;
     use lookout_storage::StorageError;
     use prometheus_client::registry::Registry;
 
@@ -404,16 +404,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        Bytes::from(request.encode_to_vec())
+        Bytes::from(lookout_proto::requests::traces(None, spans).encode_to_vec())
     }
 
     fn ingest(fail: bool) -> (Ingest, mpsc::Receiver<()>, mpsc::Sender<()>) {

@@ -542,19 +542,11 @@ fn point_attributes_mut(value: &mut PointValue) -> &mut Vec<KeyValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::logs::v1::{LogRecord as OtlpLog, ResourceLogs, ScopeLogs};
+    use crate::otlp::logs::v1::LogRecord as OtlpLog;
     use crate::otlp::trace::v1::span::{Event, Link};
-    use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use crate::otlp::trace::v1::Span;
 
-    fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue {
-                value: Some(Value::StringValue(value.into())),
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::requests::{string_kv as kv, traces as request};
 
     fn span() -> Span {
         Span {
@@ -568,15 +560,7 @@ mod tests {
     }
 
     fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
+        request(None, spans)
     }
 
     #[test]
@@ -673,27 +657,22 @@ mod tests {
 
     #[test]
     fn logs_keep_records_with_bad_ids_and_fall_back_on_times() {
-        let request = ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                scope_logs: vec![ScopeLogs {
-                    log_records: vec![
-                        OtlpLog {
-                            trace_id: vec![7; 3],
-                            span_id: vec![0; 8],
-                            time_unix_nano: 5,
-                            ..Default::default()
-                        },
-                        OtlpLog {
-                            observed_time_unix_nano: 6,
-                            ..Default::default()
-                        },
-                        OtlpLog::default(),
-                    ],
+        let request = crate::requests::logs(
+            None,
+            vec![
+                OtlpLog {
+                    trace_id: vec![7; 3],
+                    span_id: vec![0; 8],
+                    time_unix_nano: 5,
                     ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
+                },
+                OtlpLog {
+                    observed_time_unix_nano: 6,
+                    ..Default::default()
+                },
+                OtlpLog::default(),
+            ],
+        );
         let out = convert_logs(request, &Limits::default(), 99);
         assert_eq!(out.rejections.total(), 0);
         let times: Vec<_> = out.batch.items.iter().map(|i| i.time_unix_nano).collect();

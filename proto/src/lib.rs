@@ -11,6 +11,7 @@
 pub mod convert;
 pub mod ids;
 pub mod model;
+pub mod requests;
 
 pub use convert::{
     convert_logs, convert_metrics, convert_traces, Converted, Limits, RejectReason, Rejections,

@@ -242,7 +242,7 @@ impl Rng {
 mod tests {
     use super::*;
     use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
-    use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use lookout_proto::otlp::trace::v1::Span;
     use prost::Message;
 
     fn request(m: &mut Markers, rng: &mut Rng) -> ExportTraceServiceRequest {
@@ -267,15 +267,7 @@ mod tests {
                 ..Default::default()
             },
         ];
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
+        lookout_proto::requests::traces(None, spans)
     }
 
     #[test]

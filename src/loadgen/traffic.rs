@@ -439,67 +439,66 @@ fn request(m: &mut Markers, rng: &mut Rng, start: u64) -> Request {
     Request { spans, logs }
 }
 
-/// A trace export of `items` spans or a few more: traces are never cut.
-pub fn traces(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportTraceServiceRequest, u64) {
+/// Items of whole requests, grouped by service, until there are `items` (or, with `cut`, exactly
+/// `items`), and how many there are.
+fn generate<T>(
+    m: &mut Markers,
+    rng: &mut Rng,
+    items: usize,
+    cut: bool,
+    of: impl Fn(Request) -> Vec<(&'static str, T)>,
+) -> (Vec<(String, Vec<T>)>, u64) {
     let mut by_service = ByService::new();
     let mut count = 0;
     let mut start = 0;
     while count < items {
-        for (service, span) in request(m, rng, start).spans {
-            by_service.push(service, span);
+        let produced = of(request(m, rng, start));
+        let take = if cut { items - count } else { produced.len() };
+        for (service, item) in produced.into_iter().take(take) {
+            by_service.push(service, item);
             count += 1;
         }
         start += rng.range(10_000, 2_000_000);
     }
-    let request = ExportTraceServiceRequest {
-        resource_spans: by_service
-            .groups
-            .into_iter()
-            .enumerate()
-            .map(|(n, (service, spans))| ResourceSpans {
-                resource: resource(&service, n as u64),
-                scope_spans: vec![ScopeSpans {
-                    scope: scope(),
-                    spans,
-                    ..Default::default()
-                }],
+    (by_service.groups, count as u64)
+}
+
+/// A trace export of `items` spans or a few more: traces are never cut.
+pub fn traces(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportTraceServiceRequest, u64) {
+    let (groups, count) = generate(m, rng, items, false, |r| r.spans);
+    let resource_spans = groups
+        .into_iter()
+        .enumerate()
+        .map(|(n, (service, spans))| ResourceSpans {
+            resource: resource(&service, n as u64),
+            scope_spans: vec![ScopeSpans {
+                scope: scope(),
+                spans,
                 ..Default::default()
-            })
-            .collect(),
-    };
-    (request, count as u64)
+            }],
+            ..Default::default()
+        })
+        .collect();
+    (ExportTraceServiceRequest { resource_spans }, count)
 }
 
 /// A logs export of exactly `items` records.
 pub fn logs(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportLogsServiceRequest, u64) {
-    let mut by_service = ByService::new();
-    let mut count = 0;
-    let mut start = 0;
-    while count < items {
-        let take = items - count;
-        for (service, record) in request(m, rng, start).logs.into_iter().take(take) {
-            by_service.push(service, record);
-            count += 1;
-        }
-        start += rng.range(10_000, 2_000_000);
-    }
-    let request = ExportLogsServiceRequest {
-        resource_logs: by_service
-            .groups
-            .into_iter()
-            .enumerate()
-            .map(|(n, (service, log_records))| ResourceLogs {
-                resource: resource(&service, n as u64),
-                scope_logs: vec![ScopeLogs {
-                    scope: scope(),
-                    log_records,
-                    ..Default::default()
-                }],
+    let (groups, count) = generate(m, rng, items, true, |r| r.logs);
+    let resource_logs = groups
+        .into_iter()
+        .enumerate()
+        .map(|(n, (service, log_records))| ResourceLogs {
+            resource: resource(&service, n as u64),
+            scope_logs: vec![ScopeLogs {
+                scope: scope(),
+                log_records,
                 ..Default::default()
-            })
-            .collect(),
-    };
-    (request, count as u64)
+            }],
+            ..Default::default()
+        })
+        .collect();
+    (ExportLogsServiceRequest { resource_logs }, count)
 }
 
 /// A metrics export with one data point for each of `items` series, starting at series

@@ -627,25 +627,10 @@ mod tests {
     use lookout_proto::convert::{convert_logs, convert_traces, Limits};
     use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
     use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
-    use lookout_proto::otlp::common::v1::{any_value, AnyValue, KeyValue};
-    use lookout_proto::otlp::logs::v1::{LogRecord as OtlpLog, ResourceLogs, ScopeLogs};
-    use lookout_proto::otlp::resource::v1::Resource as OtlpResource;
-    use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans};
+    use lookout_proto::otlp::logs::v1::LogRecord as OtlpLog;
+    use lookout_proto::requests;
 
     const DAY_NS: u64 = 24 * keys::HOUR_NS;
-
-    fn service(name: &str) -> Option<OtlpResource> {
-        Some(OtlpResource {
-            attributes: vec![KeyValue {
-                key: "service.name".into(),
-                value: Some(AnyValue {
-                    value: Some(any_value::Value::StringValue(name.into())),
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
-    }
 
     fn span(trace: u8, id: u8, start: u64) -> Span {
         Span {
@@ -659,35 +644,18 @@ mod tests {
     }
 
     fn spans_request(spans: Vec<Span>) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: service("checkout"),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
+        requests::traces(Some("checkout"), spans)
     }
 
     fn logs_request(times: &[u64]) -> ExportLogsServiceRequest {
-        ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: service("checkout"),
-                scope_logs: vec![ScopeLogs {
-                    log_records: times
-                        .iter()
-                        .map(|&t| OtlpLog {
-                            time_unix_nano: t,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                }],
+        let records = times
+            .iter()
+            .map(|&t| OtlpLog {
+                time_unix_nano: t,
                 ..Default::default()
-            }],
-        }
+            })
+            .collect();
+        requests::logs(Some("checkout"), records)
     }
 
     fn open(dir: &Path) -> Store {

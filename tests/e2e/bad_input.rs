@@ -6,6 +6,7 @@ use std::io::Write;
 use bytes::Bytes;
 use lookout::Server;
 use lookout_collector::grpc::RawCodec;
+use lookout_collector::http::RpcStatus;
 use lookout_proto::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use lookout_proto::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
@@ -14,7 +15,7 @@ use lookout_proto::otlp::collector::trace::v1::trace_service_client::TraceServic
 use lookout_proto::otlp::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use lookout_proto::otlp::trace::v1::Span;
 use lookout_proto::TraceId;
 use lookout_storage::SpanReader;
 use prost::Message;
@@ -22,15 +23,6 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Code, Status};
 
 use crate::common::{assert_ready, post, start};
-
-/// `google.rpc.Status` as OTLP/HTTP error bodies carry it.
-#[derive(Clone, PartialEq, Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
 
 async fn channel(server: &Server) -> tonic::transport::Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{}", server.otlp_grpc_addr))
@@ -69,15 +61,7 @@ fn spans(trace: u8, count: u8) -> Vec<Span> {
 }
 
 fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    lookout_proto::requests::traces(None, spans)
 }
 
 /// 100 spans of one trace, three of them invalid in different ways.
