@@ -139,7 +139,9 @@ async fn read_body(ingest: &Ingest, headers: &HeaderMap, body: Body) -> Result<B
     if !gzip {
         return Ok(bytes);
     }
+    let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
         let mut inflated = Vec::with_capacity((bytes.len() * 4).min(limit as usize));
         flate2::read::MultiGzDecoder::new(&bytes[..])
             .take(limit + 1)

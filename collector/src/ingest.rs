@@ -211,7 +211,10 @@ impl Ingest {
             .await
             .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
         let inner = Arc::clone(&self.inner);
+        // Logs of the blocking part carry the request's span (and so its request id).
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
             let _guard = guard;
             inner.process(signal, encoding, &body)
         })
