@@ -105,7 +105,7 @@ struct Inner {
     metrics: IngestMetrics,
     inflight: Arc<Semaphore>,
     /// One permit per worker: bounds how many requests are decoded at once.
-    workers: Semaphore,
+    workers: Arc<Semaphore>,
 }
 
 /// Returns its bytes to the in-flight budget when the request is done.
@@ -129,7 +129,7 @@ impl Ingest {
         metrics: IngestMetrics,
     ) -> Self {
         let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
-        let workers = Semaphore::new(config.effective_workers());
+        let workers = Arc::new(Semaphore::new(config.effective_workers()));
         Ingest {
             inner: Arc::new(Inner {
                 workers,
@@ -204,10 +204,10 @@ impl Ingest {
         // Decoding, conversion and the RocksDB write are CPU and I/O work: keep them off the
         // async workers so a large batch does not stall other connections, and run at most one
         // per worker so waiting requests stay compact bytes.
-        let _worker = self
-            .inner
-            .workers
-            .acquire()
+        // The permit moves into the blocking task: it is held until the work is done even if
+        // the client goes away and this future is dropped.
+        let worker = Arc::clone(&self.inner.workers)
+            .acquire_owned()
             .await
             .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
         let inner = Arc::clone(&self.inner);
@@ -215,7 +215,7 @@ impl Ingest {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let _guard = guard;
+            let _guard = (guard, worker);
             inner.process(signal, encoding, &body)
         })
         .await
