@@ -1,8 +1,6 @@
 //! The OTLP/HTTP receiver: `POST /v1/traces`, `/v1/metrics` and `/v1/logs`, protobuf or JSON,
 //! optionally gzip-compressed, answered in the request's encoding.
 
-use std::io::Read;
-
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -10,9 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use prost::Message;
 
+use crate::ingest::Admission;
 use crate::ingest::{response_json, response_protobuf};
 use crate::{Encoding, Ingest, IngestError, Protocol, Signal};
 
@@ -58,7 +58,10 @@ async fn export(ingest: Ingest, signal: Signal, headers: HeaderMap, body: Body) 
         }
     };
     match read_body(&ingest, &headers, body).await {
-        Ok(bytes) => match ingest.export(Protocol::Http, signal, encoding, bytes).await {
+        Ok((admission, gzip, bytes)) => match ingest
+            .export_admitted(admission, Protocol::Http, signal, encoding, gzip, bytes)
+            .await
+        {
             Ok(outcome) => {
                 let body = match encoding {
                     Encoding::Protobuf => response_protobuf(signal, &outcome),
@@ -101,11 +104,16 @@ fn content_type(encoding: Encoding) -> HeaderValue {
     })
 }
 
-/// Reads the body, refusing it once it passes the limit, and inflates gzip with the limit
-/// applied to the inflated size.
-async fn read_body(ingest: &Ingest, headers: &HeaderMap, body: Body) -> Result<Bytes, IngestError> {
+/// Admits the request against the in-flight budget before reading its body (charged its
+/// `Content-Length` when given), then reads the body, growing the admission as it arrives and
+/// refusing it once it passes the size limit. Returns the admission, whether the body is gzip
+/// (inflated later, by the worker), and the body.
+async fn read_body(
+    ingest: &Ingest,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Admission, bool, Bytes), IngestError> {
     let limit = ingest.config().max_message_size.as_u64();
-    let too_large = move || IngestError::TooLarge { limit };
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
         .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
@@ -123,37 +131,23 @@ async fn read_body(ingest: &Ingest, headers: &HeaderMap, body: Body) -> Result<B
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
+        return Err(IngestError::TooLarge { limit });
     }
-    let bytes = Limited::new(body, limit as usize)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<LengthLimitError>().is_some() {
-                too_large()
-            } else {
-                IngestError::Malformed(format!("reading body: {e}"))
+    let mut admission = ingest.admit(declared.unwrap_or(0) as usize)?;
+    let mut body = body;
+    let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| IngestError::Malformed(format!("reading body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            let total = bytes.len() + data.len();
+            if total as u64 > limit {
+                return Err(IngestError::TooLarge { limit });
             }
-        })?
-        .to_bytes();
-    if !gzip {
-        return Ok(bytes);
-    }
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        let mut inflated = Vec::with_capacity((bytes.len() * 4).min(limit as usize));
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .take(limit + 1)
-            .read_to_end(&mut inflated)
-            .map_err(|e| IngestError::Malformed(format!("invalid gzip body: {e}")))?;
-        if inflated.len() as u64 > limit {
-            return Err(too_large());
+            admission.grow_to(total)?;
+            bytes.extend_from_slice(&data);
         }
-        Ok(Bytes::from(inflated))
-    })
-    .await
-    .map_err(|e| IngestError::Internal(format!("gzip decoding failed: {e}")))?
+    }
+    Ok((admission, gzip, bytes.freeze()))
 }
 
 fn error_response(encoding: Encoding, error: &IngestError) -> Response {
@@ -182,5 +176,52 @@ fn error_response(encoding: Encoding, error: &IngestError) -> Response {
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         error_response(Encoding::Json, &self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::ingest::tests::{body, ingest};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overload_is_refused_before_the_body_is_read() {
+        let (ingest, entered, release) = ingest(false);
+        let app = router(ingest.clone());
+        let first = tokio::spawn(
+            app.clone().oneshot(
+                Request::post("/v1/traces")
+                    .header("content-type", PROTOBUF)
+                    .body(Body::from(body()))
+                    .unwrap(),
+            ),
+        );
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+
+        // A body that never arrives: waiting for it would hang this request forever.
+        let never = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+        let second = app.oneshot(
+            Request::post("/v1/traces")
+                .header("content-type", PROTOBUF)
+                .header("content-length", "100")
+                .body(Body::from_stream(never))
+                .unwrap(),
+        );
+        let response = tokio::time::timeout(Duration::from_secs(30), second)
+            .await
+            .expect("refused without reading the body")
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "1");
+
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap().status(), http::StatusCode::OK);
     }
 }

@@ -108,16 +108,42 @@ struct Inner {
     workers: Arc<Semaphore>,
 }
 
-/// Returns its bytes to the in-flight budget when the request is done.
-struct InflightGuard {
-    _permit: tokio::sync::OwnedSemaphorePermit,
-    bytes: i64,
+/// A request's share of the in-flight byte budget, returned when it is dropped. Taken before
+/// a body is read where possible, and grown as the body turns out larger.
+pub struct Admission {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    budget: Arc<Semaphore>,
+    charged: usize,
+    limit: u64,
+    retry_after: std::time::Duration,
     metrics: IngestMetrics,
 }
 
-impl Drop for InflightGuard {
+impl Admission {
+    /// Charges the budget up to `bytes` in all (each request counts at least MIN_CHARGE);
+    /// refuses with [`IngestError::Overloaded`] when the budget has no room.
+    pub fn grow_to(&mut self, bytes: usize) -> Result<(), IngestError> {
+        let wanted = bytes.max(MIN_CHARGE).min(self.limit as usize);
+        if wanted <= self.charged {
+            return Ok(());
+        }
+        let extra = (wanted - self.charged) as u32;
+        let more = Arc::clone(&self.budget)
+            .try_acquire_many_owned(extra)
+            .map_err(|_| IngestError::Overloaded {
+                inflight_limit: self.limit,
+                retry_after: self.retry_after,
+            })?;
+        self.permit.merge(more);
+        self.charged = wanted;
+        self.metrics.inflight_bytes().inc_by(i64::from(extra));
+        Ok(())
+    }
+}
+
+impl Drop for Admission {
     fn drop(&mut self) {
-        self.metrics.inflight_bytes().dec_by(self.bytes);
+        self.metrics.inflight_bytes().dec_by(self.charged as i64);
     }
 }
 
@@ -155,8 +181,62 @@ impl Ingest {
         encoding: Encoding,
         body: Bytes,
     ) -> Result<ExportOutcome, IngestError> {
+        match self.admit(body.len()) {
+            Ok(admission) => {
+                self.export_admitted(admission, protocol, signal, encoding, false, body)
+                    .await
+            }
+            Err(error) => {
+                self.record_refused(protocol, signal, &error);
+                Err(error)
+            }
+        }
+    }
+
+    /// Counts a request refused before it reached [`Ingest::export`] (too large, bad media type).
+    pub fn record_refused(&self, protocol: Protocol, signal: Signal, error: &IngestError) {
+        self.inner.metrics.refused(protocol, signal, error.reason());
+    }
+
+    /// Takes `bytes` (at least MIN_CHARGE, so the budget also bounds how many requests wait,
+    /// however small) of the in-flight budget, or refuses at once with a retry hint.
+    pub fn admit(&self, bytes: usize) -> Result<Admission, IngestError> {
+        let config = &self.inner.config;
+        let limit = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX));
+        let cost = bytes.max(MIN_CHARGE).min(limit as usize).max(1);
+        let permit = Arc::clone(&self.inner.inflight)
+            .try_acquire_many_owned(cost as u32)
+            .map_err(|_| IngestError::Overloaded {
+                inflight_limit: limit,
+                retry_after: config.retry_after,
+            })?;
+        self.inner.metrics.inflight_bytes().inc_by(cost as i64);
+        Ok(Admission {
+            permit,
+            budget: Arc::clone(&self.inner.inflight),
+            charged: cost,
+            limit,
+            retry_after: config.retry_after,
+            metrics: self.inner.metrics.clone(),
+        })
+    }
+
+    /// Like [`Ingest::export`] for a request admitted beforehand, whose body was read under
+    /// that admission. A `gzip` body is inflated by the worker, within the size limit, and the
+    /// admission grows to the inflated size.
+    pub async fn export_admitted(
+        &self,
+        admission: Admission,
+        protocol: Protocol,
+        signal: Signal,
+        encoding: Encoding,
+        gzip: bool,
+        body: Bytes,
+    ) -> Result<ExportOutcome, IngestError> {
         let started = Instant::now();
-        let result = self.admit_and_process(signal, encoding, body).await;
+        let result = self
+            .process_admitted(admission, signal, encoding, gzip, body)
+            .await;
         let outcome = match &result {
             Ok(o) if o.rejected > 0 => "partial",
             Ok(_) => "ok",
@@ -168,39 +248,19 @@ impl Ingest {
         result
     }
 
-    /// Counts a request refused before it reached [`Ingest::export`] (too large, bad media type).
-    pub fn record_refused(&self, protocol: Protocol, signal: Signal, error: &IngestError) {
-        self.inner.metrics.refused(protocol, signal, error.reason());
-    }
-
-    async fn admit_and_process(
+    async fn process_admitted(
         &self,
+        mut admission: Admission,
         signal: Signal,
         encoding: Encoding,
+        gzip: bool,
         body: Bytes,
     ) -> Result<ExportOutcome, IngestError> {
-        let config = &self.inner.config;
-        if body.len() as u64 > config.max_message_size.as_u64() {
-            return Err(IngestError::TooLarge {
-                limit: config.max_message_size.as_u64(),
-            });
+        let limit = self.inner.config.max_message_size.as_u64();
+        if body.len() as u64 > limit {
+            return Err(IngestError::TooLarge { limit });
         }
-        // Every request is charged at least MIN_CHARGE, so the budget also bounds how many
-        // requests wait for a blocking thread, however small they are.
-        let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
-        let cost = body.len().max(MIN_CHARGE).min(budget).max(1) as u32;
-        let permit = Arc::clone(&self.inner.inflight)
-            .try_acquire_many_owned(cost)
-            .map_err(|_| IngestError::Overloaded {
-                inflight_limit: config.max_inflight_bytes.as_u64(),
-                retry_after: config.retry_after,
-            })?;
-        self.inner.metrics.inflight_bytes().inc_by(i64::from(cost));
-        let guard = InflightGuard {
-            _permit: permit,
-            bytes: i64::from(cost),
-            metrics: self.inner.metrics.clone(),
-        };
+        admission.grow_to(body.len())?;
         // Decoding, conversion and the RocksDB write are CPU and I/O work: keep them off the
         // async workers so a large batch does not stall other connections, and run at most one
         // per worker so waiting requests stay compact bytes.
@@ -215,12 +275,35 @@ impl Ingest {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let _guard = (guard, worker);
-            inner.process(signal, encoding, &body)
+            let _worker = worker;
+            let inflated;
+            let bytes: &[u8] = if gzip {
+                inflated = inflate(&body, limit)?;
+                admission.grow_to(inflated.len())?;
+                &inflated
+            } else {
+                &body
+            };
+            let _admission = admission;
+            inner.process(signal, encoding, bytes)
         })
         .await
         .map_err(|e| IngestError::Internal(format!("request processing failed: {e}")))?
     }
+}
+
+/// Inflates a gzip body, refusing it as soon as it passes `limit` bytes (decompression bombs).
+fn inflate(body: &[u8], limit: u64) -> Result<Vec<u8>, IngestError> {
+    use std::io::Read;
+    let mut inflated = Vec::with_capacity((body.len() * 4).min(limit as usize));
+    flate2::read::MultiGzDecoder::new(body)
+        .take(limit + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| IngestError::Malformed(format!("invalid gzip body: {e}")))?;
+    if inflated.len() as u64 > limit {
+        return Err(IngestError::TooLarge { limit });
+    }
+    Ok(inflated)
 }
 
 fn decode<M>(encoding: Encoding, body: &[u8]) -> Result<M, IngestError>
@@ -355,7 +438,7 @@ pub fn response_json(signal: Signal, outcome: &ExportOutcome) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::mpsc;
     use std::sync::Mutex;
 
@@ -396,7 +479,7 @@ mod tests {
         }
     }
 
-    fn body() -> Bytes {
+    pub(crate) fn body() -> Bytes {
         let spans = (1..=10u8)
             .map(|i| Span {
                 trace_id: vec![1; 16],
@@ -410,7 +493,9 @@ mod tests {
         Bytes::from(lookout_proto::requests::traces(None, spans).encode_to_vec())
     }
 
-    fn ingest(fail: bool) -> (Ingest, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    /// An ingest whose budget fits one [`body`], writing through a gate that holds each write
+    /// until released (or fails it).
+    pub(crate) fn ingest(fail: bool) -> (Ingest, mpsc::Receiver<()>, mpsc::Sender<()>) {
         let (entered_tx, entered_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel();
         let gate = Arc::new(Gate {

@@ -16,6 +16,7 @@ mod metrics;
 pub use config::OtlpConfig;
 pub use error::IngestError;
 pub use ingest::{
-    response_json, response_protobuf, Encoding, ExportOutcome, Ingest, Protocol, Signal, Writers,
+    response_json, response_protobuf, Admission, Encoding, ExportOutcome, Ingest, Protocol, Signal,
+    Writers,
 };
 pub use metrics::IngestMetrics;
