@@ -684,8 +684,11 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 tick.tick().await;
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let seconds = started.elapsed().as_secs_f64();
                 let mut line = format!("\r{seconds:>5.0}s");
                 for run in &runs {
@@ -702,7 +705,6 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
                 }
                 eprint!("{line}   ");
             }
-            eprintln!();
         })
     });
 
@@ -730,14 +732,17 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             }
         }
     }
+    // The run ends when the workers do, not when the progress line next ticks.
+    let seconds = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
     if let Some(reporter) = reporter {
+        reporter.abort();
         let _ = reporter.await;
+        eprintln!();
     }
     if let Some(e) = first_error {
         return Err(e);
     }
-    let seconds = started.elapsed().as_secs_f64();
     Ok(Summary {
         transport: Some(options.protocol),
         seconds,
