@@ -1,7 +1,7 @@
 //! Starting and stopping a whole Lookout: storage, receivers, API, background tasks.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,13 +28,33 @@ pub struct Server {
     pub http_addr: SocketAddr,
     store: Arc<Store>,
     stop: watch::Sender<bool>,
-    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    tasks: Vec<Task>,
 }
 
 async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the {what} listener on {addr}"))
+}
+
+type Task = (&'static str, JoinHandle<anyhow::Result<()>>);
+
+/// Runs a receiver's server, with `up` telling readiness whether it serves.
+fn spawn_receiver<F, E>(name: &'static str, up: &Arc<AtomicBool>, server: F) -> Task
+where
+    F: std::future::IntoFuture<Output = Result<(), E>>,
+    F::IntoFuture: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let up = Arc::clone(up);
+    up.store(true, Ordering::Relaxed);
+    let server = server.into_future();
+    let task = tokio::spawn(async move {
+        let result = server.await.with_context(|| format!("{name} server"));
+        up.store(false, Ordering::Relaxed);
+        result
+    });
+    (name, task)
 }
 
 /// Answers go out at once: with Nagle's algorithm a small response can wait for the client's
@@ -99,32 +119,14 @@ impl Server {
                 }),
                 stopped(stop_rx.clone()),
             );
-        let up = Arc::clone(&flags.grpc);
-        up.store(true, Ordering::Relaxed);
-        tasks.push((
-            "otlp grpc",
-            tokio::spawn(async move {
-                let result = grpc.await.context("otlp grpc server");
-                up.store(false, Ordering::Relaxed);
-                result
-            }),
-        ));
+        tasks.push(spawn_receiver("otlp grpc", &flags.grpc, grpc));
 
         let otlp_http = axum::serve(
             otlp_http_listener.tap_io(no_delay),
             lookout_collector::http::router(ingest).layer(request_id::http_layers()),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
-        let up = Arc::clone(&flags.http);
-        up.store(true, Ordering::Relaxed);
-        tasks.push((
-            "otlp http",
-            tokio::spawn(async move {
-                let result = otlp_http.await.context("otlp http server");
-                up.store(false, Ordering::Relaxed);
-                result
-            }),
-        ));
+        tasks.push(spawn_receiver("otlp http", &flags.http, otlp_http));
 
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
             Arc::new(StorageCheck(Arc::clone(&store))),
