@@ -130,17 +130,20 @@ async fn read_body(
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|len| len > limit) {
+        drain(&mut body).await;
         return Err(IngestError::TooLarge { limit });
     }
     let mut admission = ingest.admit(declared.unwrap_or(0) as usize)?;
-    let mut body = body;
     let mut bytes = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| IngestError::Malformed(format!("reading body: {e}")))?;
         if let Ok(data) = frame.into_data() {
             let total = bytes.len() + data.len();
             if total as u64 > limit {
+                drop((admission, bytes));
+                drain(&mut body).await;
                 return Err(IngestError::TooLarge { limit });
             }
             admission.grow_to(total)?;
@@ -148,6 +151,25 @@ async fn read_body(
         }
     }
     Ok((admission, gzip, bytes.freeze()))
+}
+
+/// Reads and discards what is left of a refused body (up to `DRAIN_BYTES`, for at most
+/// `DRAIN_TIME`) before the 413 is sent. A client still writing a body the server stopped
+/// reading can get a broken pipe instead of the answer, and treat that as retryable: it would
+/// send the oversized request again and again. Nothing drained is kept or charged.
+async fn drain(body: &mut Body) {
+    const DRAIN_BYTES: usize = 64 << 20;
+    const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+    let discard = async {
+        let mut seen = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 fn error_response(encoding: Encoding, error: &IngestError) -> Response {
