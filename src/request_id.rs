@@ -49,12 +49,12 @@ type Layers<C> = ServiceBuilder<
     >,
 >;
 
-/// Layers for an HTTP server (5xx responses are logged as failures).
-pub fn http_layers() -> Layers<ServerErrorsAsFailures> {
+/// Request ids and request logging around `trace` (whose classifier decides what a failure is).
+fn with_request_ids<C>(trace: TraceLayer<SharedClassifier<C>>) -> Layers<C> {
     ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(
-            TraceLayer::new_for_http()
+            trace
                 .make_span_with(RequestSpan)
                 .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                 // Refusals are counted in metrics; a log line each would flood under overload.
@@ -63,16 +63,12 @@ pub fn http_layers() -> Layers<ServerErrorsAsFailures> {
         .layer(PropagateRequestIdLayer::x_request_id())
 }
 
-/// Layers for the gRPC server (non-OK statuses are logged as failures).
+/// Layers for an HTTP server (5xx responses are failures).
+pub fn http_layers() -> Layers<ServerErrorsAsFailures> {
+    with_request_ids(TraceLayer::new_for_http())
+}
+
+/// Layers for the gRPC server (non-OK statuses are failures).
 pub fn grpc_layers() -> Layers<GrpcErrorsAsFailures> {
-    ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_grpc()
-                .make_span_with(RequestSpan)
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG))
-                // Refusals are counted in metrics; a log line each would flood under overload.
-                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
-        )
-        .layer(PropagateRequestIdLayer::x_request_id())
+    with_request_ids(TraceLayer::new_for_grpc())
 }

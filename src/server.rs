@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
@@ -233,10 +232,7 @@ async fn retention_loop(
         }
         let store = Arc::clone(&store);
         let retention = retention.clone();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos() as u64;
+        let now = lookout_proto::now_unix_nano();
         match tokio::task::spawn_blocking(move || store.enforce_retention(&retention, now)).await {
             Ok(Ok(report)) => tracing::debug!(?report, "retention applied"),
             Ok(Err(e)) => tracing::warn!(error = %e, "retention failed, will retry"),

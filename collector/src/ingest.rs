@@ -1,7 +1,7 @@
 //! The export path shared by both receivers: admit, decode, convert, write, answer.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use bytes::Bytes;
 use lookout_proto::model::Batch;
@@ -319,13 +319,6 @@ where
     }
 }
 
-fn now_unix_nano() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
 impl Inner {
     fn process(
         &self,
@@ -341,7 +334,7 @@ impl Inner {
             }
             Signal::Logs => {
                 let request: ExportLogsServiceRequest = decode(encoding, body)?;
-                let converted = convert_logs(request, &self.limits, now_unix_nano());
+                let converted = convert_logs(request, &self.limits, lookout_proto::now_unix_nano());
                 self.store(signal, converted, |b| self.writers.logs.write_logs(b))
             }
             Signal::Metrics => {

@@ -87,7 +87,15 @@ pub(crate) async fn ready(State(state): State<ApiState>) -> Response {
 }
 
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
-    let (content_type, body) = (state.metrics)();
+    // Rendering reads /proc and walks the data directory: keep it off the async workers.
+    let render = state.metrics.clone();
+    let Ok((content_type, body)) = tokio::task::spawn_blocking(move || render()).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering metrics failed\n",
+        )
+            .into_response();
+    };
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 

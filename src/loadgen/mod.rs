@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -264,13 +264,6 @@ struct SignalRun {
 enum Client {
     Grpc(tonic::client::Grpc<tonic::transport::Channel>),
     Http(reqwest::Client),
-}
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// Generates and encodes the payloads of one signal.
@@ -543,7 +536,7 @@ async fn worker(
         // The body is handed to the client, so each send renders into a buffer of its own.
         let mut body = Vec::with_capacity(template.bytes.len());
         let mask = splitmix(options.seed.wrapping_mul(31) ^ n ^ ((run.signal as u64) << 56));
-        template.render(mask, now_ns(), &mut body);
+        template.render(mask, lookout_proto::now_unix_nano(), &mut body);
         // Sampled trace ids are read back by the benchmark: only trace payloads have spans.
         let sample = (run.signal == Signal::Traces && n.is_multiple_of(64))
             .then(|| template.sample_trace(&body))

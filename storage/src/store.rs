@@ -4,14 +4,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use lookout_proto::model::{
     Batch, Interned, LogItem, LogRecord, MetricItem, MetricPoint, Resource, Scope, SpanItem,
     SpanRecord,
 };
 use lookout_proto::otlp::trace::v1::Span;
-use lookout_proto::{SpanId, TraceId};
+use lookout_proto::{now_unix_nano, SpanId, TraceId};
 use prost::Message;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
@@ -85,13 +84,6 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
-}
-
-fn now_unix_nano() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 impl Store {

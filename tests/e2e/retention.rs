@@ -1,18 +1,11 @@
 //! Retention deletes expired data of every signal, keeps the rest, and gives the disk space back.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use lookout_proto::TraceId;
 use lookout_storage::{LogReader, MetricReader, SpanReader, TimeRange};
 
 use crate::common::{post, start};
-
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-}
 
 /// Incompressible text, so the expired data takes real space on disk.
 fn noise(seed: &mut u64, len: usize) -> String {
@@ -60,7 +53,7 @@ const NEW_TRACE: &str = "000000000000000000000000000000a2";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_expired_data_and_frees_disk_space() {
     let dir = tempfile::tempdir().unwrap();
-    let now = now_ns();
+    let now = lookout_proto::now_unix_nano();
     let old = now - 2 * 86_400_000_000_000;
     let mut seed = 0x9e37_79b9_7f4a_7c15;
 
