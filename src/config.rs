@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use bytesize::ByteSize;
-use lookout_collector::OtlpConfig;
+use lookout_collector::{OtlpConfig, SpanMetricsConfig};
 use lookout_proto::Limits;
+use lookout_query_api::QueryConfig;
 use lookout_storage::{Retention, StorageConfig};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub retention: Retention,
     pub health: HealthConfig,
+    pub query: QueryConfig,
+    pub span_metrics: SpanMetricsConfig,
 }
 
 impl Default for Config {
@@ -37,6 +40,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             retention: Retention::default(),
             health: HealthConfig::default(),
+            query: QueryConfig::default(),
+            span_metrics: SpanMetricsConfig::default(),
         }
     }
 }
@@ -197,6 +202,13 @@ impl Config {
         self.otlp.validate("otlp", &mut problems);
         self.limits.validate("limits", &mut problems);
         self.retention.validate("retention", &mut problems);
+        self.query.validate("query", &mut problems);
+        self.span_metrics.validate("span_metrics", &mut problems);
+        if self.storage.trace_index.max_attributes_per_span == 0 {
+            problems.push(
+                "storage.trace_index.max_attributes_per_span: must be greater than 0".to_string(),
+            );
+        }
         let addrs = [
             ("otlp.grpc_addr", self.otlp.grpc_addr),
             ("otlp.http_addr", self.otlp.http_addr),

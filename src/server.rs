@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use lookout_collector::{Ingest, IngestMetrics, Writers};
-use lookout_query_api::{ApiState, ReadinessCheck};
+use lookout_collector::{Ingest, IngestMetrics, SpanMetrics, SpanMetricsWriter, Writers};
+use lookout_query_api::{ApiState, ReadinessCheck, TraceApi};
 use lookout_storage::Store;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -26,6 +26,7 @@ pub struct Server {
     pub otlp_http_addr: SocketAddr,
     pub http_addr: SocketAddr,
     store: Arc<Store>,
+    span_metrics: Option<Arc<SpanMetrics>>,
     stop: watch::Sender<bool>,
     tasks: Vec<Task>,
 }
@@ -81,10 +82,21 @@ impl Server {
         let mut registry = Registry::default();
         let ingest_metrics = IngestMetrics::new(&mut registry);
         registry.register_collector(Box::new(ProcessCollector::new(Arc::clone(&store))));
+        let span_metrics = config
+            .span_metrics
+            .enabled
+            .then(|| SpanMetrics::new(config.span_metrics.clone(), store.clone(), &mut registry));
         let registry = Arc::new(registry);
 
+        let spans: Arc<dyn lookout_storage::SpanWriter> = match &span_metrics {
+            Some(metrics) => Arc::new(SpanMetricsWriter {
+                inner: store.clone(),
+                metrics: Arc::clone(metrics),
+            }),
+            None => store.clone(),
+        };
         let writers = Writers {
-            spans: store.clone(),
+            spans,
             logs: store.clone(),
             metrics: store.clone(),
         };
@@ -151,6 +163,11 @@ impl Server {
                     text,
                 )
             }),
+            traces: TraceApi {
+                reader: store.clone(),
+                search: store.clone(),
+                config: config.query.clone(),
+            },
         };
         let api = axum::serve(
             http_listener.tap_io(no_delay),
@@ -162,6 +179,12 @@ impl Server {
             tokio::spawn(async move { api.await.context("http api server") }),
         ));
 
+        if let Some(metrics) = &span_metrics {
+            tasks.push((
+                "span metrics",
+                tokio::spawn(span_metrics_loop(Arc::clone(metrics), stop_rx.clone())),
+            ));
+        }
         tasks.push((
             "retention",
             tokio::spawn(retention_loop(
@@ -183,6 +206,7 @@ impl Server {
             otlp_http_addr,
             http_addr,
             store,
+            span_metrics,
             stop,
             tasks,
         })
@@ -208,12 +232,42 @@ impl Server {
                 first_error.get_or_insert(e);
             }
         }
+        // The receivers have finished their requests: count their spans in the last flush.
+        if let Some(metrics) = self.span_metrics {
+            match tokio::task::spawn_blocking(move || metrics.flush()).await? {
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "writing span metrics failed"),
+            }
+        }
         let store = self.store;
         tokio::task::spawn_blocking(move || store.flush())
             .await?
             .context("flushing storage")?;
         tracing::info!("shutdown complete");
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Writes the span-derived RED series every `flush_interval` until stopped (the last flush is
+/// done by [`Server::shutdown`] once the receivers have stopped).
+async fn span_metrics_loop(
+    metrics: Arc<SpanMetrics>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut interval = tokio::time::interval(metrics.flush_interval());
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let metrics = Arc::clone(&metrics);
+        match tokio::task::spawn_blocking(move || metrics.flush()).await {
+            Ok(Ok(points)) => tracing::debug!(points, "span metrics written"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "writing span metrics failed, will retry"),
+            Err(e) => tracing::warn!(error = %e, "span metrics task failed, will retry"),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The OTLP receivers: OTLP/gRPC and OTLP/HTTP (protobuf and JSON, gzip), admission control,
-//! and Lookout's ingest metrics.
+//! Lookout's ingest metrics, and the RED metrics derived from spans ([`span_metrics`]).
 //!
 //! Both receivers hand the request body to one [`Ingest`] pipeline, which bounds the bytes in
 //! flight, decodes and converts on a blocking thread, writes one storage batch per request and
@@ -12,6 +12,7 @@ pub mod grpc;
 pub mod http;
 mod ingest;
 mod metrics;
+pub mod span_metrics;
 
 pub use config::OtlpConfig;
 pub use error::IngestError;
@@ -20,3 +21,4 @@ pub use ingest::{
     Writers,
 };
 pub use metrics::IngestMetrics;
+pub use span_metrics::{SpanMetrics, SpanMetricsConfig, SpanMetricsWriter};

@@ -1,14 +1,20 @@
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use lookout_storage::StorageError;
 
-/// Why an API request failed. Each kind maps once to an HTTP status.
+/// Why an API request failed. Each kind maps once to an HTTP status; each dialect (Jaeger v1,
+/// Jaeger api_v3, Lookout's own) wraps it in its own error body.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// A parameter is missing or malformed; the message names it.
     #[error("{0}")]
     BadRequest(String),
-    #[error("not found: {0}")]
+    #[error("{0}")]
     NotFound(String),
+    /// The query ran past its time limit, or storage is busy: retry later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -18,7 +24,25 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(message.into())
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Timeout => ApiError::Unavailable(
+                "query ran past its time limit (query.timeout): narrow the time range or filters"
+                    .into(),
+            ),
+            e if e.is_transient() => ApiError::Unavailable(e.to_string()),
+            e => ApiError::Internal(e.to_string()),
         }
     }
 }

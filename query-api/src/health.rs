@@ -122,10 +122,9 @@ mod tests {
     }
 
     async fn get_ready(checks: Vec<Arc<dyn ReadinessCheck>>) -> (StatusCode, serde_json::Value) {
-        let state = ApiState {
-            checks,
-            metrics: Arc::new(|| ("text/plain".into(), String::new())),
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = crate::testing::state(dir.path());
+        state.checks = checks;
         let response = crate::router(state)
             .oneshot(Request::get("/ready").body(Body::empty()).unwrap())
             .await

@@ -1,17 +1,29 @@
 //! Lookout's HTTP API on the API port: liveness (`/health`), readiness with component checks
-//! (`/ready`) and Lookout's own metrics (`/metrics`). The query dialects (Jaeger, Prometheus,
-//! Loki) and Lookout's own query endpoints are added here as they are built.
+//! (`/ready`), Lookout's own metrics (`/metrics`), Jaeger's query API (v1 `/api/...` and
+//! `/api/v3/...`) and Lookout's own query API under `/lookout/v1` (its OpenAPI document is at
+//! `/lookout/v1/openapi.json`). The Prometheus and Loki dialects are added here as they are
+//! built.
+//!
+//! Contract: handlers never block the async executor (storage reads run on blocking threads),
+//! answer bad parameters with a 4xx naming the parameter, and a query past its time limit
+//! with a 503.
 
+mod config;
 mod error;
 mod health;
+pub mod traces;
 
 use std::sync::Arc;
 
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
+pub use config::QueryConfig;
 pub use error::ApiError;
 pub use health::{CheckResult, CheckStatus, ReadinessCheck};
+pub use traces::TraceApi;
 
 /// Renders Lookout's own metrics: the content type and the exposition text.
 pub type MetricsRenderer = Arc<dyn Fn() -> (String, String) + Send + Sync>;
@@ -21,14 +33,72 @@ pub type MetricsRenderer = Arc<dyn Fn() -> (String, String) + Send + Sync>;
 pub struct ApiState {
     pub checks: Vec<Arc<dyn ReadinessCheck>>,
     pub metrics: MetricsRenderer,
+    pub traces: TraceApi,
+}
+
+/// The prefix of Lookout's own API: it collides with none of Jaeger's (`/api/...`),
+/// Prometheus's (`/api/v1/...`) or Loki's (`/loki/...`) paths.
+pub const OWN_PREFIX: &str = "/lookout/v1";
+
+const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// The HTTP API routes.
 pub fn router(state: ApiState) -> Router {
+    use traces::{jaeger, lookout};
+    let trace_routes = Router::new()
+        .route("/api/services", get(jaeger::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(jaeger::service_operations),
+        )
+        .route("/api/operations", get(jaeger::operations))
+        .route("/api/traces", get(jaeger::find_traces))
+        .route("/api/traces/{id}", get(jaeger::trace))
+        .route("/api/dependencies", get(jaeger::dependencies))
+        .route("/api/v3/services", get(jaeger::v3_services))
+        .route("/api/v3/operations", get(jaeger::v3_operations))
+        .route("/api/v3/traces", get(jaeger::v3_find_traces))
+        .route("/api/v3/traces/{id}", get(jaeger::v3_trace))
+        .route("/api/v3/trace-summaries", get(jaeger::v3_trace_summaries))
+        .route("/lookout/v1/traces", get(lookout::search))
+        .route("/lookout/v1/traces/{id}", get(lookout::trace_tree))
+        .route("/lookout/v1/service-map", get(lookout::service_map))
+        .route("/lookout/v1/errors", get(lookout::errors))
+        .with_state(state.traces.clone());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
-        .fallback(error::not_found)
+        .route("/lookout/v1/openapi.json", get(openapi))
         .with_state(state)
+        .merge(trace_routes)
+        .fallback(error::not_found)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use lookout_storage::{StorageConfig, Store};
+
+    use crate::{ApiState, QueryConfig, TraceApi};
+
+    /// An API over a fresh store in `dir`, with no readiness checks.
+    pub fn state(dir: &Path) -> ApiState {
+        let store = Arc::new(Store::open(dir, &StorageConfig::default()).unwrap());
+        ApiState {
+            checks: Vec::new(),
+            metrics: Arc::new(|| ("text/plain".into(), String::new())),
+            traces: TraceApi {
+                reader: store.clone(),
+                search: store,
+                config: QueryConfig::default(),
+            },
+        }
+    }
 }

@@ -15,6 +15,28 @@ pub struct StorageConfig {
     pub block_cache_size: ByteSize,
     /// Memory for memtables across all column families before they are flushed.
     pub write_buffer_size: ByteSize,
+    /// What the trace search index holds.
+    pub trace_index: TraceIndexConfig,
+}
+
+/// Which span, resource and event attributes the trace search index holds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceIndexConfig {
+    /// Attributes (and keys) whose text is longer are stored but not searchable by tag.
+    pub max_value_length: usize,
+    /// At most this many attributes of one span (span and event attributes together) and of
+    /// one resource are indexed; the rest are stored but not searchable by tag.
+    pub max_attributes_per_span: usize,
+}
+
+impl Default for TraceIndexConfig {
+    fn default() -> Self {
+        TraceIndexConfig {
+            max_value_length: 256,
+            max_attributes_per_span: 64,
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -23,6 +45,7 @@ impl Default for StorageConfig {
             sync: false,
             block_cache_size: ByteSize::mib(64),
             write_buffer_size: ByteSize::mib(128),
+            trace_index: TraceIndexConfig::default(),
         }
     }
 }

@@ -21,6 +21,9 @@ pub enum StorageError {
     /// A column family is missing from an open database (a bug, or a damaged directory).
     #[error("column family {0} is missing")]
     MissingColumnFamily(&'static str),
+    /// A read ran past its deadline.
+    #[error("query ran past its time limit")]
+    Timeout,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

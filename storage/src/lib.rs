@@ -13,17 +13,20 @@ mod config;
 mod error;
 pub mod keys;
 mod store;
+pub mod trace_index;
+mod trace_search;
 
 use std::sync::Arc;
 
 use lookout_proto::model::{Batch, LogItem, MetricItem, MetricPoint, Resource, Scope, SpanItem};
 use lookout_proto::otlp::logs::v1::LogRecord;
 use lookout_proto::otlp::trace::v1::Span;
-use lookout_proto::TraceId;
+use lookout_proto::{SpanId, TraceId};
 
-pub use config::{Retention, StorageConfig};
+pub use config::{Retention, StorageConfig, TraceIndexConfig};
 pub use error::{Result, StorageError};
 pub use store::{Records, RetentionReport, Store, FORMAT_VERSION};
+pub use trace_index::GraphSpan;
 
 /// A half-open time range `[start, end)` in Unix nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +78,132 @@ pub trait SpanWriter: Send + Sync {
 pub trait SpanReader: Send + Sync {
     /// All spans of a trace, ordered by start time, whatever their age, as long as retention
     /// keeps them. Empty when the trace is unknown.
-    fn trace(&self, trace_id: &TraceId) -> Result<Vec<StoredSpan>>;
+    fn trace(&self, trace_id: &TraceId) -> Result<Vec<StoredSpan>> {
+        Ok(self.trace_capped(trace_id, usize::MAX, usize::MAX)?.spans)
+    }
+
+    /// Like [`SpanReader::trace`], but stops reading after `max_spans` spans or `max_bytes`
+    /// of stored span records, and says so.
+    fn trace_capped(
+        &self,
+        trace_id: &TraceId,
+        max_spans: usize,
+        max_bytes: usize,
+    ) -> Result<TraceRead>;
+}
+
+/// A trace as read back, at most as large as the caller allowed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceRead {
+    pub spans: Vec<StoredSpan>,
+    /// True when the trace has more spans (or bytes) than were read.
+    pub truncated: bool,
+}
+
+/// A trace search. Each filter must hold for one span of the trace (as Jaeger's tag and
+/// duration filters do); the trace is then returned whole.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceQuery {
+    /// `None`: every service.
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    /// OTLP `SpanKind` number.
+    pub span_kind: Option<i32>,
+    /// OTLP `StatusCode` number.
+    pub status: Option<i32>,
+    /// Span, event or resource attribute key = value (values compared as text).
+    pub attributes: Vec<(String, String)>,
+    pub min_duration_ns: Option<u64>,
+    pub max_duration_ns: Option<u64>,
+    /// Only root spans (no parent) match.
+    pub root_only: bool,
+    /// Span start times searched.
+    pub range: TimeRange,
+    /// At most this many traces.
+    pub limit: usize,
+    /// The search fails with [`StorageError::Timeout`] past this instant.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl TraceQuery {
+    pub fn new(range: TimeRange, limit: usize) -> Self {
+        TraceQuery {
+            service: None,
+            operation: None,
+            span_kind: None,
+            status: None,
+            attributes: Vec::new(),
+            min_duration_ns: None,
+            max_duration_ns: None,
+            root_only: false,
+            range,
+            limit,
+            deadline: None,
+        }
+    }
+}
+
+/// A trace found by a search, with the start of its newest matching span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceMatch {
+    pub trace_id: TraceId,
+    pub start_unix_nano: u64,
+}
+
+/// An operation of a service: a span name with its span kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operation {
+    pub name: String,
+    pub span_kind: i32,
+}
+
+/// A span with status error, as the error index has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorSpan {
+    pub service: String,
+    pub operation: String,
+    /// From the span's `exception` event; empty when it has none.
+    pub exception_type: String,
+    /// The exception message, else the status message.
+    pub message: String,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub start_unix_nano: u64,
+}
+
+/// Searches traces through the trace index, without reading spans it does not return.
+///
+/// Contract: every method reads only index entries of its services, filters and time window,
+/// so its cost grows with the matches, not with what is stored; methods that take a deadline
+/// fail with [`StorageError::Timeout`] once it has passed.
+pub trait TraceSearch: Send + Sync {
+    /// Every service that has sent spans (and not only within retention), sorted.
+    fn services(&self) -> Result<Vec<String>>;
+    /// The operations of a service, sorted by name then kind.
+    fn operations(&self, service: &str) -> Result<Vec<Operation>>;
+    /// Traces with a span matching `query`, newest first, at most `query.limit`; `accept` is
+    /// asked about each candidate trace once and can refuse it (trace-level filters).
+    fn find_traces(
+        &self,
+        query: &TraceQuery,
+        accept: &mut dyn FnMut(&TraceId) -> Result<bool>,
+    ) -> Result<Vec<TraceMatch>>;
+    /// The spans that started in `range`, one call per trace per hour, for the service graph.
+    fn graph_spans(
+        &self,
+        range: TimeRange,
+        deadline: Option<std::time::Instant>,
+        each_trace: &mut dyn FnMut(&[GraphSpan]),
+    ) -> Result<()>;
+    /// Error spans that started in `range` (of one service or all), newest first per service,
+    /// at most `limit` (when there are `limit`, there may be more).
+    fn error_spans(
+        &self,
+        service: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Vec<ErrorSpan>>;
 }
 
 /// Stores log records (each write adds records; a retried export adds them again).

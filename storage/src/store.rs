@@ -9,6 +9,7 @@ use lookout_proto::model::{
     Batch, Interned, LogItem, LogRecord, MetricItem, MetricPoint, Resource, Scope, SpanItem,
     SpanRecord,
 };
+use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::trace::v1::Span;
 use lookout_proto::{now_unix_nano, SpanId, TraceId};
 use prost::Message;
@@ -19,13 +20,15 @@ use rocksdb::{
 
 use crate::error::{Result, StorageError};
 use crate::keys;
+use crate::trace_index::{self, Summary};
 use crate::{
     LogReader, LogWriter, MetricReader, MetricWriter, Retention, SpanReader, SpanWriter,
-    StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange,
+    StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange, TraceIndexConfig,
+    TraceRead,
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const CF_META: &str = "default";
 const CF_RESOURCES: &str = "resources";
@@ -34,7 +37,8 @@ const CF_SPANS: &str = "spans";
 const CF_TRACE_HOURS: &str = "trace_hours";
 const CF_LOGS: &str = "logs";
 const CF_METRIC_POINTS: &str = "metric_points";
-const ALL_CFS: [&str; 7] = [
+pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
+const ALL_CFS: [&str; 8] = [
     CF_META,
     CF_RESOURCES,
     CF_SCOPES,
@@ -42,6 +46,7 @@ const ALL_CFS: [&str; 7] = [
     CF_TRACE_HOURS,
     CF_LOGS,
     CF_METRIC_POINTS,
+    CF_TRACE_INDEX,
 ];
 
 const FORMAT_KEY: &[u8] = b"format_version";
@@ -69,15 +74,16 @@ pub struct RetentionReport {
 /// entries) as one atomic RocksDB write batch, and returns after it is in the write-ahead log
 /// (fsynced too when [`StorageConfig::sync`] is set).
 pub struct Store {
-    db: DB,
+    pub(crate) db: DB,
     path: PathBuf,
     write_options: WriteOptions,
+    pub(crate) index_config: TraceIndexConfig,
     /// Unique suffix for time-ordered keys; seeded from the clock at open, so it never repeats
     /// across restarts unless more than one item per nanosecond was written.
     seq: AtomicU64,
     /// Hours before this are expired for traces: `trace_hours` entries below it are dropped by
     /// compaction and ignored by reads.
-    trace_cutoff_hour: Arc<AtomicU32>,
+    pub(crate) trace_cutoff_hour: Arc<AtomicU32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -137,6 +143,26 @@ impl Store {
                         },
                     );
                 }
+                CF_TRACE_INDEX => {
+                    // Point lookups of attribute entries (does this span have k=v?) use the
+                    // whole-key bloom filter; scans are by prefix and time window.
+                    table.set_bloom_filter(10.0, false);
+                    let cutoff = Arc::clone(&trace_cutoff_hour);
+                    opts.set_compaction_filter(
+                        "lookout_trace_index_retention",
+                        move |_level: u32, key: &[u8], _value: &[u8]| match trace_index::entry_time(
+                            key,
+                        ) {
+                            Some(t)
+                                if t < u64::from(cutoff.load(Ordering::Relaxed))
+                                    * keys::HOUR_NS =>
+                            {
+                                rocksdb::compaction_filter::Decision::Remove
+                            }
+                            _ => rocksdb::compaction_filter::Decision::Keep,
+                        },
+                    );
+                }
                 CF_RESOURCES | CF_SCOPES => {
                     table.set_bloom_filter(10.0, false);
                 }
@@ -156,6 +182,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             write_options,
+            index_config: config.trace_index.clone(),
             seq: AtomicU64::new(now_unix_nano()),
             trace_cutoff_hour,
         };
@@ -181,7 +208,7 @@ impl Store {
         }
     }
 
-    fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily> {
         self.db
             .cf_handle(name)
             .ok_or(StorageError::MissingColumnFamily(name))
@@ -332,7 +359,7 @@ impl Store {
     }
 
     /// Loads resources or scopes by id, each once per call.
-    fn resolve<M: Message + Default>(
+    pub(crate) fn resolve<M: Message + Default>(
         &self,
         cf_name: &'static str,
         cache: &mut HashMap<u64, Arc<M>>,
@@ -388,11 +415,15 @@ impl Store {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode<M: Message + Default>(cf: &'static str, key: &[u8], bytes: &[u8]) -> Result<M> {
+pub(crate) fn decode<M: Message + Default>(
+    cf: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<M> {
     M::decode(bytes).map_err(|e| StorageError::Corrupt {
         cf,
         key: hex(key),
@@ -408,6 +439,10 @@ impl SpanWriter for Store {
         let mut wb = WriteBatch::default();
         self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
         let (spans, hours) = (self.cf(CF_SPANS)?, self.cf(CF_TRACE_HOURS)?);
+        let mut index = IndexWriter::new(self.cf(CF_TRACE_INDEX)?, &self.index_config);
+        for r in &batch.resources {
+            index.resource(&mut wb, r)?;
+        }
         let mut buf = Vec::with_capacity(512);
         let mut last_trace_hour = None;
         for item in &batch.items {
@@ -430,13 +465,177 @@ impl SpanWriter for Store {
                 wb.put_cf(hours, keys::trace_hour_key(&item.trace_id, hour), []);
                 last_trace_hour = Some((item.trace_id, hour));
             }
+            if let Some(span) = &item.record.span {
+                index.span(&mut wb, item, span, hour);
+            }
         }
         self.write(wb)
     }
 }
 
+/// Writes the `trace_index` entries of one batch (see `storage/FORMAT.md`).
+struct IndexWriter<'a> {
+    cf: &'a ColumnFamily,
+    config: &'a TraceIndexConfig,
+    /// Service of each resource of the batch, by resource id.
+    services: HashMap<u64, String>,
+    /// Services and operations already written in this batch.
+    seen: std::collections::HashSet<(String, i32, String)>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+    text: String,
+}
+
+impl<'a> IndexWriter<'a> {
+    fn new(cf: &'a ColumnFamily, config: &'a TraceIndexConfig) -> Self {
+        IndexWriter {
+            cf,
+            config,
+            services: HashMap::new(),
+            seen: Default::default(),
+            key: Vec::with_capacity(128),
+            value: Vec::with_capacity(64),
+            text: String::new(),
+        }
+    }
+
+    /// Records the resource's service and indexes its attributes (`S`, `R` entries).
+    fn resource(&mut self, wb: &mut WriteBatch, interned: &Interned) -> Result<()> {
+        let resource: Resource =
+            decode(CF_RESOURCES, &keys::id_key(interned.id), &interned.encoded)?;
+        let service = resource
+            .service_name()
+            .filter(|s| !s.is_empty() && trace_index::keyable(s))
+            .unwrap_or(trace_index::UNKNOWN_SERVICE)
+            .to_string();
+        self.key.clear();
+        self.key.push(trace_index::SERVICE);
+        self.key.extend_from_slice(service.as_bytes());
+        wb.put_cf(self.cf, &self.key, []);
+        for kv in resource
+            .attributes
+            .iter()
+            .take(self.config.max_attributes_per_span)
+        {
+            if !self.indexable(kv) {
+                continue;
+            }
+            trace_index::prefix(
+                &mut self.key,
+                trace_index::RESOURCE_ATTRIBUTE,
+                &[service.as_bytes(), kv.key.as_bytes(), self.text.as_bytes()],
+            );
+            self.key.extend_from_slice(&interned.id.to_be_bytes());
+            wb.put_cf(self.cf, &self.key, []);
+        }
+        self.services.insert(interned.id, service);
+        Ok(())
+    }
+
+    /// Whether `kv` is indexed; leaves its text in `self.text`.
+    fn indexable(&mut self, kv: &KeyValue) -> bool {
+        trace_index::keyable(&kv.key)
+            && kv.key.len() <= self.config.max_value_length
+            && trace_index::attribute_text(kv, &mut self.text)
+            && self.text.len() <= self.config.max_value_length
+            && trace_index::keyable(&self.text)
+    }
+
+    fn span(&mut self, wb: &mut WriteBatch, item: &SpanItem, span: &Span, hour: u32) {
+        let service = self
+            .services
+            .get(&item.record.resource_id)
+            .map_or(trace_index::UNKNOWN_SERVICE, String::as_str)
+            .to_string();
+        let (start, trace, id) = (item.start_time_unix_nano, &item.trace_id, &item.span_id);
+        let summary = Summary::of(span, item.record.resource_id);
+        let is_error = summary.is_error();
+        let summary = summary.encode();
+        let operation_ok = trace_index::keyable(&span.name);
+
+        if operation_ok
+            && self
+                .seen
+                .insert((service.clone(), span.kind, span.name.clone()))
+        {
+            trace_index::prefix(&mut self.key, trace_index::OPERATION, &[service.as_bytes()]);
+            self.key.push(span.kind.clamp(0, 255) as u8);
+            self.key.extend_from_slice(span.name.as_bytes());
+            wb.put_cf(self.cf, &self.key, []);
+        }
+        trace_index::prefix(
+            &mut self.key,
+            trace_index::SERVICE_TIME,
+            &[service.as_bytes()],
+        );
+        trace_index::push_span_suffix(&mut self.key, start, trace, id);
+        wb.put_cf(self.cf, &self.key, summary);
+        if operation_ok {
+            trace_index::prefix(
+                &mut self.key,
+                trace_index::OPERATION_TIME,
+                &[service.as_bytes(), span.name.as_bytes()],
+            );
+            trace_index::push_span_suffix(&mut self.key, start, trace, id);
+            wb.put_cf(self.cf, &self.key, summary);
+        }
+
+        // Span attributes, then event attributes and names (Jaeger's log fields).
+        let mut budget = self.config.max_attributes_per_span;
+        let events = span.events.iter().flat_map(|e| {
+            std::iter::once(None)
+                .chain(e.attributes.iter().map(Some))
+                .map(move |kv| (e, kv))
+        });
+        let attributes = span.attributes.iter().map(|kv| (None, Some(kv)));
+        for (event, kv) in attributes.chain(events.map(|(e, kv)| (Some(e), kv))) {
+            if budget == 0 {
+                break;
+            }
+            let indexed = match (event, kv) {
+                (_, Some(kv)) => self.indexable(kv).then(|| kv.key.as_str()),
+                (Some(e), None) => {
+                    self.text.clear();
+                    self.text.push_str(&e.name);
+                    (self.text.len() <= self.config.max_value_length
+                        && trace_index::keyable(&self.text))
+                    .then_some("event")
+                }
+                (None, None) => None,
+            };
+            let Some(key) = indexed else { continue };
+            budget -= 1;
+            trace_index::prefix(
+                &mut self.key,
+                trace_index::ATTRIBUTE,
+                &[service.as_bytes(), key.as_bytes(), self.text.as_bytes()],
+            );
+            trace_index::push_span_suffix(&mut self.key, start, trace, id);
+            wb.put_cf(self.cf, &self.key, summary);
+        }
+
+        if is_error {
+            trace_index::prefix(&mut self.key, trace_index::ERROR, &[service.as_bytes()]);
+            trace_index::push_span_suffix(&mut self.key, start, trace, id);
+            trace_index::encode_error_value(span, &mut self.value);
+            wb.put_cf(self.cf, &self.key, &self.value);
+        }
+        trace_index::encode_graph_value(span, &service, &mut self.value);
+        wb.put_cf(
+            self.cf,
+            trace_index::graph_key(hour, trace, id),
+            &self.value,
+        );
+    }
+}
+
 impl SpanReader for Store {
-    fn trace(&self, trace_id: &TraceId) -> Result<Vec<StoredSpan>> {
+    fn trace_capped(
+        &self,
+        trace_id: &TraceId,
+        max_spans: usize,
+        max_bytes: usize,
+    ) -> Result<TraceRead> {
         let hours_cf = self.cf(CF_TRACE_HOURS)?;
         let cutoff = self.trace_cutoff_hour.load(Ordering::Relaxed);
         let mut hours = Vec::new();
@@ -461,7 +660,8 @@ impl SpanReader for Store {
         let spans_cf = self.cf(CF_SPANS)?;
         let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
         let mut out = Vec::new();
-        for hour in hours {
+        let (mut bytes, mut truncated) = (0usize, false);
+        'hours: for hour in hours {
             let prefix = keys::span_prefix(hour, trace_id);
             let mut opts = ReadOptions::default();
             opts.set_prefix_same_as_start(true);
@@ -470,6 +670,11 @@ impl SpanReader for Store {
             while let (Some(key), Some(value)) = (it.key(), it.value()) {
                 if !key.starts_with(&prefix) {
                     break;
+                }
+                bytes = bytes.saturating_add(value.len());
+                if out.len() >= max_spans || bytes > max_bytes {
+                    truncated = true;
+                    break 'hours;
                 }
                 let record: SpanRecord = decode(CF_SPANS, key, value)?;
                 let span_id =
@@ -495,7 +700,10 @@ impl SpanReader for Store {
             it.status()?;
         }
         out.sort_by_key(|s| (s.span.start_time_unix_nano, s.span.span_id.clone()));
-        Ok(out)
+        Ok(TraceRead {
+            spans: out,
+            truncated,
+        })
     }
 }
 

@@ -1,0 +1,545 @@
+//! Reads of the trace search index: services, operations, trace search, the service graph's
+//! spans and error spans. Every read scans only the entries of its window and filters.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use lookout_proto::TraceId;
+use rocksdb::{ColumnFamily, ReadOptions};
+
+use crate::error::{Result, StorageError};
+use crate::keys;
+use crate::store::{hex, Store, CF_TRACE_INDEX};
+use crate::trace_index::{self as ti, GraphSpan, Summary};
+use crate::{ErrorSpan, Operation, TimeRange, TraceMatch, TraceQuery, TraceSearch};
+
+/// How many index entries are read between two looks at the deadline.
+const DEADLINE_EVERY: u32 = 512;
+
+struct Deadline {
+    at: Option<Instant>,
+    count: u32,
+}
+
+impl Deadline {
+    fn new(at: Option<Instant>) -> Self {
+        Deadline { at, count: 0 }
+    }
+
+    fn check(&mut self) -> Result<()> {
+        self.count += 1;
+        if self.count.is_multiple_of(DEADLINE_EVERY) {
+            if let Some(at) = self.at {
+                if Instant::now() >= at {
+                    return Err(StorageError::Timeout);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Iterates `[lower, upper)` of the index, calling `each(key, value)` until it returns false.
+fn scan(
+    store: &Store,
+    cf: &ColumnFamily,
+    lower: Vec<u8>,
+    upper: Vec<u8>,
+    deadline: &mut Deadline,
+    mut each: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+) -> Result<()> {
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_lower_bound(lower);
+    opts.set_iterate_upper_bound(upper);
+    let mut it = store.db.raw_iterator_cf_opt(cf, opts);
+    it.seek_to_first();
+    while let (Some(key), Some(value)) = (it.key(), it.value()) {
+        deadline.check()?;
+        if !each(key, value)? {
+            return Ok(());
+        }
+        it.next();
+    }
+    it.status()?;
+    Ok(())
+}
+
+/// The key just past every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+fn scan_prefix(
+    store: &Store,
+    cf: &ColumnFamily,
+    prefix: &[u8],
+    deadline: &mut Deadline,
+    each: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+) -> Result<()> {
+    scan(
+        store,
+        cf,
+        prefix.to_vec(),
+        prefix_end(prefix),
+        deadline,
+        each,
+    )
+}
+
+fn corrupt(key: &[u8], reason: &str) -> StorageError {
+    StorageError::Corrupt {
+        cf: CF_TRACE_INDEX,
+        key: hex(key),
+        reason: reason.into(),
+    }
+}
+
+/// One attribute filter, resolved against the service's resources.
+struct TagFilter {
+    prefix: Vec<u8>,
+    /// Resources of the service that have this attribute: their spans match it.
+    resources: HashSet<u64>,
+}
+
+impl Store {
+    fn search_service(
+        &self,
+        cf: &ColumnFamily,
+        service: &str,
+        query: &TraceQuery,
+        deadline: &mut Deadline,
+        accept: &mut dyn FnMut(&TraceId) -> Result<bool>,
+        out: &mut Vec<TraceMatch>,
+    ) -> Result<()> {
+        let mut tags = Vec::with_capacity(query.attributes.len());
+        for (key, value) in &query.attributes {
+            if !ti::keyable(key) || !ti::keyable(value) {
+                return Ok(());
+            }
+            let mut resource_prefix = Vec::new();
+            ti::prefix(
+                &mut resource_prefix,
+                ti::RESOURCE_ATTRIBUTE,
+                &[service.as_bytes(), key.as_bytes(), value.as_bytes()],
+            );
+            let mut resources = HashSet::new();
+            scan_prefix(self, cf, &resource_prefix, deadline, |k, _| {
+                let id = k
+                    .get(resource_prefix.len()..)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .ok_or_else(|| corrupt(k, "resource attribute key without resource id"))?;
+                resources.insert(u64::from_be_bytes(id));
+                Ok(true)
+            })?;
+            let mut prefix = Vec::new();
+            ti::prefix(
+                &mut prefix,
+                ti::ATTRIBUTE,
+                &[service.as_bytes(), key.as_bytes(), value.as_bytes()],
+            );
+            tags.push(TagFilter { prefix, resources });
+        }
+
+        // The driver: the first tag no resource has (its entries are exactly its matches),
+        // else the operation's entries, else all of the service's.
+        let driver = tags.iter().position(|t| t.resources.is_empty());
+        let mut driver_prefix = Vec::new();
+        match (driver, &query.operation) {
+            (Some(i), _) => driver_prefix.clone_from(&tags[i].prefix),
+            (None, Some(op)) => ti::prefix(
+                &mut driver_prefix,
+                ti::OPERATION_TIME,
+                &[service.as_bytes(), op.as_bytes()],
+            ),
+            (None, None) => ti::prefix(&mut driver_prefix, ti::SERVICE_TIME, &[service.as_bytes()]),
+        }
+        let operation_hash = query.operation.as_deref().map(ti::operation_hash);
+        let (lower, upper) = ti::window(
+            &driver_prefix,
+            query.range.start_unix_nano,
+            query.range.end_unix_nano,
+        );
+        let mut seen: HashSet<TraceId> = HashSet::new();
+        let mut found = 0;
+        let mut probe = Vec::with_capacity(128);
+        scan(self, cf, lower, upper, deadline, |key, value| {
+            let (start, trace, span) =
+                ti::span_suffix(key).ok_or_else(|| corrupt(key, "no span suffix"))?;
+            if seen.contains(&trace) {
+                return Ok(true);
+            }
+            let s = Summary::decode(value).ok_or_else(|| corrupt(key, "short summary"))?;
+            if !summary_matches(&s, query, operation_hash) {
+                return Ok(true);
+            }
+            for (i, tag) in tags.iter().enumerate() {
+                if Some(i) == driver || tag.resources.contains(&s.resource_id) {
+                    continue;
+                }
+                probe.clear();
+                probe.extend_from_slice(&tag.prefix);
+                ti::push_span_suffix(&mut probe, start, &trace, &span);
+                if self.db.get_pinned_cf(cf, &probe)?.is_none() {
+                    return Ok(true);
+                }
+            }
+            seen.insert(trace);
+            if !accept(&trace)? {
+                return Ok(true);
+            }
+            out.push(TraceMatch {
+                trace_id: trace,
+                start_unix_nano: start,
+            });
+            found += 1;
+            Ok(found < query.limit)
+        })
+    }
+
+    fn services_inner(&self, deadline: &mut Deadline) -> Result<Vec<String>> {
+        let cf = self.cf(CF_TRACE_INDEX)?;
+        let mut out = Vec::new();
+        scan_prefix(self, cf, &[ti::SERVICE], deadline, |key, _| {
+            out.push(String::from_utf8_lossy(&key[1..]).into_owned());
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+}
+
+fn summary_matches(s: &Summary, q: &TraceQuery, operation_hash: Option<u64>) -> bool {
+    operation_hash.is_none_or(|h| h == s.operation_hash)
+        && q.span_kind.is_none_or(|k| k == i32::from(s.kind))
+        && q.status.is_none_or(|c| c == i32::from(s.status))
+        && q.min_duration_ns.is_none_or(|d| s.duration_ns >= d)
+        && q.max_duration_ns.is_none_or(|d| s.duration_ns <= d)
+        && (!q.root_only || s.root)
+}
+
+impl TraceSearch for Store {
+    fn services(&self) -> Result<Vec<String>> {
+        self.services_inner(&mut Deadline::new(None))
+    }
+
+    fn operations(&self, service: &str) -> Result<Vec<Operation>> {
+        let cf = self.cf(CF_TRACE_INDEX)?;
+        let mut prefix = Vec::new();
+        ti::prefix(&mut prefix, ti::OPERATION, &[service.as_bytes()]);
+        let mut out = Vec::new();
+        scan_prefix(self, cf, &prefix, &mut Deadline::new(None), |key, _| {
+            let rest = &key[prefix.len()..];
+            let (&kind, name) = rest
+                .split_first()
+                .ok_or_else(|| corrupt(key, "operation key without kind"))?;
+            out.push(Operation {
+                name: String::from_utf8_lossy(name).into_owned(),
+                span_kind: i32::from(kind),
+            });
+            Ok(true)
+        })?;
+        out.sort_by(|a, b| (&a.name, a.span_kind).cmp(&(&b.name, b.span_kind)));
+        Ok(out)
+    }
+
+    fn find_traces(
+        &self,
+        query: &TraceQuery,
+        accept: &mut dyn FnMut(&TraceId) -> Result<bool>,
+    ) -> Result<Vec<TraceMatch>> {
+        let cf = self.cf(CF_TRACE_INDEX)?;
+        let mut deadline = Deadline::new(query.deadline);
+        let services = match &query.service {
+            Some(s) => vec![s.clone()],
+            None => self.services_inner(&mut deadline)?,
+        };
+        let mut out = Vec::new();
+        for service in &services {
+            if !ti::keyable(service) {
+                continue;
+            }
+            self.search_service(cf, service, query, &mut deadline, accept, &mut out)?;
+        }
+        if services.len() > 1 {
+            // Newest first across services; a trace found in two services counts once.
+            out.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+            let mut seen = HashSet::new();
+            out.retain(|m| seen.insert(m.trace_id));
+            out.truncate(query.limit);
+        }
+        Ok(out)
+    }
+
+    fn graph_spans(
+        &self,
+        range: TimeRange,
+        deadline: Option<Instant>,
+        each_trace: &mut dyn FnMut(&[GraphSpan]),
+    ) -> Result<()> {
+        let cf = self.cf(CF_TRACE_INDEX)?;
+        let mut deadline = Deadline::new(deadline);
+        let first = keys::hour_of(range.start_unix_nano);
+        let last = keys::hour_of(range.end_unix_nano.saturating_sub(1));
+        let mut group: Vec<GraphSpan> = Vec::new();
+        for hour in first..=last {
+            let mut prefix = vec![ti::GRAPH];
+            prefix.extend_from_slice(&hour.to_be_bytes());
+            scan_prefix(self, cf, &prefix, &mut deadline, |key, value| {
+                let span = ti::decode_graph(key, value)
+                    .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
+                if span.start_unix_nano < range.start_unix_nano
+                    || span.start_unix_nano >= range.end_unix_nano
+                {
+                    return Ok(true);
+                }
+                if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
+                    each_trace(&group);
+                    group.clear();
+                }
+                group.push(span);
+                Ok(true)
+            })?;
+            if !group.is_empty() {
+                each_trace(&group);
+                group.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn error_spans(
+        &self,
+        service: Option<&str>,
+        range: TimeRange,
+        limit: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<ErrorSpan>> {
+        let cf = self.cf(CF_TRACE_INDEX)?;
+        let mut deadline = Deadline::new(deadline);
+        let services = match service {
+            Some(s) => vec![s.to_string()],
+            None => self.services_inner(&mut deadline)?,
+        };
+        let mut out = Vec::new();
+        for service in services {
+            let mut prefix = Vec::new();
+            ti::prefix(&mut prefix, ti::ERROR, &[service.as_bytes()]);
+            let (lower, upper) = ti::window(&prefix, range.start_unix_nano, range.end_unix_nano);
+            scan(self, cf, lower, upper, &mut deadline, |key, value| {
+                let (start, trace_id, span_id) =
+                    ti::span_suffix(key).ok_or_else(|| corrupt(key, "no span suffix"))?;
+                let (operation, exception_type, message) = ti::decode_error_value(value)
+                    .ok_or_else(|| corrupt(key, "not an error entry"))?;
+                out.push(ErrorSpan {
+                    service: service.clone(),
+                    operation,
+                    exception_type,
+                    message,
+                    trace_id,
+                    span_id,
+                    start_unix_nano: start,
+                });
+                Ok(out.len() < limit)
+            })?;
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SpanWriter, StorageConfig};
+    use lookout_proto::convert::{convert_traces, Limits};
+    use lookout_proto::requests::shop_trace;
+
+    const HOUR: u64 = keys::HOUR_NS;
+    const T0: u64 = 480_000 * HOUR;
+
+    /// Ten shop traces a minute apart from T0; seeds 3 and 7 fail.
+    fn shop(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir, &StorageConfig::default()).unwrap();
+        for seed in 0..10u64 {
+            for request in shop_trace(seed, T0 + seed * 60_000_000_000, seed % 4 == 3) {
+                let batch = convert_traces(request, &Limits::default());
+                store.write_spans(&batch.batch).unwrap();
+            }
+        }
+        store
+    }
+
+    fn seeds(store: &Store, query: &TraceQuery) -> Vec<u64> {
+        store
+            .find_traces(query, &mut |_| Ok(true))
+            .unwrap()
+            .iter()
+            .map(|m| u64::from_be_bytes(m.trace_id.0[8..].try_into().unwrap()))
+            .collect()
+    }
+
+    fn query(service: &str) -> TraceQuery {
+        let mut q = TraceQuery::new(
+            TimeRange {
+                start_unix_nano: T0,
+                end_unix_nano: T0 + HOUR,
+            },
+            100,
+        );
+        q.service = Some(service.into());
+        q
+    }
+
+    #[test]
+    fn search_by_each_filter_finds_exactly_the_matching_traces_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = shop(dir.path());
+        assert_eq!(store.services().unwrap(), ["cart", "gateway", "payment"]);
+        let ops: Vec<_> = store
+            .operations("gateway")
+            .unwrap()
+            .into_iter()
+            .map(|o| (o.name, o.span_kind))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("GET /checkout".to_string(), 2),
+                ("POST /cart".to_string(), 3),
+                ("POST /pay".to_string(), 3)
+            ]
+        );
+
+        let all: Vec<u64> = (0..10).rev().collect();
+        assert_eq!(seeds(&store, &query("gateway")), all);
+
+        let mut q = query("payment");
+        q.status = Some(2);
+        assert_eq!(seeds(&store, &q), [7, 3]);
+
+        // A span attribute (int compared as text), an event attribute, a resource attribute.
+        let mut q = query("gateway");
+        q.attributes = vec![("http.response.status_code".into(), "500".into())];
+        assert_eq!(seeds(&store, &q), [7, 3]);
+        let mut q = query("payment");
+        q.attributes = vec![("exception.type".into(), "CardDeclined".into())];
+        assert_eq!(seeds(&store, &q), [7, 3]);
+        let mut q = query("payment");
+        q.attributes = vec![("event".into(), "exception".into())];
+        assert_eq!(seeds(&store, &q), [7, 3]);
+        let mut q = query("cart");
+        q.attributes = vec![("host.name".into(), "host-a".into())];
+        assert_eq!(seeds(&store, &q), all);
+        q.attributes.push(("cart.items".into(), "3".into()));
+        assert_eq!(seeds(&store, &q), all);
+        q.attributes.push(("cart.items".into(), "4".into()));
+        assert!(seeds(&store, &q).is_empty());
+
+        // All filters on one span: the client span to /pay lasts 65 ms, the server span 61 ms.
+        let mut q = query("gateway");
+        q.operation = Some("POST /pay".into());
+        q.min_duration_ns = Some(64_000_000);
+        assert_eq!(seeds(&store, &q).len(), 10);
+        q.span_kind = Some(2);
+        assert!(
+            seeds(&store, &q).is_empty(),
+            "no server span named POST /pay"
+        );
+        let mut q = query("gateway");
+        q.min_duration_ns = Some(101_000_000);
+        assert!(seeds(&store, &q).is_empty());
+        let mut q = query("gateway");
+        q.root_only = true;
+        q.operation = Some("GET /checkout".into());
+        q.limit = 3;
+        assert_eq!(seeds(&store, &q), [9, 8, 7]);
+
+        // The window: traces 2..=4 started in [T0 + 2 min, T0 + 5 min).
+        let mut q = query("gateway");
+        q.range = TimeRange {
+            start_unix_nano: T0 + 120_000_000_000,
+            end_unix_nano: T0 + 300_000_000_000,
+        };
+        assert_eq!(seeds(&store, &q), [4, 3, 2]);
+        q.service = None;
+        assert_eq!(
+            seeds(&store, &q),
+            [4, 3, 2],
+            "all services, each trace once"
+        );
+    }
+
+    #[test]
+    fn graph_and_error_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = shop(dir.path());
+        let range = TimeRange {
+            start_unix_nano: T0,
+            end_unix_nano: T0 + HOUR,
+        };
+        let mut traces = 0;
+        let mut spans = 0;
+        store
+            .graph_spans(range, None, &mut |group| {
+                traces += 1;
+                spans += group.len();
+                assert!(group.iter().all(|s| s.trace_id == group[0].trace_id));
+            })
+            .unwrap();
+        assert_eq!((traces, spans), (10, 50));
+        let errors = store.error_spans(None, range, 100, None).unwrap();
+        let mut got: Vec<_> = errors
+            .iter()
+            .map(|e| {
+                (
+                    e.service.as_str(),
+                    e.operation.as_str(),
+                    e.exception_type.as_str(),
+                )
+            })
+            .collect();
+        got.dedup();
+        assert_eq!(
+            got,
+            [
+                ("gateway", "GET /checkout", ""),
+                ("payment", "POST /pay", "CardDeclined")
+            ]
+        );
+        assert_eq!(errors.len(), 4);
+        assert_eq!(errors[0].message, "payment failed");
+    }
+
+    #[test]
+    fn retention_drops_expired_index_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = shop(dir.path());
+        let retention = crate::Retention {
+            traces: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        };
+        store.enforce_retention(&retention, T0 + 3 * HOUR).unwrap();
+        store.compact_all().unwrap();
+        assert!(seeds(&store, &query("gateway")).is_empty());
+        let cf = store.cf(CF_TRACE_INDEX).unwrap();
+        let left: Vec<u8> = store
+            .db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .map(|e| e.unwrap().0[0])
+            .collect();
+        assert!(
+            left.iter()
+                .all(|t| [ti::SERVICE, ti::OPERATION, ti::RESOURCE_ATTRIBUTE].contains(t)),
+            "only timeless entries are left: {:?}",
+            left.iter().map(|&b| b as char).collect::<String>()
+        );
+    }
+}
