@@ -123,7 +123,7 @@ mod tests {
 
     async fn get_ready(checks: Vec<Arc<dyn ReadinessCheck>>) -> (StatusCode, serde_json::Value) {
         let dir = tempfile::tempdir().unwrap();
-        let mut state = crate::testing::state(dir.path());
+        let mut state = crate::testing::state(crate::testing::store(dir.path()));
         state.checks = checks;
         let response = crate::router(state)
             .oneshot(Request::get("/ready").body(Body::empty()).unwrap())

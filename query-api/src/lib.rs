@@ -88,9 +88,12 @@ pub(crate) mod testing {
 
     use crate::{ApiState, QueryConfig, TraceApi};
 
-    /// An API over a fresh store in `dir`, with no readiness checks.
-    pub fn state(dir: &Path) -> ApiState {
-        let store = Arc::new(Store::open(dir, &StorageConfig::default()).unwrap());
+    pub fn store(dir: &Path) -> Arc<Store> {
+        Arc::new(Store::open(dir, &StorageConfig::default()).unwrap())
+    }
+
+    /// An API over `store`, with no readiness checks.
+    pub fn state(store: Arc<Store>) -> ApiState {
         ApiState {
             checks: Vec::new(),
             metrics: Arc::new(|| ("text/plain".into(), String::new())),

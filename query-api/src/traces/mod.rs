@@ -6,6 +6,8 @@ pub(crate) mod analysis;
 pub(crate) mod jaeger;
 pub(crate) mod lookout;
 pub(crate) mod params;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,358 @@
+//! The trace APIs against a real store holding the shop fixture: answers compared with golden
+//! files (`query-api/tests/golden/`; `UPDATE_GOLDEN=1` rewrites them), errors checked by
+//! status and message.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use lookout_proto::convert::{convert_traces, Limits};
+use lookout_proto::requests::shop_trace;
+use lookout_storage::SpanWriter;
+use tower::ServiceExt;
+
+/// 2026-01-01T00:00:00Z.
+const T0: u64 = 1_767_225_600_000_000_000;
+const MINUTE: u64 = 60_000_000_000;
+
+struct Api {
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+/// Ten shop traces a minute apart from T0; seeds 3 and 7 fail.
+fn shop() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::testing::store(dir.path());
+    for seed in 0..10u64 {
+        for request in shop_trace(seed, T0 + seed * MINUTE, seed % 4 == 3) {
+            store
+                .write_spans(&convert_traces(request, &Limits::default()).batch)
+                .unwrap();
+        }
+    }
+    Api {
+        router: crate::router(crate::testing::state(store)),
+        _dir: dir,
+    }
+}
+
+async fn get(api: &Api, uri: &str) -> (StatusCode, serde_json::Value) {
+    let response = api
+        .router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, json)
+}
+
+fn golden(name: &str, actual: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == text,
+        "{name}: answer differs from {}\n--- actual ---\n{text}",
+        path.display()
+    );
+}
+
+fn trace_hex(seed: u64) -> String {
+    format!("{:016x}{seed:016x}", 0x5eed)
+}
+
+fn us(ns: u64) -> u64 {
+    ns / 1000
+}
+
+#[tokio::test]
+async fn jaeger_v1_answers_match_golden_files() {
+    let api = shop();
+    let window = format!("start={}&end={}", us(T0), us(T0 + 60 * MINUTE));
+    for (name, uri) in [
+        ("jaeger_services", "/api/services".to_string()),
+        ("jaeger_service_operations", "/api/services/gateway/operations".into()),
+        ("jaeger_operations_client", "/api/operations?service=gateway&spanKind=client".into()),
+        ("jaeger_trace", format!("/api/traces/{}", trace_hex(3))),
+        (
+            // As Jaeger UI sends it.
+            "jaeger_search_error_tag",
+            format!("/api/traces?service=payment&operation=POST%20%2Fpay&tag=error%3Atrue&{window}&limit=20&lookback=custom&maxDuration&minDuration"),
+        ),
+        (
+            "jaeger_dependencies",
+            format!("/api/dependencies?endTs={}&lookback={}", (T0 + 60 * MINUTE) / 1_000_000, 3_600_000),
+        ),
+    ] {
+        let (status, body) = get(&api, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        golden(name, &body);
+    }
+}
+
+#[tokio::test]
+async fn jaeger_v1_search_filters() {
+    let api = shop();
+    let window = format!("start={}&end={}", us(T0), us(T0 + 60 * MINUTE));
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let failed = vec![trace_hex(7), trace_hex(3)];
+    // Grafana converts its logfmt tag box to `tags` JSON and sends µs bounds.
+    for query in [
+        "service=gateway&tags=%7B%22http.response.status_code%22%3A%22500%22%7D".to_string(),
+        "service=gateway&tag=http.response.status_code:500".into(),
+        "service=payment&tags=%7B%22exception.type%22%3A%22CardDeclined%22%7D".into(),
+        "service=payment&tag=otel.status_code:ERROR".into(),
+        "service=gateway&operation=GET%20%2Fcheckout&tag=error:true&minDuration=50ms&maxDuration=1s".into(),
+    ] {
+        let (status, body) = get(&api, &format!("/api/traces?{query}&{window}&lookback=custom&limit=20")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(ids(&body), failed, "{query}");
+        assert_eq!(body["total"], 2);
+    }
+    let (_, body) = get(
+        &api,
+        &format!("/api/traces?service=cart&tag=host.name:host-a&{window}&limit=3"),
+    )
+    .await;
+    assert_eq!(ids(&body), [trace_hex(9), trace_hex(8), trace_hex(7)]);
+    let (_, body) = get(
+        &api,
+        &format!("/api/traces?service=cart&minDuration=17ms&{window}"),
+    )
+    .await;
+    assert!(ids(&body).is_empty(), "cart spans last 16 ms");
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/api/traces?traceID={}&traceID={}",
+            trace_hex(1),
+            trace_hex(2)
+        ),
+    )
+    .await;
+    assert_eq!(ids(&body), [trace_hex(1), trace_hex(2)]);
+    // The lookup by id is not bound to any window.
+    let (status, _) = get(&api, &format!("/api/traces/{}?start=1&end=2", trace_hex(1))).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn jaeger_v1_errors_name_the_parameter() {
+    let api = shop();
+    for (uri, status, needle) in [
+        (
+            "/api/traces/00000000000000000000000000000bad",
+            StatusCode::NOT_FOUND,
+            "trace not found",
+        ),
+        ("/api/traces/xyz", StatusCode::BAD_REQUEST, "traceID"),
+        (
+            "/api/traces?service=gateway&minDuration=fast",
+            StatusCode::BAD_REQUEST,
+            "minDuration",
+        ),
+        (
+            "/api/traces?service=gateway&minDuration=2s&maxDuration=1s",
+            StatusCode::BAD_REQUEST,
+            "maxDuration",
+        ),
+        (
+            "/api/traces?service=gateway&start=abc",
+            StatusCode::BAD_REQUEST,
+            "start",
+        ),
+        (
+            "/api/traces?service=gateway&start=10&end=5",
+            StatusCode::BAD_REQUEST,
+            "start",
+        ),
+        (
+            "/api/traces?service=gateway&start=0&end=999999999999",
+            StatusCode::BAD_REQUEST,
+            "max_search_range",
+        ),
+        (
+            "/api/traces?service=gateway&limit=100000",
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            "/api/traces?service=gateway&tag=nocolon",
+            StatusCode::BAD_REQUEST,
+            "tag",
+        ),
+        (
+            "/api/traces?service=gateway&tags=%7Bbad",
+            StatusCode::BAD_REQUEST,
+            "tags",
+        ),
+        (
+            "/api/traces?operation=x",
+            StatusCode::BAD_REQUEST,
+            "service",
+        ),
+        ("/api/operations", StatusCode::BAD_REQUEST, "service"),
+        (
+            "/api/operations?service=gateway&spanKind=sideways",
+            StatusCode::BAD_REQUEST,
+            "spanKind",
+        ),
+        (
+            "/api/dependencies?endTs=soon",
+            StatusCode::BAD_REQUEST,
+            "endTs",
+        ),
+    ] {
+        let (got, body) = get(&api, uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        let msg = body["errors"][0]["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{uri}: {msg:?} should name {needle}");
+        assert_eq!(body["errors"][0]["code"], status.as_u16());
+        assert!(body["data"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn jaeger_v3_answers_match_golden_files() {
+    let api = shop();
+    let start = "2026-01-01T00:00:00Z";
+    let end = "2026-01-01T01:00:00.000000000Z";
+    for (name, uri) in [
+        ("v3_services", "/api/v3/services".to_string()),
+        ("v3_operations", "/api/v3/operations?service=payment".into()),
+        ("v3_trace", format!("/api/v3/traces/{}", trace_hex(3))),
+        (
+            "v3_trace_summaries",
+            format!("/api/v3/trace-summaries?query.serviceName=gateway&query.startTimeMin={start}&query.startTimeMax={end}&query.searchDepth=2"),
+        ),
+    ] {
+        let (status, body) = get(&api, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        golden(name, &body);
+    }
+    // Search, with the older snake_case aliases and attributes JSON.
+    let (status, body) = get(
+        &api,
+        &format!("/api/v3/traces?query.service_name=payment&query.start_time_min={start}&query.start_time_max={end}&query.attributes=%7B%22payment.method%22%3A%22card%22%7D&query.duration_min=60ms&query.num_traces=20"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let spans: usize = body["result"]["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rs| rs["scopeSpans"][0]["spans"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(spans, 50, "ten whole traces");
+
+    for (uri, status, needle) in [
+        ("/api/v3/traces/00000000000000000000000000000bad".to_string(), StatusCode::NOT_FOUND, "trace not found"),
+        (format!("/api/v3/traces?query.serviceName=x&query.startTimeMax={end}"), StatusCode::BAD_REQUEST, "query.startTimeMin"),
+        (format!("/api/v3/traces?query.serviceName=x&query.startTimeMin=yesterday&query.startTimeMax={end}"), StatusCode::BAD_REQUEST, "query.startTimeMin"),
+        (format!("/api/v3/traces?query.serviceName=x&query.startTimeMin={end}&query.startTimeMax={start}"), StatusCode::BAD_REQUEST, "query.startTimeMin"),
+        (format!("/api/v3/traces?query.serviceName=x&query.startTimeMin={start}&query.startTimeMax={end}&query.durationMin=1parsec"), StatusCode::BAD_REQUEST, "query.durationMin"),
+    ] {
+        let (got, body) = get(&api, &uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert_eq!(body["error"]["httpCode"], status.as_u16());
+        let msg = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{uri}: {msg:?} should name {needle}");
+    }
+}
+
+#[tokio::test]
+async fn lookout_endpoints_match_golden_files() {
+    let api = shop();
+    let window = "start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z";
+    for (name, uri) in [
+        (
+            "lookout_trace_tree",
+            format!("/lookout/v1/traces/{}", trace_hex(3)),
+        ),
+        (
+            "lookout_service_map",
+            format!("/lookout/v1/service-map?{window}"),
+        ),
+        ("lookout_errors", format!("/lookout/v1/errors?{window}")),
+        (
+            "lookout_search",
+            format!("/lookout/v1/traces?{window}&status=error&limit=5"),
+        ),
+    ] {
+        let (status, body) = get(&api, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        golden(name, &body);
+    }
+    let ids = |body: &serde_json::Value| -> Vec<String> {
+        body["traces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["traceId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let failed = vec![trace_hex(7), trace_hex(3)];
+    for query in [
+        "service=payment&kind=server&status=error",
+        "attr=exception.type=CardDeclined",
+        "rootService=gateway&rootOperation=GET%20%2Fcheckout&status=error",
+        "service=gateway&attributes=%7B%22http.response.status_code%22%3A500%7D",
+    ] {
+        let (status, body) = get(&api, &format!("/lookout/v1/traces?{window}&{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(ids(&body), failed, "{query}");
+    }
+    let (_, body) = get(
+        &api,
+        &format!("/lookout/v1/traces?{window}&rootService=cart"),
+    )
+    .await;
+    assert!(ids(&body).is_empty(), "cart is never the root");
+    let (_, body) = get(
+        &api,
+        &format!("/lookout/v1/traces?{window}&rootService=gateway&limit=2"),
+    )
+    .await;
+    assert_eq!(ids(&body), [trace_hex(9), trace_hex(8)]);
+    let (_, body) = get(
+        &api,
+        &format!("/lookout/v1/errors?{window}&sort=recent&service=payment"),
+    )
+    .await;
+    assert_eq!(body["groups"][0]["count"], 2);
+    let (status, body) = get(&api, &format!("/lookout/v1/errors?{window}&sort=sideways")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("sort"));
+    let (status, body) = get(&api, "/lookout/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/lookout/v1/traces",
+        "/lookout/v1/traces/{trace_id}",
+        "/lookout/v1/service-map",
+        "/lookout/v1/errors",
+    ] {
+        assert!(body["paths"][path].is_object(), "openapi documents {path}");
+    }
+}
