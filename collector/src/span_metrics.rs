@@ -223,22 +223,17 @@ impl SpanMetrics {
                     key.1 = 0;
                     overflowed += 1;
                 }
-                if !state.series.contains_key(&key) {
-                    state.series.insert(
-                        key,
-                        Series {
-                            service,
-                            span_name: admit.then(|| span.name.clone()),
-                            kind: span.kind,
-                            status,
-                            start_unix_nano: now,
-                            calls: 0,
-                            sum_ms: 0.0,
-                            buckets: [0; DURATION_BUCKETS_MS.len() + 1],
-                            dirty: false,
-                        },
-                    );
-                }
+                state.series.entry(key).or_insert_with(|| Series {
+                    service,
+                    span_name: admit.then(|| span.name.clone()),
+                    kind: span.kind,
+                    status,
+                    start_unix_nano: now,
+                    calls: 0,
+                    sum_ms: 0.0,
+                    buckets: [0; DURATION_BUCKETS_MS.len() + 1],
+                    dirty: false,
+                });
             } else if key.1 == 0 {
                 overflowed += 1;
             }

@@ -288,6 +288,22 @@ impl Store {
         Ok(n)
     }
 
+    /// The number of stored metric points for which `keep` is true (a scan that decodes every
+    /// point: for checks and tools, not for hot paths).
+    pub fn count_metric_points(&self, keep: impl Fn(&MetricPoint) -> bool) -> Result<u64> {
+        let mut n = 0;
+        self.scan_time(
+            CF_METRIC_POINTS,
+            TimeRange::ALL,
+            usize::MAX,
+            |_, p: MetricPoint| {
+                n += u64::from(keep(&p));
+                Ok(())
+            },
+        )?;
+        Ok(n)
+    }
+
     fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
@@ -593,7 +609,7 @@ impl<'a> IndexWriter<'a> {
                 break;
             }
             let indexed = match (event, kv) {
-                (_, Some(kv)) => self.indexable(kv).then(|| kv.key.as_str()),
+                (_, Some(kv)) => self.indexable(kv).then_some(kv.key.as_str()),
                 (Some(e), None) => {
                     self.text.clear();
                     self.text.push_str(&e.name);

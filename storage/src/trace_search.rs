@@ -268,7 +268,7 @@ impl TraceSearch for Store {
         }
         if services.len() > 1 {
             // Newest first across services; a trace found in two services counts once.
-            out.sort_by(|a, b| b.start_unix_nano.cmp(&a.start_unix_nano));
+            out.sort_by_key(|m| std::cmp::Reverse(m.start_unix_nano));
             let mut seen = HashSet::new();
             out.retain(|m| seen.insert(m.trace_id));
             out.truncate(query.limit);

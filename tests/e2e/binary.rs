@@ -22,6 +22,8 @@ fn serve(data_dir: &Path) -> ServerProcess {
             ("LOOKOUT_RETENTION__LOGS", "36500d"),
             ("LOOKOUT_RETENTION__METRICS", "36500d"),
             ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
+            // The test compares stored metric points with those sent, one for one.
+            ("LOOKOUT_SPAN_METRICS__ENABLED", "false"),
         ],
     )
     .expect("lookout serves")

@@ -22,6 +22,12 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Server {
     Server::start(config).await.expect("server starts")
 }
 
+/// For tests that compare the stored metric points with those sent, one for one: no RED
+/// metrics derived from the spans they send.
+pub fn no_span_metrics(config: &mut Config) {
+    config.span_metrics.enabled = false;
+}
+
 pub fn bytesize_mib(n: u64) -> bytesize::ByteSize {
     bytesize::ByteSize::mib(n)
 }

@@ -10,3 +10,4 @@ mod mutation;
 mod restart;
 mod retention;
 mod sdk;
+mod traces;

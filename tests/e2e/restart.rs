@@ -3,6 +3,7 @@
 use lookout_proto::TraceId;
 use lookout_storage::{LogReader, MetricReader, SpanReader, TimeRange};
 
+use crate::common::no_span_metrics;
 use crate::common::{post, start};
 
 pub const TRACES: &str = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},
@@ -50,7 +51,7 @@ pub fn expected() -> (Vec<String>, Vec<u64>, Vec<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_on_the_same_data_dir_finds_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), no_span_metrics).await;
     for (path, body) in [
         ("/v1/traces", TRACES),
         ("/v1/logs", LOGS),
@@ -66,7 +67,7 @@ async fn restart_on_the_same_data_dir_finds_everything() {
     assert_eq!(stored(server.store()), expected());
     server.shutdown().await.unwrap();
 
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), no_span_metrics).await;
     assert_eq!(stored(server.store()), expected());
     server.shutdown().await.unwrap();
 }

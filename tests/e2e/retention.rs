@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use lookout_proto::TraceId;
 use lookout_storage::{LogReader, MetricReader, SpanReader, TimeRange};
 
+use crate::common::no_span_metrics;
 use crate::common::{post, start};
 
 /// Incompressible text, so the expired data takes real space on disk.
@@ -58,7 +59,7 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
     let mut seed = 0x9e37_79b9_7f4a_7c15;
 
     // Phase 1: everything kept; ~10 MB of log bodies that will expire, and a few fresh items.
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), no_span_metrics).await;
     for batch in 0..10u64 {
         let body = logs((0..500).map(|i| old + batch * 1000 + i), &mut seed);
         assert_eq!(
@@ -101,6 +102,7 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
         c.retention.logs = Duration::from_secs(3600);
         c.retention.metrics = Duration::from_secs(3600);
         c.retention.check_interval = Duration::from_millis(100);
+        no_span_metrics(c);
     })
     .await;
     let store = server.store().clone();

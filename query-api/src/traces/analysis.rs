@@ -404,7 +404,7 @@ impl ServiceGraph {
     }
 
     /// The service map as Lookout's API returns it.
-    pub fn to_json(&mut self, window_seconds: f64) -> serde_json::Value {
+    pub fn into_json(mut self, window_seconds: f64) -> serde_json::Value {
         let nodes: Vec<_> = self
             .nodes
             .iter_mut()

@@ -136,7 +136,7 @@ pub async fn service_map(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let pairs = params::pairs(query.as_deref());
     let (start, end) = window(&api, &pairs)?;
-    let mut graph = blocking(move || {
+    let graph = blocking(move || {
         let mut graph = ServiceGraph::default();
         let range = lookout_storage::TimeRange {
             start_unix_nano: start,
@@ -149,7 +149,7 @@ pub async fn service_map(
         Ok(graph)
     })
     .await?;
-    let mut body = graph.to_json((end - start) as f64 / 1e9);
+    let mut body = graph.into_json((end - start) as f64 / 1e9);
     body["start"] = json!(params::format_rfc3339(start));
     body["end"] = json!(params::format_rfc3339(end));
     Ok(Json(body))

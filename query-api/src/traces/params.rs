@@ -116,7 +116,7 @@ pub fn rfc3339(name: &str, text: &str) -> Result<u64, ApiError> {
 /// fraction), as Prometheus's API does.
 pub fn time(name: &str, text: &str) -> Result<u64, ApiError> {
     if let Ok(seconds) = text.trim().parse::<f64>() {
-        if seconds.is_finite() && seconds >= 0.0 && seconds < 1e10 {
+        if (0.0..1e10).contains(&seconds) {
             return Ok((seconds * 1e9).round() as u64);
         }
         return Err(ApiError::bad(format!(
