@@ -7,6 +7,7 @@
 //! costs little more than a memcpy per request.
 
 mod template;
+pub use template::Rng;
 mod traffic;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceResponse;
 use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use serde::Serialize;
-use template::{splitmix, Markers, Rng, Template};
+use template::{splitmix, Markers, Template};
 
 /// How payloads are sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]

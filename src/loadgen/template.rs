@@ -22,14 +22,14 @@ pub struct Markers {
 impl Markers {
     pub fn trace_id(&mut self, rng: &mut Rng) -> Vec<u8> {
         let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&rng.next().to_le_bytes());
-        id[8..].copy_from_slice(&rng.next().to_le_bytes());
+        id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+        id[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
         self.trace_ids.push(id);
         id.to_vec()
     }
 
     pub fn span_id(&mut self, rng: &mut Rng) -> Vec<u8> {
-        let id = rng.next().to_le_bytes();
+        let id = rng.next_u64().to_le_bytes();
         self.span_ids.push(id);
         id.to_vec()
     }
@@ -215,18 +215,18 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         splitmix(self.0.wrapping_sub(0x9e37_79b9_7f4a_7c15))
     }
 
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -308,8 +308,8 @@ mod tests {
     #[test]
     fn same_seed_same_numbers() {
         let (mut a, mut b) = (Rng::new(42), Rng::new(42));
-        let xs: Vec<u64> = (0..5).map(|_| a.next()).collect();
-        let ys: Vec<u64> = (0..5).map(|_| b.next()).collect();
+        let xs: Vec<u64> = (0..5).map(|_| a.next_u64()).collect();
+        let ys: Vec<u64> = (0..5).map(|_| b.next_u64()).collect();
         assert_eq!(xs, ys);
         assert!((0..1000).all(|_| a.below(10) < 10));
     }
