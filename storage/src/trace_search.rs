@@ -109,6 +109,19 @@ struct TagFilter {
 }
 
 impl Store {
+    /// `range` without the hours retention has expired (their index entries may linger until
+    /// compaction drops them).
+    fn live(&self, range: TimeRange) -> TimeRange {
+        let cutoff = u64::from(
+            self.trace_cutoff_hour
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ) * keys::HOUR_NS;
+        TimeRange {
+            start_unix_nano: range.start_unix_nano.max(cutoff),
+            end_unix_nano: range.end_unix_nano,
+        }
+    }
+
     fn search_service(
         &self,
         cf: &ColumnFamily,
@@ -161,11 +174,11 @@ impl Store {
             (None, None) => ti::prefix(&mut driver_prefix, ti::SERVICE_TIME, &[service.as_bytes()]),
         }
         let operation_hash = query.operation.as_deref().map(ti::operation_hash);
-        let (lower, upper) = ti::window(
-            &driver_prefix,
-            query.range.start_unix_nano,
-            query.range.end_unix_nano,
-        );
+        let range = self.live(query.range);
+        if range.start_unix_nano >= range.end_unix_nano {
+            return Ok(());
+        }
+        let (lower, upper) = ti::window(&driver_prefix, range.start_unix_nano, range.end_unix_nano);
         let mut seen: HashSet<TraceId> = HashSet::new();
         let mut found = 0;
         let mut probe = Vec::with_capacity(128);
@@ -284,6 +297,10 @@ impl TraceSearch for Store {
     ) -> Result<()> {
         let cf = self.cf(CF_TRACE_INDEX)?;
         let mut deadline = Deadline::new(deadline);
+        let range = self.live(range);
+        if range.start_unix_nano >= range.end_unix_nano {
+            return Ok(());
+        }
         let first = keys::hour_of(range.start_unix_nano);
         let last = keys::hour_of(range.end_unix_nano.saturating_sub(1));
         let mut group: Vec<GraphSpan> = Vec::new();
@@ -326,7 +343,11 @@ impl TraceSearch for Store {
             Some(s) => vec![s.to_string()],
             None => self.services_inner(&mut deadline)?,
         };
+        let range = self.live(range);
         let mut out = Vec::new();
+        if range.start_unix_nano >= range.end_unix_nano {
+            return Ok(out);
+        }
         for service in services {
             let mut prefix = Vec::new();
             ti::prefix(&mut prefix, ti::ERROR, &[service.as_bytes()]);

@@ -24,7 +24,7 @@ pub fn get<'a>(pairs: &'a [(String, String)], names: &[&str]) -> Option<&'a str>
 }
 
 /// A Go duration (`300ms`, `1.5h`, `2h45m`, `10us`, `0`) in nanoseconds, as Jaeger parses
-/// `minDuration` and `maxDuration`.
+/// `minDuration` and `maxDuration`; days (`7d`) are accepted too.
 pub fn go_duration(name: &str, text: &str) -> Result<u64, ApiError> {
     let bad = || {
         ApiError::bad(format!(
@@ -62,6 +62,7 @@ pub fn go_duration(name: &str, text: &str) -> Result<u64, ApiError> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
+            "d" => 86400e9,
             _ => return Err(bad()),
         };
         rest = &rest[unit_len..];
@@ -227,6 +228,7 @@ mod tests {
         assert_eq!(go_duration("d", "10µs").unwrap(), 10_000);
         assert_eq!(go_duration("d", "10us").unwrap(), 10_000);
         assert_eq!(go_duration("d", "0").unwrap(), 0);
+        assert_eq!(go_duration("d", "2d").unwrap(), 2 * 86_400_000_000_000);
         for bad in ["", "5", "ms", "1x", "-1s", "1.2.3s"] {
             let err = go_duration("minDuration", bad).unwrap_err().to_string();
             assert!(err.contains("minDuration"), "{bad}: {err}");
