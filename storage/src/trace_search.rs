@@ -15,6 +15,8 @@ use crate::{ErrorSpan, Operation, TimeRange, TraceMatch, TraceQuery, TraceSearch
 
 /// How many index entries are read between two looks at the deadline.
 const DEADLINE_EVERY: u32 = 512;
+/// Candidate driver ranges are counted up to this many entries to pick the smallest.
+const SIZE_PROBE: usize = 4096;
 
 struct Deadline {
     at: Option<Instant>,
@@ -27,8 +29,8 @@ impl Deadline {
     }
 
     fn check(&mut self) -> Result<()> {
-        self.count += 1;
-        if self.count.is_multiple_of(DEADLINE_EVERY) {
+        self.count = self.count.wrapping_add(1);
+        if self.count % DEADLINE_EVERY == 1 {
             if let Some(at) = self.at {
                 if Instant::now() >= at {
                     return Err(StorageError::Timeout);
@@ -160,24 +162,49 @@ impl Store {
             tags.push(TagFilter { prefix, resources });
         }
 
-        // The driver: the first tag no resource has (its entries are exactly its matches),
-        // else the operation's entries, else all of the service's.
-        let driver = tags.iter().position(|t| t.resources.is_empty());
-        let mut driver_prefix = Vec::new();
-        match (driver, &query.operation) {
-            (Some(i), _) => driver_prefix.clone_from(&tags[i].prefix),
-            (None, Some(op)) => ti::prefix(
-                &mut driver_prefix,
-                ti::OPERATION_TIME,
-                &[service.as_bytes(), op.as_bytes()],
-            ),
-            (None, None) => ti::prefix(&mut driver_prefix, ti::SERVICE_TIME, &[service.as_bytes()]),
-        }
-        let operation_hash = query.operation.as_deref().map(ti::operation_hash);
+        // The driver is the smallest of the candidate ranges in the window: the entries of a
+        // tag no resource has (they are exactly its matches), the operation's, the service's.
+        // Sizes are counted up to `SIZE_PROBE` entries, so picking costs little and a rare tag
+        // drives a search that also names a common one.
         let range = self.live(query.range);
         if range.start_unix_nano >= range.end_unix_nano {
             return Ok(());
         }
+        let mut candidates: Vec<(Option<usize>, Vec<u8>)> = tags
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.resources.is_empty())
+            .map(|(i, t)| (Some(i), t.prefix.clone()))
+            .collect();
+        let mut fallback = Vec::new();
+        match &query.operation {
+            Some(op) => ti::prefix(
+                &mut fallback,
+                ti::OPERATION_TIME,
+                &[service.as_bytes(), op.as_bytes()],
+            ),
+            None => ti::prefix(&mut fallback, ti::SERVICE_TIME, &[service.as_bytes()]),
+        }
+        candidates.push((None, fallback));
+        let (driver, driver_prefix) = if candidates.len() == 1 {
+            candidates.swap_remove(0)
+        } else {
+            let mut best = 0;
+            let mut best_size = usize::MAX;
+            for (i, (_, prefix)) in candidates.iter().enumerate() {
+                let (lower, upper) = ti::window(prefix, range.start_unix_nano, range.end_unix_nano);
+                let mut size = 0;
+                scan(self, cf, lower, upper, deadline, |_, _| {
+                    size += 1;
+                    Ok(size < SIZE_PROBE.min(best_size))
+                })?;
+                if size < best_size {
+                    (best, best_size) = (i, size);
+                }
+            }
+            candidates.swap_remove(best)
+        };
+        let operation_hash = query.operation.as_deref().map(ti::operation_hash);
         let (lower, upper) = ti::window(&driver_prefix, range.start_unix_nano, range.end_unix_nano);
         let mut seen: HashSet<TraceId> = HashSet::new();
         let mut found = 0;

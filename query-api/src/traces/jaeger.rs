@@ -79,7 +79,11 @@ pub async fn service_operations(
     State(api): State<TraceApi>,
     Path(service): Path<String>,
 ) -> Result<Json<serde_json::Value>, V1Error> {
-    let ops = blocking(move || Ok(api.search.operations(&service)?)).await?;
+    let ops = blocking(move || {
+        api.known_service("service", &service)?;
+        Ok(api.search.operations(&service)?)
+    })
+    .await?;
     let mut names: Vec<String> = ops.into_iter().map(|o| o.name).collect();
     names.dedup();
     let total = names.len();
@@ -96,6 +100,7 @@ fn operations_of(
     let kind = get(pairs, &["spanKind", "span_kind"])
         .map(|k| params::kind("spanKind", k))
         .transpose()?;
+    api.known_service("service", service)?;
     Ok(api
         .search
         .operations(service)?
@@ -190,6 +195,7 @@ pub fn v1_search(api: &TraceApi, pairs: &[(String, String)]) -> Result<Search, A
     durations(pairs, &mut query, ["minDuration", "maxDuration"])?;
     Ok(Search {
         query,
+        service_param: "service".into(),
         root_service: None,
         root_operation: None,
     })
@@ -512,6 +518,7 @@ pub fn v3_search(api: &TraceApi, pairs: &[(String, String)]) -> Result<Search, A
     )?;
     Ok(Search {
         query,
+        service_param: "query.serviceName".into(),
         root_service: None,
         root_operation: None,
     })

@@ -94,6 +94,7 @@ fn search_params(api: &TraceApi, pairs: &[(String, String)]) -> Result<Search, A
     }
     Ok(Search {
         query,
+        service_param: "service".into(),
         root_service: get(pairs, &["rootService"]).map(str::to_string),
         root_operation: get(pairs, &["rootOperation"]).map(str::to_string),
     })
@@ -177,6 +178,9 @@ pub async fn errors(
     let service = get(&pairs, &["service"]).map(str::to_string);
     let max = api.config.max_error_spans;
     let (mut groups, truncated) = blocking(move || {
+        if let Some(s) = &service {
+            api.known_service("service", s)?;
+        }
         let range = lookout_storage::TimeRange {
             start_unix_nano: start,
             end_unix_nano: end,

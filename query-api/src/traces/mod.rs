@@ -39,6 +39,8 @@ pub struct LoadedTrace {
 #[derive(Clone, Debug)]
 pub struct Search {
     pub query: TraceQuery,
+    /// The name of the service parameter in the request's dialect, for errors.
+    pub service_param: String,
     pub root_service: Option<String>,
     pub root_operation: Option<String>,
 }
@@ -94,6 +96,29 @@ impl TraceApi {
         Ok(limit)
     }
 
+    /// A 400 naming `param` when no span of `service` was ever stored (a typo, usually).
+    pub fn known_service(&self, param: &str, service: &str) -> Result<(), ApiError> {
+        let services = self.search.services()?;
+        if services
+            .binary_search_by(|s| s.as_str().cmp(service))
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let mut known: Vec<&str> = services.iter().map(String::as_str).take(20).collect();
+        if services.len() > known.len() {
+            known.push("...");
+        }
+        Err(ApiError::bad(format!(
+            "parameter {param}: unknown service {service:?} (known: {})",
+            if known.is_empty() {
+                "none yet".to_string()
+            } else {
+                known.join(", ")
+            }
+        )))
+    }
+
     pub fn deadline(&self) -> Instant {
         Instant::now() + self.config.timeout
     }
@@ -125,6 +150,12 @@ impl TraceApi {
 
     /// The traces a search finds, loaded, newest first.
     pub fn find(&self, search: &Search) -> Result<Vec<LoadedTrace>, ApiError> {
+        if let Some(service) = &search.query.service {
+            self.known_service(&search.service_param, service)?;
+        }
+        if let Some(service) = &search.root_service {
+            self.known_service("rootService", service)?;
+        }
         let mut loaded: HashMap<TraceId, LoadedTrace> = HashMap::new();
         let has_root_filter = search.root_service.is_some() || search.root_operation.is_some();
         let mut query = search.query.clone();

@@ -356,3 +356,55 @@ async fn lookout_endpoints_match_golden_files() {
         assert!(body["paths"][path].is_object(), "openapi documents {path}");
     }
 }
+
+#[tokio::test]
+async fn unknown_services_limits_and_timeouts_are_clear_errors() {
+    let api = shop();
+    for uri in [
+        "/api/traces?service=gatewey",
+        "/api/services/gatewey/operations",
+        "/api/operations?service=gatewey",
+    ] {
+        let (status, body) = get(&api, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        let msg = body["errors"][0]["msg"].as_str().unwrap();
+        assert!(
+            msg.contains("unknown service \"gatewey\"") && msg.contains("gateway"),
+            "{msg}"
+        );
+    }
+    let (status, body) = get(&api, "/lookout/v1/traces?since=1h&rootService=nope").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("rootService"));
+
+    // A search past query.timeout is a 503; a trace past query.max_trace_spans is cut, with a
+    // warning on the trace.
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::testing::store(dir.path());
+    for request in shop_trace(1, T0, true) {
+        store
+            .write_spans(&convert_traces(request, &Limits::default()).batch)
+            .unwrap();
+    }
+    let mut state = crate::testing::state(store);
+    state.traces.config.timeout = std::time::Duration::from_nanos(1);
+    state.traces.config.max_trace_spans = 2;
+    let api = Api {
+        router: crate::router(state),
+        _dir: dir,
+    };
+    let window = format!("start={}&end={}", us(T0), us(T0 + MINUTE));
+    let (status, body) = get(&api, &format!("/api/traces?service=gateway&{window}")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["errors"][0]["msg"]
+        .as_str()
+        .unwrap()
+        .contains("query.timeout"));
+    let (status, body) = get(&api, &format!("/api/traces/{}", trace_hex(1))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"][0]["spans"].as_array().unwrap().len(), 2);
+    let warning = body["data"][0]["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("query.max_trace_spans"), "{warning}");
+    let (_, tree) = get(&api, &format!("/lookout/v1/traces/{}", trace_hex(1))).await;
+    assert_eq!(tree["truncated"], true);
+}
