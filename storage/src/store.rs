@@ -14,8 +14,8 @@ use lookout_proto::otlp::trace::v1::Span;
 use lookout_proto::{now_unix_nano, SpanId, TraceId};
 use prost::Message;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
-    ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor,
+    DBCompressionType, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
 };
 
 use crate::error::{Result, StorageError};
@@ -150,6 +150,13 @@ impl Store {
                     // decompression doubled a point lookup that missed the cache.
                     table.set_bloom_filter(10.0, false);
                     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+                    // Partitioned filters and index: a lookup loads one small filter partition
+                    // into the block cache instead of a whole table's filter (megabytes), which
+                    // scans kept evicting; the top level stays pinned.
+                    table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+                    table.set_partition_filters(true);
+                    table.set_metadata_block_size(4096);
+                    table.set_pin_top_level_index_and_filter(true);
                     let cutoff = Arc::clone(&trace_cutoff_hour);
                     opts.set_compaction_filter(
                         "lookout_trace_index_retention",
