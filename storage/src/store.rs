@@ -504,9 +504,9 @@ struct IndexWriter<'a> {
     cf: &'a ColumnFamily,
     config: &'a TraceIndexConfig,
     /// Service of each resource of the batch, by resource id.
-    services: HashMap<u64, String>,
-    /// Services and operations already written in this batch.
-    seen: std::collections::HashSet<(String, i32, String)>,
+    services: HashMap<u64, Arc<str>>,
+    /// Hashes of the (service, kind, operation) entries already written in this batch.
+    seen: std::collections::HashSet<u64>,
     key: Vec<u8>,
     value: Vec<u8>,
     text: String,
@@ -529,11 +529,11 @@ impl<'a> IndexWriter<'a> {
     fn resource(&mut self, wb: &mut WriteBatch, interned: &Interned) -> Result<()> {
         let resource: Resource =
             decode(CF_RESOURCES, &keys::id_key(interned.id), &interned.encoded)?;
-        let service = resource
+        let service: Arc<str> = resource
             .service_name()
             .filter(|s| !s.is_empty() && trace_index::keyable(s))
             .unwrap_or(trace_index::UNKNOWN_SERVICE)
-            .to_string();
+            .into();
         self.key.clear();
         self.key.push(trace_index::SERVICE);
         self.key.extend_from_slice(service.as_bytes());
@@ -571,25 +571,29 @@ impl<'a> IndexWriter<'a> {
         let service = self
             .services
             .get(&item.record.resource_id)
-            .map_or(trace_index::UNKNOWN_SERVICE, String::as_str)
-            .to_string();
+            .cloned()
+            .unwrap_or_else(|| trace_index::UNKNOWN_SERVICE.into());
         let (start, trace, id) = (item.start_time_unix_nano, &item.trace_id, &item.span_id);
         let summary = Summary::of(span, item.record.resource_id);
         let is_error = summary.is_error();
         let summary = summary.encode();
         let operation_ok = trace_index::keyable(&span.name);
 
-        if operation_ok
-            && self
-                .seen
-                .insert((service.clone(), span.kind, span.name.clone()))
-        {
+        let operation_id = {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(service.as_bytes());
+            h.update(&[0]);
+            h.update(&span.kind.to_be_bytes());
+            h.update(span.name.as_bytes());
+            h.digest()
+        };
+        if operation_ok && self.seen.insert(operation_id) {
             trace_index::prefix(&mut self.key, trace_index::OPERATION, &[service.as_bytes()]);
             self.key.push(span.kind.clamp(0, 255) as u8);
             self.key.extend_from_slice(span.name.as_bytes());
             wb.put_cf(self.cf, &self.key, []);
         }
-        trace_index::prefix(
+        trace_index::hashed(
             &mut self.key,
             trace_index::SERVICE_TIME,
             &[service.as_bytes()],
@@ -597,7 +601,7 @@ impl<'a> IndexWriter<'a> {
         trace_index::push_span_suffix(&mut self.key, start, trace, id);
         wb.put_cf(self.cf, &self.key, summary);
         if operation_ok {
-            trace_index::prefix(
+            trace_index::hashed(
                 &mut self.key,
                 trace_index::OPERATION_TIME,
                 &[service.as_bytes(), span.name.as_bytes()],
@@ -631,17 +635,19 @@ impl<'a> IndexWriter<'a> {
             };
             let Some(key) = indexed else { continue };
             budget -= 1;
-            trace_index::prefix(
+            trace_index::hashed(
                 &mut self.key,
                 trace_index::ATTRIBUTE,
                 &[service.as_bytes(), key.as_bytes(), self.text.as_bytes()],
             );
             trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            wb.put_cf(self.cf, &self.key, summary);
+            // No summary here: a search driven by an attribute reads it from the `T` entry
+            // when it needs it (attribute entries are most of the index).
+            wb.put_cf(self.cf, &self.key, []);
         }
 
         if is_error {
-            trace_index::prefix(&mut self.key, trace_index::ERROR, &[service.as_bytes()]);
+            trace_index::hashed(&mut self.key, trace_index::ERROR, &[service.as_bytes()]);
             trace_index::push_span_suffix(&mut self.key, start, trace, id);
             trace_index::encode_error_value(span, &mut self.value);
             wb.put_cf(self.cf, &self.key, &self.value);

@@ -1,7 +1,7 @@
 //! The trace search index: the `trace_index` column family (`storage/FORMAT.md`, "Trace index").
 //!
-//! Every entry is written in the same write batch as its span. Entries that point to a span end
-//! in `!start (8) · trace id (16) · span id (8)`, where `!start` is the bitwise complement of
+//! Every entry is written in the same write batch as its span. Entries that point to a span are
+//! `tag · xxh3-64 of their strings (8) · !start (8) · trace id (16) · span id (8)`, where `!start` is the bitwise complement of
 //! the span's start time, so a forward scan of a prefix runs newest first and a time window
 //! is one contiguous key range.
 
@@ -120,6 +120,20 @@ pub fn attribute_text(kv: &KeyValue, out: &mut String) -> bool {
 /// A text usable as a key part: a NUL would make the key ambiguous.
 pub fn keyable(text: &str) -> bool {
     !text.as_bytes().contains(&0)
+}
+
+/// `tag · xxh3-64(part · 0 · part · 0 ...)`: the fixed 9-byte prefix of a span-pointing key.
+/// Hashing keeps every such key 41 bytes whatever the lengths of service names, keys and
+/// values, which makes memtable inserts (the largest cost of indexing) and comparisons cheap.
+pub fn hashed(buf: &mut Vec<u8>, tag: u8, parts: &[&[u8]]) {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for part in parts {
+        h.update(part);
+        h.update(&[0]);
+    }
+    buf.clear();
+    buf.push(tag);
+    buf.extend_from_slice(&h.digest().to_be_bytes());
 }
 
 /// `tag · part · 0 · part · 0 ...` (the prefix of a key).
@@ -300,12 +314,12 @@ mod tests {
         let (t, s) = (TraceId([1; 16]), SpanId([2; 8]));
         let key = |start: u64| {
             let mut k = Vec::new();
-            prefix(&mut k, SERVICE_TIME, &[b"svc"]);
+            hashed(&mut k, SERVICE_TIME, &[b"svc"]);
             push_span_suffix(&mut k, start, &t, &s);
             k
         };
         let mut p = Vec::new();
-        prefix(&mut p, SERVICE_TIME, &[b"svc"]);
+        hashed(&mut p, SERVICE_TIME, &[b"svc"]);
         let (lo, hi) = window(&p, 100, 200);
         let inside = |k: &Vec<u8>| *k >= lo && *k < hi;
         assert!(inside(&key(100)) && inside(&key(199)));

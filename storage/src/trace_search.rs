@@ -154,7 +154,7 @@ impl Store {
                 Ok(true)
             })?;
             let mut prefix = Vec::new();
-            ti::prefix(
+            ti::hashed(
                 &mut prefix,
                 ti::ATTRIBUTE,
                 &[service.as_bytes(), key.as_bytes(), value.as_bytes()],
@@ -178,12 +178,12 @@ impl Store {
             .collect();
         let mut fallback = Vec::new();
         match &query.operation {
-            Some(op) => ti::prefix(
+            Some(op) => ti::hashed(
                 &mut fallback,
                 ti::OPERATION_TIME,
                 &[service.as_bytes(), op.as_bytes()],
             ),
-            None => ti::prefix(&mut fallback, ti::SERVICE_TIME, &[service.as_bytes()]),
+            None => ti::hashed(&mut fallback, ti::SERVICE_TIME, &[service.as_bytes()]),
         }
         candidates.push((None, fallback));
         let (driver, driver_prefix) = if candidates.len() == 1 {
@@ -205,6 +205,15 @@ impl Store {
             candidates.swap_remove(best)
         };
         let operation_hash = query.operation.as_deref().map(ti::operation_hash);
+        let needs_summary = operation_hash.is_some()
+            || query.span_kind.is_some()
+            || query.status.is_some()
+            || query.min_duration_ns.is_some()
+            || query.max_duration_ns.is_some()
+            || query.root_only
+            || tags.iter().any(|t| !t.resources.is_empty());
+        let mut service_prefix = Vec::new();
+        ti::hashed(&mut service_prefix, ti::SERVICE_TIME, &[service.as_bytes()]);
         let (lower, upper) = ti::window(&driver_prefix, range.start_unix_nano, range.end_unix_nano);
         let mut seen: HashSet<TraceId> = HashSet::new();
         let mut found = 0;
@@ -215,12 +224,32 @@ impl Store {
             if seen.contains(&trace) {
                 return Ok(true);
             }
-            let s = Summary::decode(value).ok_or_else(|| corrupt(key, "short summary"))?;
-            if !summary_matches(&s, query, operation_hash) {
+            // `A` entries carry no summary: it is read from the span's `T` entry, and only
+            // when a filter needs it.
+            let summary = if value.is_empty() {
+                if !needs_summary {
+                    None
+                } else {
+                    probe.clear();
+                    probe.extend_from_slice(&service_prefix);
+                    ti::push_span_suffix(&mut probe, start, &trace, &span);
+                    match self.db.get_pinned_cf(cf, &probe)? {
+                        Some(v) => Some(
+                            Summary::decode(&v).ok_or_else(|| corrupt(&probe, "short summary"))?,
+                        ),
+                        None => return Ok(true),
+                    }
+                }
+            } else {
+                Some(Summary::decode(value).ok_or_else(|| corrupt(key, "short summary"))?)
+            };
+            if summary.is_some_and(|s| !summary_matches(&s, query, operation_hash)) {
                 return Ok(true);
             }
             for (i, tag) in tags.iter().enumerate() {
-                if Some(i) == driver || tag.resources.contains(&s.resource_id) {
+                if Some(i) == driver
+                    || summary.is_some_and(|s| tag.resources.contains(&s.resource_id))
+                {
                     continue;
                 }
                 probe.clear();
@@ -377,7 +406,7 @@ impl TraceSearch for Store {
         }
         for service in services {
             let mut prefix = Vec::new();
-            ti::prefix(&mut prefix, ti::ERROR, &[service.as_bytes()]);
+            ti::hashed(&mut prefix, ti::ERROR, &[service.as_bytes()]);
             let (lower, upper) = ti::window(&prefix, range.start_unix_nano, range.end_unix_nano);
             scan(self, cf, lower, upper, &mut deadline, |key, value| {
                 let (start, trace_id, span_id) =
