@@ -103,6 +103,11 @@ impl Store {
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_max_background_jobs(2);
+        // Concurrent exports insert into the memtables without waiting for each other's order
+        // (+15% spans/s with the trace index). Durability and recovery are unchanged: the
+        // write-ahead log is still appended in order and each batch recovers whole. What is
+        // relaxed: a concurrent read may see part of a batch still being inserted.
+        db_opts.set_unordered_write(true);
         db_opts.set_db_write_buffer_size(config.write_buffer_size.as_u64() as usize);
         db_opts.set_keep_log_file_num(5);
         db_opts.set_max_total_wal_size(256 << 20);
