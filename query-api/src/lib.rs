@@ -10,6 +10,7 @@
 
 mod config;
 mod error;
+pub mod golden;
 mod health;
 pub mod traces;
 

@@ -160,21 +160,8 @@ fn normalize(value: &mut Value, ids: &mut HashMap<String, String>, t0: u64) {
 }
 
 fn golden(name: &str, actual: &Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/e2e/golden")
-        .join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert!(
-        expected == text,
-        "{name} differs from {}:\n{text}",
-        path.display()
-    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/golden");
+    lookout_query_api::golden::check(&dir, name, actual);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::analysis::{self, ServiceGraph};
 use super::params::{self, get};
-use super::{blocking, now_unix_nano, LoadedTrace, Search, TraceApi};
+use super::{blocking, find_with, now_unix_nano, LoadedTrace, Search, TraceApi};
 use crate::ApiError;
 
 const HOUR_NS: u64 = 3_600_000_000_000;
@@ -528,12 +528,7 @@ pub async fn v3_find_traces(
     State(api): State<TraceApi>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, V3Error> {
-    let pairs = params::pairs(query.as_deref());
-    let traces = blocking(move || {
-        let search = v3_search(&api, &pairs)?;
-        api.find(&search)
-    })
-    .await?;
+    let traces = find_with(api, query, v3_search).await?;
     Ok(otlp_json(&traces))
 }
 
@@ -541,12 +536,7 @@ pub async fn v3_trace_summaries(
     State(api): State<TraceApi>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, V3Error> {
-    let pairs = params::pairs(query.as_deref());
-    let traces = blocking(move || {
-        let search = v3_search(&api, &pairs)?;
-        api.find(&search)
-    })
-    .await?;
+    let traces = find_with(api, query, v3_search).await?;
     let summaries: Vec<_> = traces
         .iter()
         .map(|t| {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::analysis::{self, ServiceGraph};
 use super::params::{self, get};
-use super::{blocking, now_unix_nano, Search, TraceApi};
+use super::{blocking, find_with, now_unix_nano, Search, TraceApi};
 use crate::ApiError;
 
 const HOUR_NS: u64 = 3_600_000_000_000;
@@ -104,12 +104,7 @@ pub async fn search(
     State(api): State<TraceApi>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let pairs = params::pairs(query.as_deref());
-    let traces = blocking(move || {
-        let search = search_params(&api, &pairs)?;
-        api.find(&search)
-    })
-    .await?;
+    let traces = find_with(api, query, search_params).await?;
     let results: Vec<_> = traces
         .iter()
         .map(|t| {

@@ -54,6 +54,23 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
 }
 
+/// A dialect's parser of search parameters (query string pairs) into a [`Search`].
+pub(crate) type SearchParser = fn(&TraceApi, &[(String, String)]) -> Result<Search, ApiError>;
+
+/// Parses a search from the request's query string with `parse` and runs it off the executor.
+pub(crate) async fn find_with(
+    api: TraceApi,
+    query: Option<String>,
+    parse: SearchParser,
+) -> Result<Vec<LoadedTrace>, ApiError> {
+    let pairs = params::pairs(query.as_deref());
+    blocking(move || {
+        let search = parse(&api, &pairs)?;
+        api.find(&search)
+    })
+    .await
+}
+
 pub(crate) fn now_unix_nano() -> u64 {
     lookout_proto::now_unix_nano()
 }

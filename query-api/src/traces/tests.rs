@@ -51,25 +51,8 @@ async fn get(api: &Api, uri: &str) -> (StatusCode, serde_json::Value) {
 }
 
 fn golden(name: &str, actual: &serde_json::Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
-            path.display()
-        )
-    });
-    assert!(
-        expected == text,
-        "{name}: answer differs from {}\n--- actual ---\n{text}",
-        path.display()
-    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    crate::golden::check(&dir, name, actual);
 }
 
 fn trace_hex(seed: u64) -> String {
