@@ -21,6 +21,9 @@ pub enum StorageError {
     /// A column family is missing from an open database (a bug, or a damaged directory).
     #[error("column family {0} is missing")]
     MissingColumnFamily(&'static str),
+    /// The full-text log index failed (tantivy).
+    #[error("log index: {0}")]
+    Index(String),
     /// A read ran past its deadline.
     #[error("query ran past its time limit")]
     Timeout,
@@ -31,7 +34,10 @@ pub enum StorageError {
 impl StorageError {
     /// True when retrying later may succeed (RocksDB busy, I/O), false for damaged data.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StorageError::Rocks(_) | StorageError::Io(_))
+        matches!(
+            self,
+            StorageError::Rocks(_) | StorageError::Io(_) | StorageError::Index(_)
+        )
     }
 }
 

@@ -12,6 +12,7 @@
 mod config;
 mod error;
 pub mod keys;
+pub mod log_index;
 mod store;
 pub mod trace_index;
 mod trace_search;

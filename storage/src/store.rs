@@ -20,6 +20,7 @@ use rocksdb::{
 
 use crate::error::{Result, StorageError};
 use crate::keys;
+use crate::log_index::LogKey;
 use crate::trace_index::{self, Summary};
 use crate::{
     LogReader, LogWriter, MetricReader, MetricWriter, Retention, SpanReader, SpanWriter,
@@ -36,9 +37,10 @@ const CF_SCOPES: &str = "scopes";
 const CF_SPANS: &str = "spans";
 const CF_TRACE_HOURS: &str = "trace_hours";
 const CF_LOGS: &str = "logs";
+const CF_LOG_PENDING: &str = "log_pending";
 const CF_METRIC_POINTS: &str = "metric_points";
 pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
-const ALL_CFS: [&str; 8] = [
+const ALL_CFS: [&str; 9] = [
     CF_META,
     CF_RESOURCES,
     CF_SCOPES,
@@ -47,6 +49,7 @@ const ALL_CFS: [&str; 8] = [
     CF_LOGS,
     CF_METRIC_POINTS,
     CF_TRACE_INDEX,
+    CF_LOG_PENDING,
 ];
 
 const FORMAT_KEY: &[u8] = b"format_version";
@@ -366,6 +369,7 @@ impl Store {
         self.delete_and_compact(CF_SPANS, &0u32.to_be_bytes(), &cutoff_hour.to_be_bytes())?;
         for (cf, before) in [
             (CF_LOGS, report.logs_before),
+            (CF_LOG_PENDING, report.logs_before),
             (CF_METRIC_POINTS, report.metrics_before),
         ] {
             self.delete_and_compact(cf, &0u64.to_be_bytes(), &before.to_be_bytes())?;
@@ -751,7 +755,7 @@ impl LogWriter for Store {
         }
         let mut wb = WriteBatch::default();
         self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
-        let logs = self.cf(CF_LOGS)?;
+        let (logs, pending) = (self.cf(CF_LOGS)?, self.cf(CF_LOG_PENDING)?);
         let mut buf = Vec::with_capacity(512);
         for item in &batch.items {
             buf.clear();
@@ -762,13 +766,97 @@ impl LogWriter for Store {
                     key: item.time_unix_nano.to_string(),
                     reason: e.to_string(),
                 })?;
-            wb.put_cf(
-                logs,
-                keys::time_key(item.time_unix_nano, self.next_seq()),
-                &buf,
-            );
+            let key = keys::time_key(item.time_unix_nano, self.next_seq());
+            wb.put_cf(logs, key, &buf);
+            // Until the log index has it (see `log_index`).
+            wb.put_cf(pending, key, []);
         }
         self.write(wb)
+    }
+}
+
+impl Store {
+    /// Records written but not yet in the log index, at most `limit`, by key.
+    pub fn pending_logs(&self, limit: usize) -> Result<Vec<(LogKey, StoredLog)>> {
+        let pending = self.cf(CF_LOG_PENDING)?;
+        let mut it = self.db.raw_iterator_cf(pending);
+        it.seek_to_first();
+        let mut keys = Vec::new();
+        while let Some(key) = it.key() {
+            if keys.len() == limit {
+                break;
+            }
+            keys.push(log_key(CF_LOG_PENDING, key)?);
+            it.next();
+        }
+        it.status()?;
+        drop(it);
+        let records = self.logs_by_key(&keys)?;
+        Ok(keys
+            .into_iter()
+            .zip(records)
+            .filter_map(|(k, r)| Some((k, r?)))
+            .collect())
+    }
+
+    /// Forgets pending entries once the log index has committed them.
+    pub fn clear_pending_logs(&self, keys: &[LogKey]) -> Result<()> {
+        let pending = self.cf(CF_LOG_PENDING)?;
+        let mut wb = WriteBatch::default();
+        for k in keys {
+            wb.delete_cf(pending, keys::time_key(k.time_unix_nano, k.seq));
+        }
+        self.write(wb)
+    }
+
+    /// The records at `keys`, in the same order; `None` for a key with no record (deleted by
+    /// retention since it was found).
+    pub fn logs_by_key(&self, keys: &[LogKey]) -> Result<Vec<Option<StoredLog>>> {
+        let logs = self.cf(CF_LOGS)?;
+        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
+        let raw: Vec<[u8; 16]> = keys
+            .iter()
+            .map(|k| keys::time_key(k.time_unix_nano, k.seq))
+            .collect();
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, value) in raw
+            .iter()
+            .zip(self.db.batched_multi_get_cf(logs, &raw, false))
+        {
+            let Some(value) = value? else {
+                out.push(None);
+                continue;
+            };
+            let record: LogRecord = decode(CF_LOGS, key, &value)?;
+            out.push(Some(StoredLog {
+                time_unix_nano: keys::time_of_key(key).unwrap_or_default(),
+                resource: self.resolve::<Resource>(
+                    CF_RESOURCES,
+                    &mut resources,
+                    record.resource_id,
+                )?,
+                scope: self.resolve::<Scope>(CF_SCOPES, &mut scopes, record.scope_id)?,
+                record: record.record.unwrap_or_default(),
+            }));
+        }
+        Ok(out)
+    }
+}
+
+fn log_key(cf: &'static str, key: &[u8]) -> Result<LogKey> {
+    match (
+        keys::time_of_key(key),
+        key.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+    ) {
+        (Some(time), Some(seq)) if key.len() == 16 => Ok(LogKey {
+            time_unix_nano: time,
+            seq: u64::from_be_bytes(seq),
+        }),
+        _ => Err(StorageError::Corrupt {
+            cf,
+            key: hex(key),
+            reason: "key is not time | sequence".into(),
+        }),
     }
 }
 

@@ -1,0 +1,750 @@
+//! The full-text log index: tantivy indexes derived from the durable `logs` column family,
+//! one per UTC day (`<data_dir>/log-index/<day number>`), so retention drops whole days and a
+//! search opens only the days of its range.
+//!
+//! Every log write also puts its records' keys in the `log_pending` column family (same write
+//! batch). [`LogIndex::index_pending`] indexes what is pending, commits, then deletes those
+//! keys: an acknowledged record is either pending or committed to the index, so after a crash
+//! (even between the commit and the deletion) the next pass catches up; a record found both
+//! pending and committed after a restart is recognised by its sequence number and not indexed
+//! twice.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use lookout_proto::otlp::common::v1::KeyValue;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::{
+    Field, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
+    TextOptions, FAST, INDEXED, STRING, TEXT,
+};
+use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
+use tantivy::{
+    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument,
+    Term,
+};
+
+use crate::error::{Result, StorageError};
+use crate::trace_index::attribute_text;
+use crate::StoredLog;
+
+const DAY_NS: u64 = 24 * 3_600_000_000_000;
+/// Lowercased exact values (severity text, so `severity:error` finds `ERROR`).
+const LOWER_RAW: &str = "lower_raw";
+
+/// The day partition of a time.
+pub fn day_of(unix_nano: u64) -> u32 {
+    (unix_nano / DAY_NS).min(u64::from(u32::MAX)) as u32
+}
+
+/// The indexed fields.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub time: Field,
+    pub seq: Field,
+    pub body: Field,
+    pub severity_number: Field,
+    pub severity: Field,
+    pub service: Field,
+    pub trace_id: Field,
+    pub span_id: Field,
+    pub attributes: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let lower = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(LOWER_RAW)
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let raw_json = JsonObjectOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic),
+        )
+        .set_expand_dots_enabled();
+    let fields = Fields {
+        time: b.add_u64_field("time", FAST | INDEXED),
+        seq: b.add_u64_field("seq", FAST | INDEXED),
+        body: b.add_text_field("body", TEXT),
+        severity_number: b.add_u64_field("severity_number", FAST | INDEXED),
+        severity: b.add_text_field("severity", lower),
+        service: b.add_text_field("service", STRING | FAST),
+        trace_id: b.add_text_field("trace_id", STRING),
+        span_id: b.add_text_field("span_id", STRING),
+        attributes: b.add_json_field("attributes", raw_json),
+    };
+    (b.build(), fields)
+}
+
+struct Partition {
+    index: Index,
+    writer: IndexWriter,
+    reader: IndexReader,
+    /// Documents added since the last commit.
+    dirty: bool,
+}
+
+/// How the log index is built.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogIndexConfig {
+    /// Memory of each day's index writer before it writes a segment.
+    pub writer_memory: bytesize::ByteSize,
+}
+
+impl Default for LogIndexConfig {
+    fn default() -> Self {
+        LogIndexConfig {
+            writer_memory: bytesize::ByteSize::mib(64),
+        }
+    }
+}
+
+/// A record's position in the `logs` column family: its time and sequence number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogKey {
+    pub time_unix_nano: u64,
+    pub seq: u64,
+}
+
+/// A log search. The query string is tantivy's syntax over the fields `body` (the default),
+/// `severity`, `service`, `trace_id`, `span_id` and `attributes.<key>`.
+#[derive(Clone, Debug, Default)]
+pub struct LogQuery {
+    pub query: String,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+    /// Only records whose severity number is at least this.
+    pub min_severity_number: Option<u64>,
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    pub oldest_first: bool,
+    /// Continue after this record (the last of the previous page).
+    pub after: Option<LogKey>,
+}
+
+/// The keys of the records a search found, in order, and whether there may be more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogHits {
+    pub keys: Vec<LogKey>,
+    pub more: bool,
+}
+
+/// Why a query string was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadLogQuery(pub String);
+
+pub struct LogIndex {
+    dir: PathBuf,
+    schema: Schema,
+    fields: Fields,
+    config: LogIndexConfig,
+    partitions: Mutex<BTreeMap<u32, Partition>>,
+}
+
+impl std::fmt::Debug for LogIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogIndex").field("dir", &self.dir).finish()
+    }
+}
+
+fn tantivy_error(e: tantivy::TantivyError) -> StorageError {
+    StorageError::Index(e.to_string())
+}
+
+impl LogIndex {
+    /// Opens the day indexes found in `dir` (creating it if needed).
+    pub fn open(dir: &Path, config: &LogIndexConfig) -> Result<LogIndex> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = schema();
+        let index = LogIndex {
+            dir: dir.to_path_buf(),
+            schema,
+            fields,
+            config: config.clone(),
+            partitions: Mutex::new(BTreeMap::new()),
+        };
+        let mut days = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if let Some(day) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                days.push(day);
+            }
+        }
+        {
+            let mut partitions = index
+                .partitions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for day in days {
+                partitions.insert(day, index.open_partition(day)?);
+            }
+        }
+        Ok(index)
+    }
+
+    pub fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    fn open_partition(&self, day: u32) -> Result<Partition> {
+        let path = self.dir.join(day.to_string());
+        std::fs::create_dir_all(&path)?;
+        let directory = tantivy::directory::MmapDirectory::open(&path)
+            .map_err(|e| StorageError::Index(e.to_string()))?;
+        let index = Index::open_or_create(directory, self.schema.clone()).map_err(tantivy_error)?;
+        index.tokenizers().register(
+            LOWER_RAW,
+            TextAnalyzer::builder(RawTokenizer::default())
+                .filter(LowerCaser)
+                .build(),
+        );
+        let memory = usize::try_from(self.config.writer_memory.as_u64()).unwrap_or(64 << 20);
+        let writer = index
+            .writer_with_num_threads(1, memory.max(15_000_000))
+            .map_err(tantivy_error)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tantivy_error)?;
+        Ok(Partition {
+            index,
+            writer,
+            reader,
+            dirty: false,
+        })
+    }
+
+    /// Whether a record with this key is already in the index (used after a restart, when a
+    /// pending record may have been committed just before the crash).
+    pub fn contains(&self, key: LogKey) -> Result<bool> {
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(p) = partitions.get(&day_of(key.time_unix_nano)) else {
+            return Ok(false);
+        };
+        let query = TermQuery::new(
+            Term::from_field_u64(self.fields.seq, key.seq),
+            IndexRecordOption::Basic,
+        );
+        let count = p
+            .reader
+            .searcher()
+            .search(&query, &Count)
+            .map_err(tantivy_error)?;
+        Ok(count > 0)
+    }
+
+    /// Adds records (not yet visible: see [`LogIndex::commit`]).
+    pub fn add(&self, records: &[(LogKey, StoredLog)]) -> Result<()> {
+        let mut partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let f = self.fields;
+        let mut text = String::new();
+        for (key, log) in records {
+            let day = day_of(key.time_unix_nano);
+            let p = match partitions.entry(day) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(self.open_partition(day)?)
+                }
+            };
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(f.time, key.time_unix_nano);
+            doc.add_u64(f.seq, key.seq);
+            let r = &log.record;
+            if let Some(body) = r.body.as_ref() {
+                let kv = KeyValue {
+                    key: String::new(),
+                    value: Some(body.clone()),
+                    ..Default::default()
+                };
+                if attribute_text(&kv, &mut text) {
+                    doc.add_text(f.body, &text);
+                }
+            }
+            doc.add_u64(f.severity_number, r.severity_number.max(0) as u64);
+            if !r.severity_text.is_empty() {
+                doc.add_text(f.severity, &r.severity_text);
+            }
+            doc.add_text(
+                f.service,
+                log.resource
+                    .service_name()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or(crate::trace_index::UNKNOWN_SERVICE),
+            );
+            if !r.trace_id.is_empty() {
+                doc.add_text(f.trace_id, const_hex::encode(&r.trace_id));
+            }
+            if !r.span_id.is_empty() {
+                doc.add_text(f.span_id, const_hex::encode(&r.span_id));
+            }
+            let mut attributes = BTreeMap::new();
+            for kv in log.resource.attributes.iter().chain(&r.attributes) {
+                if attribute_text(kv, &mut text) {
+                    attributes.insert(kv.key.clone(), OwnedValue::Str(text.clone()));
+                }
+            }
+            if !attributes.is_empty() {
+                doc.add_object(f.attributes, attributes);
+            }
+            p.writer.add_document(doc).map_err(tantivy_error)?;
+            p.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Commits every day index with added records and makes them searchable.
+    pub fn commit(&self) -> Result<()> {
+        let mut partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for p in partitions.values_mut().filter(|p| p.dirty) {
+            p.writer.commit().map_err(tantivy_error)?;
+            p.reader.reload().map_err(tantivy_error)?;
+            p.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Deletes the day indexes wholly before `before_unix_nano`.
+    pub fn drop_before(&self, before_unix_nano: u64) -> Result<usize> {
+        let first_kept = day_of(before_unix_nano);
+        let mut partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let expired: Vec<u32> = partitions.range(..first_kept).map(|(d, _)| *d).collect();
+        for day in &expired {
+            partitions.remove(day);
+            std::fs::remove_dir_all(self.dir.join(day.to_string()))?;
+        }
+        Ok(expired.len())
+    }
+
+    /// The days with an index, oldest first.
+    pub fn days(&self) -> Vec<u32> {
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        partitions.keys().copied().collect()
+    }
+
+    fn parse(&self, index: &Index, query: &LogQuery) -> Result<Box<dyn Query>, BadLogQuery> {
+        let f = self.fields;
+        let text: Box<dyn Query> = if query.query.trim().is_empty() {
+            Box::new(AllQuery)
+        } else {
+            let mut parser = QueryParser::for_index(index, vec![f.body]);
+            parser.set_conjunction_by_default();
+            // A query of exclusions only ("NOT debug") means "everything but".
+            let parsed = match parser.parse_query(&query.query) {
+                Err(tantivy::query::QueryParserError::AllButQueryForbidden) => {
+                    parser.parse_query(&format!("* AND ({})", query.query))
+                }
+                other => other,
+            }
+            .map_err(|e| BadLogQuery(format!("query: {e}")))?;
+            complete_negations(parsed)
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, text),
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    std::ops::Bound::Included(Term::from_field_u64(f.time, query.start_unix_nano)),
+                    std::ops::Bound::Excluded(Term::from_field_u64(f.time, query.end_unix_nano)),
+                )),
+            ),
+        ];
+        if let Some(min) = query.min_severity_number {
+            clauses.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    std::ops::Bound::Included(Term::from_field_u64(f.severity_number, min)),
+                    std::ops::Bound::Unbounded,
+                )),
+            ));
+        }
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The keys of matching records, newest (or oldest) first, after the cursor.
+    pub fn search(&self, query: &LogQuery) -> Result<Result<LogHits, BadLogQuery>> {
+        if query.start_unix_nano >= query.end_unix_nano || query.limit == 0 {
+            return Ok(Ok(LogHits::default()));
+        }
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first = day_of(query.start_unix_nano);
+        let last = day_of(query.end_unix_nano - 1);
+        let days: Vec<u32> = partitions.range(first..=last).map(|(d, _)| *d).collect();
+        let ordered: Vec<u32> = if query.oldest_first {
+            days
+        } else {
+            days.into_iter().rev().collect()
+        };
+        let mut out = LogHits::default();
+        for day in ordered {
+            let Some(p) = partitions.get(&day) else {
+                continue;
+            };
+            let parsed = match self.parse(&p.index, query) {
+                Ok(q) => q,
+                Err(e) => return Ok(Err(e)),
+            };
+            let want = query.limit - out.keys.len() + 1;
+            let keys = search_partition(p, parsed.as_ref(), query, want)?;
+            for key in keys {
+                if out.keys.len() == query.limit {
+                    out.more = true;
+                    return Ok(Ok(out));
+                }
+                out.keys.push(key);
+            }
+        }
+        Ok(Ok(out))
+    }
+}
+
+/// tantivy matches nothing with a boolean query made only of exclusions (`NOT payment`,
+/// and `card AND NOT payment`, which parses as `card AND (NOT payment)`): give each such
+/// query "everything" to exclude from, as users mean.
+fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
+    let Some(boolean) = query.downcast_ref::<BooleanQuery>() else {
+        return query;
+    };
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = boolean
+        .clauses()
+        .iter()
+        .map(|(occur, sub)| (*occur, complete_negations(sub.box_clone())))
+        .collect();
+    if clauses.iter().all(|(occur, _)| *occur == Occur::MustNot) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    let should = clauses.iter().filter(|(o, _)| *o == Occur::Should).count();
+    let has_must = clauses.iter().any(|(o, _)| *o == Occur::Must);
+    if should > 0 && !has_must {
+        Box::new(BooleanQuery::with_minimum_required_clauses(clauses, 1))
+    } else {
+        Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+/// One day's hits in order, at most `want`.
+fn search_partition(
+    p: &Partition,
+    query: &dyn Query,
+    q: &LogQuery,
+    want: usize,
+) -> Result<Vec<LogKey>> {
+    let searcher = p.reader.searcher();
+    let oldest_first = q.oldest_first;
+    let after = q.after;
+    // Rank by (time, seq), as one u128, newest first; oldest first by its complement. Records
+    // at or before the cursor rank last and are dropped below.
+    let collector = TopDocs::with_limit(want).tweak_score(move |segment: &SegmentReader| {
+        let fast = segment.fast_fields();
+        let time = fast.u64("time").ok().map(|c| c.first_or_default_col(0));
+        let seq = fast.u64("seq").ok().map(|c| c.first_or_default_col(0));
+        move |doc: DocId, _score: Score| -> u128 {
+            let t = time.as_ref().map_or(0, |c| c.get_val(doc));
+            let s = seq.as_ref().map_or(0, |c| c.get_val(doc));
+            let key = (u128::from(t) << 64) | u128::from(s);
+            let passed = after.is_some_and(|a| {
+                let cursor = (u128::from(a.time_unix_nano) << 64) | u128::from(a.seq);
+                if oldest_first {
+                    key <= cursor
+                } else {
+                    key >= cursor
+                }
+            });
+            match (passed, oldest_first) {
+                (true, _) => 0,
+                (false, false) => key + 1,
+                (false, true) => u128::MAX - key,
+            }
+        }
+    });
+    let top = searcher.search(query, &collector).map_err(tantivy_error)?;
+    Ok(top
+        .into_iter()
+        .filter(|(rank, _)| *rank != 0)
+        .map(|(rank, _)| {
+            let key = if oldest_first {
+                u128::MAX - rank
+            } else {
+                rank - 1
+            };
+            LogKey {
+                time_unix_nano: (key >> 64) as u64,
+                seq: key as u64,
+            }
+        })
+        .collect())
+}
+
+/// Indexes every pending record: adds them, commits, then clears them from `log_pending`.
+/// With `recovering` (the first pass after opening), records already in the index (committed
+/// just before a crash) are skipped. Returns how many records were indexed.
+pub fn index_pending(
+    store: &crate::Store,
+    index: &LogIndex,
+    recovering: bool,
+    batch: usize,
+) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let pending = store.pending_logs(batch)?;
+        if pending.is_empty() {
+            return Ok(total);
+        }
+        let keys: Vec<LogKey> = pending.iter().map(|(k, _)| *k).collect();
+        let records: Vec<(LogKey, StoredLog)> = if recovering {
+            let mut fresh = Vec::with_capacity(pending.len());
+            for (key, log) in pending {
+                if !index.contains(key)? {
+                    fresh.push((key, log));
+                }
+            }
+            fresh
+        } else {
+            pending
+        };
+        index.add(&records)?;
+        index.commit()?;
+        store.clear_pending_logs(&keys)?;
+        total += records.len();
+        if keys.len() < batch {
+            return Ok(total);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LogWriter, StorageConfig, Store};
+    use lookout_proto::convert::{convert_logs, Limits};
+    use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue};
+    use lookout_proto::otlp::logs::v1::LogRecord;
+    use lookout_proto::requests::{self, string_kv};
+
+    const T0: u64 = 20_000 * DAY_NS + 3_600_000_000_000;
+
+    fn record(t: u64, severity: i32, body: &str, attrs: Vec<KeyValue>, trace: u8) -> LogRecord {
+        LogRecord {
+            time_unix_nano: T0 + t,
+            severity_number: severity,
+            severity_text: match severity {
+                17.. => "ERROR",
+                13.. => "WARN",
+                _ => "INFO",
+            }
+            .into(),
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(body.into())),
+            }),
+            attributes: attrs,
+            trace_id: if trace == 0 { vec![] } else { vec![trace; 16] },
+            span_id: if trace == 0 { vec![] } else { vec![trace; 8] },
+            ..Default::default()
+        }
+    }
+
+    fn setup(dir: &Path) -> (Store, LogIndex) {
+        let store = Store::open(&dir.join("db"), &StorageConfig::default()).unwrap();
+        let records = vec![
+            record(
+                1,
+                9,
+                "user alice logged in",
+                vec![string_kv("user.id", "u-1")],
+                0,
+            ),
+            record(2, 13, "disk almost full on /var", vec![], 0),
+            record(
+                3,
+                17,
+                "payment failed: card declined",
+                vec![string_kv("user.id", "u-2")],
+                7,
+            ),
+            record(4, 9, "card declined by issuer", vec![], 7),
+            record(5, 17, "connection refused to db", vec![], 0),
+            // The next day: another partition.
+            record(
+                DAY_NS,
+                9,
+                "user bob logged in",
+                vec![string_kv("user.id", "u-3")],
+                0,
+            ),
+        ];
+        let batch = convert_logs(
+            requests::logs(Some("shop"), records),
+            &Limits::default(),
+            T0,
+        );
+        store.write_logs(&batch.batch).unwrap();
+        let index = LogIndex::open(&dir.join("index"), &LogIndexConfig::default()).unwrap();
+        (store, index)
+    }
+
+    fn bodies(store: &Store, index: &LogIndex, q: &LogQuery) -> Vec<String> {
+        let hits = index.search(q).unwrap().unwrap();
+        store
+            .logs_by_key(&hits.keys)
+            .unwrap()
+            .into_iter()
+            .map(|l| {
+                let kv = KeyValue {
+                    key: String::new(),
+                    value: l.unwrap().record.body,
+                    ..Default::default()
+                };
+                let mut text = String::new();
+                attribute_text(&kv, &mut text);
+                text
+            })
+            .collect()
+    }
+
+    fn query(q: &str) -> LogQuery {
+        LogQuery {
+            query: q.into(),
+            start_unix_nano: T0,
+            end_unix_nano: T0 + 2 * DAY_NS,
+            limit: 100,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pending_records_become_searchable_by_words_phrases_fields_and_severity() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, index) = setup(dir.path());
+        assert_eq!(index_pending(&store, &index, false, 4).unwrap(), 6);
+        assert!(store.pending_logs(10).unwrap().is_empty());
+        assert_eq!(index.days().len(), 2, "one index per day");
+
+        assert_eq!(
+            bodies(&store, &index, &query("logged")),
+            ["user bob logged in", "user alice logged in"],
+            "newest first"
+        );
+        assert_eq!(
+            bodies(&store, &index, &query("\"card declined\"")),
+            ["card declined by issuer", "payment failed: card declined"]
+        );
+        assert_eq!(
+            bodies(&store, &index, &query("card AND NOT payment")),
+            ["card declined by issuer"]
+        );
+        assert_eq!(
+            bodies(&store, &index, &query("NOT logged AND NOT card")),
+            ["connection refused to db", "disk almost full on /var"]
+        );
+        assert_eq!(
+            bodies(&store, &index, &query("disk OR (user AND bob)")),
+            ["user bob logged in", "disk almost full on /var"]
+        );
+        assert_eq!(
+            bodies(&store, &index, &query("severity:error")),
+            ["connection refused to db", "payment failed: card declined"]
+        );
+        let mut q = query("");
+        q.min_severity_number = Some(13);
+        assert_eq!(bodies(&store, &index, &q).len(), 3);
+        assert_eq!(
+            bodies(&store, &index, &query("attributes.user.id:u-2")),
+            ["payment failed: card declined"]
+        );
+        let trace = const_hex::encode([7u8; 16]);
+        let mut q = query(&format!("trace_id:{trace}"));
+        q.oldest_first = true;
+        assert_eq!(
+            bodies(&store, &index, &q),
+            ["payment failed: card declined", "card declined by issuer"]
+        );
+        assert_eq!(bodies(&store, &index, &query("service:shop")).len(), 6);
+        assert!(
+            index.search(&query("body:(")).unwrap().is_err(),
+            "bad syntax"
+        );
+    }
+
+    #[test]
+    fn pages_return_each_record_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, index) = setup(dir.path());
+        index_pending(&store, &index, false, 100).unwrap();
+        for oldest_first in [false, true] {
+            let mut q = query("");
+            q.limit = 2;
+            q.oldest_first = oldest_first;
+            let mut seen = Vec::new();
+            loop {
+                let hits = index.search(&q).unwrap().unwrap();
+                seen.extend(hits.keys.iter().copied());
+                if !hits.more {
+                    break;
+                }
+                q.after = hits.keys.last().copied();
+            }
+            let mut sorted = seen.clone();
+            sorted.sort();
+            if !oldest_first {
+                sorted.reverse();
+            }
+            assert_eq!(seen, sorted);
+            assert_eq!(seen.len(), 6);
+        }
+    }
+
+    #[test]
+    fn a_crash_between_commit_and_clearing_indexes_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, index) = setup(dir.path());
+        // Commit without clearing the pending entries, as a crash right after the commit would.
+        let pending = store.pending_logs(100).unwrap();
+        index.add(&pending[..3]).unwrap();
+        index.commit().unwrap();
+        drop(index);
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 3);
+        assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
+    }
+
+    #[test]
+    fn retention_drops_whole_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, index) = setup(dir.path());
+        index_pending(&store, &index, false, 100).unwrap();
+        assert_eq!(index.drop_before(T0 + DAY_NS).unwrap(), 1);
+        assert_eq!(
+            bodies(&store, &index, &query("logged")),
+            ["user bob logged in"]
+        );
+    }
+}
