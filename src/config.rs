@@ -9,7 +9,7 @@ use bytesize::ByteSize;
 use lookout_collector::{OtlpConfig, SpanMetricsConfig};
 use lookout_proto::Limits;
 use lookout_query_api::QueryConfig;
-use lookout_storage::{Retention, StorageConfig};
+use lookout_storage::{LogIndexConfig, Retention, StorageConfig};
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration (`lookout.example.yaml` documents every key).
@@ -27,6 +27,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub query: QueryConfig,
     pub span_metrics: SpanMetricsConfig,
+    pub log_index: LogIndexConfig,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             health: HealthConfig::default(),
             query: QueryConfig::default(),
             span_metrics: SpanMetricsConfig::default(),
+            log_index: LogIndexConfig::default(),
         }
     }
 }
@@ -204,6 +206,7 @@ impl Config {
         self.retention.validate("retention", &mut problems);
         self.query.validate("query", &mut problems);
         self.span_metrics.validate("span_metrics", &mut problems);
+        self.log_index.validate("log_index", &mut problems);
         if self.storage.trace_index.max_attributes_per_span == 0 {
             problems.push(
                 "storage.trace_index.max_attributes_per_span: must be greater than 0".to_string(),

@@ -8,7 +8,7 @@ use anyhow::Context;
 use axum::serve::ListenerExt;
 use lookout_collector::{Ingest, IngestMetrics, SpanMetrics, SpanMetricsWriter, Writers};
 use lookout_query_api::{ApiState, ReadinessCheck, TraceApi};
-use lookout_storage::Store;
+use lookout_storage::{LogIndex, LogSearcher, Store};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,6 +26,7 @@ pub struct Server {
     pub otlp_http_addr: SocketAddr,
     pub http_addr: SocketAddr,
     store: Arc<Store>,
+    log_index: Arc<LogIndex>,
     span_metrics: Option<Arc<SpanMetrics>>,
     stop: watch::Sender<bool>,
     tasks: Vec<Task>,
@@ -78,6 +79,13 @@ impl Server {
             .await?
             .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
         let store = Arc::new(store);
+        let index_dir = config.data_dir.join("log-index");
+        let index_config = config.log_index.clone();
+        let log_index =
+            tokio::task::spawn_blocking(move || LogIndex::open(&index_dir, &index_config))
+                .await?
+                .context("opening the log index")?;
+        let log_index = Arc::new(log_index);
 
         let mut registry = Registry::default();
         let ingest_metrics = IngestMetrics::new(&mut registry);
@@ -166,6 +174,10 @@ impl Server {
             traces: TraceApi {
                 reader: store.clone(),
                 search: store.clone(),
+                logs: Arc::new(LogSearcher {
+                    store: store.clone(),
+                    index: log_index.clone(),
+                }),
                 config: config.query.clone(),
             },
         };
@@ -186,9 +198,19 @@ impl Server {
             ));
         }
         tasks.push((
+            "log indexer",
+            tokio::spawn(log_index_loop(
+                Arc::clone(&store),
+                Arc::clone(&log_index),
+                config.log_index.commit_interval,
+                stop_rx.clone(),
+            )),
+        ));
+        tasks.push((
             "retention",
             tokio::spawn(retention_loop(
                 Arc::clone(&store),
+                Arc::clone(&log_index),
                 config.retention.clone(),
                 stop_rx,
             )),
@@ -206,6 +228,7 @@ impl Server {
             otlp_http_addr,
             http_addr,
             store,
+            log_index,
             span_metrics,
             stop,
             tasks,
@@ -239,6 +262,12 @@ impl Server {
                 Err(e) => tracing::error!(error = %e, "writing span metrics failed"),
             }
         }
+        // Index what the receivers stored last, so a clean restart has nothing to catch up.
+        let (store, index) = (Arc::clone(&self.store), self.log_index);
+        match tokio::task::spawn_blocking(move || index_logs(&store, &index, false)).await? {
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "indexing logs at shutdown failed"),
+        }
         let store = self.store;
         tokio::task::spawn_blocking(move || store.flush())
             .await?
@@ -271,9 +300,47 @@ async fn span_metrics_loop(
     }
 }
 
+/// How many pending log records one indexing step reads at a time.
+const LOG_INDEX_BATCH: usize = 20_000;
+
+fn index_logs(store: &Store, index: &LogIndex, recovering: bool) -> lookout_storage::Result<usize> {
+    lookout_storage::log_index::index_pending(store, index, recovering, LOG_INDEX_BATCH)
+}
+
+/// Indexes new log records every `interval` until stopped. The first pass catches up with
+/// what was acknowledged but not indexed before a crash.
+async fn log_index_loop(
+    store: Arc<Store>,
+    index: Arc<LogIndex>,
+    interval: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut recovering = true;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let (store, index) = (Arc::clone(&store), Arc::clone(&index));
+        match tokio::task::spawn_blocking(move || index_logs(&store, &index, recovering)).await {
+            Ok(Ok(n)) => {
+                if recovering && n > 0 {
+                    tracing::info!(records = n, "log index caught up");
+                }
+                recovering = false;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "indexing logs failed, will retry"),
+            Err(e) => tracing::warn!(error = %e, "log indexing task failed, will retry"),
+        }
+    }
+}
+
 /// Applies retention now and then every `check_interval` until stopped.
 async fn retention_loop(
     store: Arc<Store>,
+    log_index: Arc<LogIndex>,
     retention: lookout_storage::Retention,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -284,10 +351,15 @@ async fn retention_loop(
             _ = interval.tick() => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        let store = Arc::clone(&store);
+        let (store, log_index) = (Arc::clone(&store), Arc::clone(&log_index));
         let retention = retention.clone();
         let now = lookout_proto::now_unix_nano();
-        match tokio::task::spawn_blocking(move || store.enforce_retention(&retention, now)).await {
+        let pass = move || {
+            let report = store.enforce_retention(&retention, now)?;
+            log_index.drop_before(report.logs_before)?;
+            Ok::<_, lookout_storage::StorageError>(report)
+        };
+        match tokio::task::spawn_blocking(pass).await {
             Ok(Ok(report)) => tracing::debug!(?report, "retention applied"),
             Ok(Err(e)) => tracing::warn!(error = %e, "retention failed, will retry"),
             Err(e) => tracing::warn!(error = %e, "retention task failed, will retry"),

@@ -12,6 +12,7 @@ mod config;
 mod error;
 pub mod golden;
 mod health;
+mod logs;
 pub mod traces;
 
 use std::sync::Arc;
@@ -69,6 +70,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/lookout/v1/traces/{id}", get(lookout::trace_tree))
         .route("/lookout/v1/service-map", get(lookout::service_map))
         .route("/lookout/v1/errors", get(lookout::errors))
+        .route("/lookout/v1/traces/{id}/logs", get(logs::of_trace))
+        .route("/lookout/v1/logs", get(logs::search))
         .with_state(state.traces.clone());
     Router::new()
         .route("/health", get(health::health))
@@ -85,7 +88,7 @@ pub(crate) mod testing {
     use std::path::Path;
     use std::sync::Arc;
 
-    use lookout_storage::{StorageConfig, Store};
+    use lookout_storage::{LogIndex, LogIndexConfig, LogSearcher, StorageConfig, Store};
 
     use crate::{ApiState, QueryConfig, TraceApi};
 
@@ -93,14 +96,25 @@ pub(crate) mod testing {
         Arc::new(Store::open(dir, &StorageConfig::default()).unwrap())
     }
 
+    /// The log index of a store made by [`store`], with everything pending indexed.
+    pub fn log_index(store: &Store) -> Arc<LogIndex> {
+        let index = Arc::new(
+            LogIndex::open(&store.path().join("log-index"), &LogIndexConfig::default()).unwrap(),
+        );
+        lookout_storage::log_index::index_pending(store, &index, true, 1000).unwrap();
+        index
+    }
+
     /// An API over `store`, with no readiness checks.
     pub fn state(store: Arc<Store>) -> ApiState {
+        let index = log_index(&store);
         ApiState {
             checks: Vec::new(),
             metrics: Arc::new(|| ("text/plain".into(), String::new())),
             traces: TraceApi {
                 reader: store.clone(),
-                search: store,
+                search: store.clone(),
+                logs: Arc::new(LogSearcher { store, index }),
                 config: QueryConfig::default(),
             },
         }

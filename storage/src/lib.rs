@@ -26,6 +26,9 @@ use lookout_proto::{SpanId, TraceId};
 
 pub use config::{Retention, StorageConfig, TraceIndexConfig};
 pub use error::{Result, StorageError};
+pub use log_index::{
+    BadLogQuery, FoundLog, LogIndex, LogIndexConfig, LogKey, LogQuery, LogSearch, LogSearcher,
+};
 pub use store::{Records, RetentionReport, Store, FORMAT_VERSION};
 pub use trace_index::GraphSpan;
 

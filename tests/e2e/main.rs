@@ -6,6 +6,7 @@ mod binary;
 mod common;
 mod json;
 mod loadgen;
+mod logs;
 mod mutation;
 mod restart;
 mod retention;

@@ -117,7 +117,7 @@ const MAX_NAMED: usize = 5;
 
 /// The trace tree: spans nested under their parents, children by start time, with self time,
 /// depth, the critical path and warnings for orphans, clock skew and truncation.
-pub fn tree(trace: &LoadedTrace) -> serde_json::Value {
+pub fn tree(trace: &LoadedTrace, log_counts: &HashMap<String, usize>) -> serde_json::Value {
     let spans = &trace.spans;
     let index: HashMap<&[u8], usize> = spans
         .iter()
@@ -280,6 +280,7 @@ pub fn tree(trace: &LoadedTrace) -> serde_json::Value {
             "selfTimeNs": self_time[i].to_string(),
             "depth": depth[i],
             "criticalPath": critical[i],
+            "logCount": log_counts.get(&const_hex::encode(&s.span.span_id)).copied().unwrap_or(0),
             "status": {
                 "code": match status.code { 1 => "ok", 2 => "error", _ => "unset" },
                 "message": status.message,

@@ -14,7 +14,7 @@ use crate::ApiError;
 const HOUR_NS: u64 = 3_600_000_000_000;
 
 /// `start`/`end` (RFC 3339 or Unix seconds), default the last hour.
-fn window(api: &TraceApi, pairs: &[(String, String)]) -> Result<(u64, u64), ApiError> {
+pub(crate) fn window(api: &TraceApi, pairs: &[(String, String)]) -> Result<(u64, u64), ApiError> {
     let end = get(pairs, &["end"])
         .map(|t| params::time("end", t))
         .transpose()?
@@ -35,14 +35,22 @@ pub async fn trace_tree(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let trace_id = params::trace_id("trace_id", &id)?;
-    let trace = blocking(move || api.load(&trace_id)).await?;
-    match trace {
-        Some(t) => Ok(Json(blocking(move || Ok(analysis::tree(&t))).await?)),
-        None => Err(ApiError::NotFound(format!(
-            "trace not found: {}",
-            trace_id.to_hex()
-        ))),
-    }
+    let tree = blocking(move || {
+        let Some(trace) = api.load(&trace_id)? else {
+            return Ok(None);
+        };
+        let (logs, _) = crate::logs::trace_logs(&api, &trace_id.to_hex())?;
+        let mut counts = std::collections::HashMap::new();
+        for log in &logs {
+            *counts
+                .entry(const_hex::encode(&log.log.record.span_id))
+                .or_insert(0) += 1;
+        }
+        Ok(Some(analysis::tree(&trace, &counts)))
+    })
+    .await?;
+    tree.map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("trace not found: {}", trace_id.to_hex())))
 }
 
 fn search_params(api: &TraceApi, pairs: &[(String, String)]) -> Result<Search, ApiError> {

@@ -2,10 +2,10 @@
 //! summaries, the service graph and error groups. The dialects (`jaeger`, `lookout`) only
 //! parse parameters and shape answers.
 
-pub(crate) mod analysis;
+pub mod analysis;
 pub(crate) mod jaeger;
-pub(crate) mod lookout;
-pub(crate) mod params;
+pub mod lookout;
+pub mod params;
 #[cfg(test)]
 mod tests;
 
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use lookout_proto::otlp::trace::v1::status::StatusCode;
 use lookout_proto::TraceId;
-use lookout_storage::{SpanReader, StoredSpan, TimeRange, TraceQuery, TraceSearch};
+use lookout_storage::{LogSearch, SpanReader, StoredSpan, TimeRange, TraceQuery, TraceSearch};
 
 use crate::{ApiError, QueryConfig};
 
@@ -24,6 +24,8 @@ use crate::{ApiError, QueryConfig};
 pub struct TraceApi {
     pub reader: Arc<dyn SpanReader>,
     pub search: Arc<dyn TraceSearch>,
+    /// Log search, for the logs of a trace and of each span.
+    pub logs: Arc<dyn LogSearch>,
     pub config: QueryConfig,
 }
 

@@ -391,3 +391,151 @@ async fn unknown_services_limits_and_timeouts_are_clear_errors() {
     let (_, tree) = get(&api, &format!("/lookout/v1/traces/{}", trace_hex(1))).await;
     assert_eq!(tree["truncated"], true);
 }
+
+/// Shop traces plus logs: for seeds 3 and 7 (failed) an error record linked to the payment
+/// span, and an info record per trace linked to the root span.
+fn shop_with_logs() -> Api {
+    use lookout_proto::convert::convert_logs;
+    use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue};
+    use lookout_proto::otlp::logs::v1::LogRecord;
+    use lookout_storage::LogWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::testing::store(dir.path());
+    let mut records = Vec::new();
+    for seed in 0..10u64 {
+        for request in shop_trace(seed, T0 + seed * MINUTE, seed % 4 == 3) {
+            store
+                .write_spans(&convert_traces(request, &Limits::default()).batch)
+                .unwrap();
+        }
+        let trace = hex_bytes(&trace_hex(seed));
+        let span = |n: u8| {
+            let mut id = [n; 8];
+            id[..4].copy_from_slice(&(seed as u32).to_be_bytes());
+            id.to_vec()
+        };
+        let body = |s: String| {
+            Some(AnyValue {
+                value: Some(Value::StringValue(s)),
+            })
+        };
+        records.push(LogRecord {
+            time_unix_nano: T0 + seed * MINUTE + 1_000_000,
+            severity_number: 9,
+            severity_text: "INFO".into(),
+            body: body(format!("checkout started for order {seed}")),
+            trace_id: trace.clone(),
+            span_id: span(1),
+            ..Default::default()
+        });
+        if seed % 4 == 3 {
+            records.push(LogRecord {
+                time_unix_nano: T0 + seed * MINUTE + 90_000_000,
+                severity_number: 17,
+                severity_text: "ERROR".into(),
+                body: body(format!("card declined for order {seed}")),
+                attributes: vec![lookout_proto::requests::string_kv("payment.method", "card")],
+                trace_id: trace,
+                span_id: span(5),
+                ..Default::default()
+            });
+        }
+    }
+    let batch = convert_logs(
+        lookout_proto::requests::logs(Some("payment"), records),
+        &Limits::default(),
+        T0,
+    );
+    store.write_logs(&batch.batch).unwrap();
+    Api {
+        router: crate::router(crate::testing::state(store)),
+        _dir: dir,
+    }
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    const_hex::decode(hex).unwrap()
+}
+
+#[tokio::test]
+async fn logs_search_pages_and_links_to_traces() {
+    let api = shop_with_logs();
+    let window = "start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z";
+    let bodies = |body: &serde_json::Value| -> Vec<String> {
+        body["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["body"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, body) = get(
+        &api,
+        &format!("/lookout/v1/logs?{window}&query=%22card%20declined%22"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        bodies(&body),
+        ["card declined for order 7", "card declined for order 3"]
+    );
+    golden("lookout_logs_search", &body);
+    let (_, body) = get(
+        &api,
+        &format!("/lookout/v1/logs?{window}&min_severity=warn&order=oldest"),
+    )
+    .await;
+    assert_eq!(
+        bodies(&body),
+        ["card declined for order 3", "card declined for order 7"]
+    );
+    let (_, body) = get(&api, &format!("/lookout/v1/logs?{window}&query=attributes.payment.method:card%20AND%20NOT%20%22order%207%22")).await;
+    assert_eq!(bodies(&body), ["card declined for order 3"]);
+
+    // Pages of 3 return every record once.
+    let mut seen = Vec::new();
+    let mut uri = format!("/lookout/v1/logs?{window}&limit=3");
+    loop {
+        let (_, body) = get(&api, &uri).await;
+        seen.extend(bodies(&body));
+        match body["nextCursor"].as_str() {
+            Some(c) => uri = format!("/lookout/v1/logs?{window}&limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 12);
+
+    // The logs of a trace, and the count on each span of its tree.
+    let (_, body) = get(&api, &format!("/lookout/v1/traces/{}/logs", trace_hex(3))).await;
+    assert_eq!(
+        bodies(&body),
+        ["checkout started for order 3", "card declined for order 3"]
+    );
+    let (_, tree) = get(&api, &format!("/lookout/v1/traces/{}", trace_hex(3))).await;
+    assert_eq!(tree["roots"][0]["logCount"], 1);
+    assert_eq!(
+        tree["roots"][0]["children"][1]["children"][0]["logCount"],
+        1
+    );
+    assert_eq!(tree["roots"][0]["children"][0]["logCount"], 0);
+
+    for (uri, needle) in [
+        (format!("/lookout/v1/logs?{window}&query=body:("), "query"),
+        (
+            format!("/lookout/v1/logs?{window}&min_severity=loud"),
+            "min_severity",
+        ),
+        (format!("/lookout/v1/logs?{window}&cursor=abc"), "cursor"),
+        (format!("/lookout/v1/logs?{window}&order=sideways"), "order"),
+        (format!("/lookout/v1/logs?{window}&limit=0"), "limit"),
+    ] {
+        let (status, body) = get(&api, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{uri}: {body}"
+        );
+    }
+}
