@@ -174,6 +174,7 @@ impl Server {
             traces: TraceApi {
                 reader: store.clone(),
                 search: store.clone(),
+                log_streams: store.clone(),
                 logs: Arc::new(LogSearcher {
                     store: store.clone(),
                     index: log_index.clone(),

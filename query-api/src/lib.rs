@@ -1,6 +1,6 @@
 //! Lookout's HTTP API on the API port: liveness (`/health`), readiness with component checks
 //! (`/ready`), Lookout's own metrics (`/metrics`), Jaeger's query API (v1 `/api/...` and
-//! `/api/v3/...`) and Lookout's own query API under `/lookout/v1` (its OpenAPI document is at
+//! `/api/v3/...`), Loki's (`/loki/api/v1/...`) and Lookout's own query API under `/lookout/v1` (its OpenAPI document is at
 //! `/lookout/v1/openapi.json`). The Prometheus and Loki dialects are added here as they are
 //! built.
 //!
@@ -12,7 +12,9 @@ mod config;
 mod error;
 pub mod golden;
 mod health;
+mod logql;
 mod logs;
+mod loki;
 pub mod traces;
 
 use std::sync::Arc;
@@ -72,6 +74,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/lookout/v1/errors", get(lookout::errors))
         .route("/lookout/v1/traces/{id}/logs", get(logs::of_trace))
         .route("/lookout/v1/logs", get(logs::search))
+        .route(
+            "/loki/api/v1/query_range",
+            get(loki::query_range).post(loki::query_range),
+        )
+        .route("/loki/api/v1/query", get(loki::query).post(loki::query))
+        .route("/loki/api/v1/labels", get(loki::labels))
+        .route("/loki/api/v1/label/{name}/values", get(loki::label_values))
+        .route("/loki/api/v1/series", get(loki::series).post(loki::series))
+        .route("/loki/api/v1/index/stats", get(loki::index_stats))
         .with_state(state.traces.clone());
     Router::new()
         .route("/health", get(health::health))
@@ -114,6 +125,7 @@ pub(crate) mod testing {
             traces: TraceApi {
                 reader: store.clone(),
                 search: store.clone(),
+                log_streams: store.clone(),
                 logs: Arc::new(LogSearcher { store, index }),
                 config: QueryConfig::default(),
             },

@@ -29,7 +29,7 @@ pub use error::{Result, StorageError};
 pub use log_index::{
     BadLogQuery, FoundLog, LogIndex, LogIndexConfig, LogKey, LogQuery, LogSearch, LogSearcher,
 };
-pub use store::{Records, RetentionReport, Store, FORMAT_VERSION};
+pub use store::{log_level, LogStream, Records, RetentionReport, Store, FORMAT_VERSION};
 pub use trace_index::GraphSpan;
 
 /// A half-open time range `[start, end)` in Unix nanoseconds.
@@ -219,6 +219,13 @@ pub trait LogWriter: Send + Sync {
 pub trait LogReader: Send + Sync {
     /// Records in `range`, oldest first, at most `limit`.
     fn logs(&self, range: TimeRange, limit: usize) -> Result<Vec<StoredLog>>;
+}
+
+/// Lists the log streams (a resource and a level) that have records in a time range, for
+/// label and series lists. Contract: cost follows the streams and hours of the range, not the
+/// records.
+pub trait LogStreamReader: Send + Sync {
+    fn log_streams(&self, range: TimeRange) -> Result<Vec<LogStream>>;
 }
 
 /// Stores metric data points.

@@ -38,9 +38,10 @@ const CF_SPANS: &str = "spans";
 const CF_TRACE_HOURS: &str = "trace_hours";
 const CF_LOGS: &str = "logs";
 const CF_LOG_PENDING: &str = "log_pending";
+const CF_LOG_STREAMS: &str = "log_streams";
 const CF_METRIC_POINTS: &str = "metric_points";
 pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
-const ALL_CFS: [&str; 9] = [
+const ALL_CFS: [&str; 10] = [
     CF_META,
     CF_RESOURCES,
     CF_SCOPES,
@@ -50,6 +51,7 @@ const ALL_CFS: [&str; 9] = [
     CF_METRIC_POINTS,
     CF_TRACE_INDEX,
     CF_LOG_PENDING,
+    CF_LOG_STREAMS,
 ];
 
 const FORMAT_KEY: &[u8] = b"format_version";
@@ -367,6 +369,12 @@ impl Store {
         self.trace_cutoff_hour
             .fetch_max(cutoff_hour, Ordering::Relaxed);
         self.delete_and_compact(CF_SPANS, &0u32.to_be_bytes(), &cutoff_hour.to_be_bytes())?;
+        // Stream entries go with the last hour wholly past the logs cutoff.
+        self.delete_and_compact(
+            CF_LOG_STREAMS,
+            &0u32.to_be_bytes(),
+            &keys::hour_of(report.logs_before).to_be_bytes(),
+        )?;
         for (cf, before) in [
             (CF_LOGS, report.logs_before),
             (CF_LOG_PENDING, report.logs_before),
@@ -756,8 +764,21 @@ impl LogWriter for Store {
         let mut wb = WriteBatch::default();
         self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
         let (logs, pending) = (self.cf(CF_LOGS)?, self.cf(CF_LOG_PENDING)?);
+        let streams = self.cf(CF_LOG_STREAMS)?;
+        let mut seen_streams = std::collections::HashSet::new();
         let mut buf = Vec::with_capacity(512);
         for item in &batch.items {
+            let level = item.record.record.as_ref().map_or("unknown", |r| {
+                log_level(&r.severity_text, r.severity_number)
+            });
+            let hour = keys::hour_of(item.time_unix_nano);
+            if seen_streams.insert((hour, item.record.resource_id, level)) {
+                let mut key = Vec::with_capacity(20);
+                key.extend_from_slice(&hour.to_be_bytes());
+                key.extend_from_slice(&item.record.resource_id.to_be_bytes());
+                key.extend_from_slice(level.as_bytes());
+                wb.put_cf(streams, key, []);
+            }
             buf.clear();
             item.record
                 .encode(&mut buf)
@@ -772,6 +793,77 @@ impl LogWriter for Store {
             wb.put_cf(pending, key, []);
         }
         self.write(wb)
+    }
+}
+
+/// The `level` of a log record as Loki names it: the severity text in lower case when it is
+/// a known level, else the level of the severity number, else `unknown`.
+pub fn log_level(severity_text: &str, severity_number: i32) -> &'static str {
+    const LEVELS: [&str; 8] = [
+        "trace", "debug", "info", "warn", "error", "fatal", "critical", "warning",
+    ];
+    if let Some(level) = LEVELS
+        .iter()
+        .find(|l| l.eq_ignore_ascii_case(severity_text))
+    {
+        return match *level {
+            "warning" => "warn",
+            "critical" => "fatal",
+            l => l,
+        };
+    }
+    match severity_number {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        9..=12 => "info",
+        13..=16 => "warn",
+        17..=20 => "error",
+        21..=24 => "fatal",
+        _ => "unknown",
+    }
+}
+
+/// A log stream seen in a time range: a resource and a level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogStream {
+    pub resource: Arc<Resource>,
+    pub level: String,
+}
+
+impl crate::LogStreamReader for Store {
+    /// The streams (resource, level) with records in the hours of `range`.
+    fn log_streams(&self, range: TimeRange) -> Result<Vec<LogStream>> {
+        let cf = self.cf(CF_LOG_STREAMS)?;
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(keys::hour_of(range.start_unix_nano).to_be_bytes().to_vec());
+        let end_hour = keys::hour_of(range.end_unix_nano.saturating_sub(1)).saturating_add(1);
+        opts.set_iterate_upper_bound(end_hour.to_be_bytes().to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(cf, opts);
+        it.seek_to_first();
+        let mut seen = std::collections::HashSet::new();
+        let mut resources = HashMap::new();
+        let mut out = Vec::new();
+        while let Some(key) = it.key() {
+            let id = key
+                .get(4..12)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| StorageError::Corrupt {
+                    cf: CF_LOG_STREAMS,
+                    key: hex(key),
+                    reason: "key is not hour | resource id | level".into(),
+                })?;
+            let level = String::from_utf8_lossy(&key[12..]).into_owned();
+            if seen.insert((id, level.clone())) {
+                out.push(LogStream {
+                    resource: self.resolve::<Resource>(CF_RESOURCES, &mut resources, id)?,
+                    level,
+                });
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
     }
 }
 

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use lookout_proto::otlp::trace::v1::status::StatusCode;
 use lookout_proto::TraceId;
-use lookout_storage::{LogSearch, SpanReader, StoredSpan, TimeRange, TraceQuery, TraceSearch};
+use lookout_storage::{
+    LogSearch, LogStreamReader, SpanReader, StoredSpan, TimeRange, TraceQuery, TraceSearch,
+};
 
 use crate::{ApiError, QueryConfig};
 
@@ -26,6 +28,8 @@ pub struct TraceApi {
     pub search: Arc<dyn TraceSearch>,
     /// Log search, for the logs of a trace and of each span.
     pub logs: Arc<dyn LogSearch>,
+    /// The log streams of a time range (Loki's labels and series).
+    pub log_streams: Arc<dyn LogStreamReader>,
     pub config: QueryConfig,
 }
 

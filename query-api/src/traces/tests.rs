@@ -441,6 +441,17 @@ fn shop_with_logs() -> Api {
             });
         }
     }
+    records.push(LogRecord {
+        time_unix_nano: T0 + 30 * MINUTE,
+        severity_number: 13,
+        severity_text: "WARN".into(),
+        body: Some(AnyValue {
+            value: Some(Value::StringValue(
+                r#"{"status":503,"path":"/pay","upstream":{"host":"bank"}}"#.into(),
+            )),
+        }),
+        ..Default::default()
+    });
     let batch = convert_logs(
         lookout_proto::requests::logs(Some("payment"), records),
         &Limits::default(),
@@ -487,7 +498,11 @@ async fn logs_search_pages_and_links_to_traces() {
     .await;
     assert_eq!(
         bodies(&body),
-        ["card declined for order 3", "card declined for order 7"]
+        [
+            "card declined for order 3",
+            "card declined for order 7",
+            r#"{"status":503,"path":"/pay","upstream":{"host":"bank"}}"#
+        ]
     );
     let (_, body) = get(&api, &format!("/lookout/v1/logs?{window}&query=attributes.payment.method:card%20AND%20NOT%20%22order%207%22")).await;
     assert_eq!(bodies(&body), ["card declined for order 3"]);
@@ -503,9 +518,9 @@ async fn logs_search_pages_and_links_to_traces() {
             None => break,
         }
     }
-    assert_eq!(seen.len(), 12);
+    assert_eq!(seen.len(), 13);
     let unique: std::collections::HashSet<_> = seen.iter().collect();
-    assert_eq!(unique.len(), 12);
+    assert_eq!(unique.len(), 13);
 
     // The logs of a trace, and the count on each span of its tree.
     let (_, body) = get(&api, &format!("/lookout/v1/traces/{}/logs", trace_hex(3))).await;
@@ -538,4 +553,228 @@ async fn logs_search_pages_and_links_to_traces() {
             "{uri}: {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn loki_api_answers_logql_as_loki_does() {
+    let api = shop_with_logs();
+    let (start, end) = (T0, T0 + 60 * MINUTE);
+    let range = format!("start={start}&end={end}");
+    let q = |logql: &str| -> String { form_urlencoded::byte_serialize(logql.as_bytes()).collect() };
+    let lines = |body: &serde_json::Value| -> Vec<String> {
+        let mut all: Vec<(String, String)> = body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["values"].as_array().unwrap().iter())
+            .map(|v| {
+                (
+                    v[0].as_str().unwrap().to_string(),
+                    v[1].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        all.sort();
+        all.into_iter().map(|(_, line)| line).collect()
+    };
+
+    let (status, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query_range?query={}&{range}&limit=100&direction=backward",
+            q(r#"{service_name="payment", level="error"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    golden("loki_query_range_streams", &body);
+
+    for (logql, expected) in [
+        (
+            r#"{service_name="payment"} |= "declined""#,
+            vec!["card declined for order 3", "card declined for order 7"],
+        ),
+        (
+            r#"{service_name="payment"} != "checkout" != "status""#,
+            vec!["card declined for order 3", "card declined for order 7"],
+        ),
+        (
+            r#"{service_name="payment"} |~ "order [37]$" != "card""#,
+            vec![
+                "checkout started for order 3",
+                "checkout started for order 7",
+            ],
+        ),
+        (
+            r#"{service_name="payment"} | payment_method="card" |= "7""#,
+            vec!["card declined for order 7"],
+        ),
+        (
+            &format!(
+                r#"{{service_name="payment"}} | trace_id="{}" "#,
+                trace_hex(3)
+            ),
+            vec!["checkout started for order 3", "card declined for order 3"],
+        ),
+        (
+            r#"{level=~"err.*|warn"} | json | status >= 500 | upstream_host="bank""#,
+            vec![r#"{"status":503,"path":"/pay","upstream":{"host":"bank"}}"#],
+        ),
+        (
+            r#"{service_name="payment", level!="info"} !~ `^\{`"#,
+            vec!["card declined for order 3", "card declined for order 7"],
+        ),
+        (r#"{service_name="nope"}"#, vec![]),
+    ] {
+        let (status, body) = get(
+            &api,
+            &format!("/loki/api/v1/query_range?query={}&{range}", q(logql)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{logql}: {body}");
+        assert_eq!(lines(&body), expected, "{logql}");
+    }
+
+    // limit and direction: the oldest three, or the newest three.
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query_range?query={}&{range}&limit=3&direction=forward",
+            q(r#"{service_name="payment", level="info"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(
+        lines(&body),
+        [
+            "checkout started for order 0",
+            "checkout started for order 1",
+            "checkout started for order 2"
+        ]
+    );
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query_range?query={}&{range}&limit=2",
+            q(r#"{service_name="payment", level="info"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(
+        lines(&body),
+        [
+            "checkout started for order 8",
+            "checkout started for order 9"
+        ]
+    );
+
+    // Metric queries: a matrix per level over 10-minute steps, and an instant vector.
+    let (status, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query_range?query={}&{range}&step=600",
+            q(r#"sum by (level) (count_over_time({service_name="payment"}[10m]))"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    golden("loki_query_range_matrix", &body);
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query?query={}&time={end}",
+            q(r#"sum by (level) (count_over_time({service_name="payment"}[1h]))"#)
+        ),
+    )
+    .await;
+    assert_eq!(body["data"]["resultType"], "vector");
+    let counts: Vec<(String, String)> = body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["metric"]["level"].as_str().unwrap().to_string(),
+                r["value"][1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("error".into(), "2".into()),
+            ("info".into(), "10".into()),
+            ("warn".into(), "1".into())
+        ]
+    );
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query?query={}&time={end}",
+            q(r#"rate({level="error"}[1h])"#)
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["result"][0]["value"][1],
+        format!("{}", 2.0 / 3600.0)
+    );
+
+    // Labels, values, series, stats.
+    let (_, body) = get(&api, &format!("/loki/api/v1/labels?{range}")).await;
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "success", "data": ["level", "service_name"]})
+    );
+    let (_, body) = get(&api, &format!("/loki/api/v1/label/level/values?{range}")).await;
+    assert_eq!(body["data"], serde_json::json!(["error", "info", "warn"]));
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/series?{range}&match[]={}",
+            q(r#"{level=~"error|warn"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["data"],
+        serde_json::json!([{"level": "error", "service_name": "payment"}, {"level": "warn", "service_name": "payment"}])
+    );
+    let (_, body) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/index/stats?{range}&query={}",
+            q(r#"{service_name="payment"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(body["streams"], 3);
+
+    // Bad LogQL: a 400 naming the position and the problem.
+    for (logql, needle) in [
+        (r#"{service_name="payment""#, "col 24"),
+        (r#"{service_name="payment"} |= 42"#, "expected a string"),
+        (r#"topk(3, {a="b"})"#, "unsupported function"),
+    ] {
+        let (status, body) = get(
+            &api,
+            &format!("/loki/api/v1/query_range?query={}&{range}", q(logql)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{logql}");
+        assert_eq!(body["status"], "error");
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{logql}: {body}"
+        );
+    }
+    let (status, _) = get(
+        &api,
+        &format!(
+            "/loki/api/v1/query_range?query={}&{range}&direction=up",
+            q(r#"{a="b"}"#)
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
