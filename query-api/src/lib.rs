@@ -74,6 +74,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/lookout/v1/errors", get(lookout::errors))
         .route("/lookout/v1/traces/{id}/logs", get(logs::of_trace))
         .route("/lookout/v1/logs", get(logs::search))
+        .route("/lookout/v1/logs/volume", get(logs::volume))
+        .route("/lookout/v1/logs/fields", get(logs::fields))
         .route(
             "/loki/api/v1/query_range",
             get(loki::query_range).post(loki::query_range),

@@ -3,7 +3,9 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::Json;
-use lookout_storage::{FoundLog, LogKey, LogQuery};
+use std::collections::{BTreeMap, HashMap};
+
+use lookout_storage::{FoundLog, LogKey, LogQuery, VolumeBy};
 use serde_json::json;
 
 use crate::traces::analysis::{attributes_json, value_json};
@@ -161,4 +163,132 @@ pub async fn of_trace(
         "logs": found.iter().map(log_json).collect::<Vec<_>>(),
         "truncated": more,
     })))
+}
+
+/// Buckets a volume answer may have at most.
+const MAX_BUCKETS: u64 = 2000;
+/// Records the field lists are computed over.
+const FIELDS_SAMPLE: usize = 10_000;
+
+/// Counts of matching records over time, for the dashboard's histogram: `step` (a duration) or
+/// `buckets` (default 60) over the window, optionally split by `by=severity` or `by=service`.
+pub async fn volume(
+    State(api): State<TraceApi>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let pairs = params::pairs(query.as_deref());
+    let answer = blocking(move || {
+        let query = search_params(&api, &pairs)?;
+        let span = query.end_unix_nano - query.start_unix_nano;
+        let step = match (get(&pairs, &["step"]), get(&pairs, &["buckets"])) {
+            (Some(s), _) => params::go_duration("step", s)?,
+            (None, Some(b)) => {
+                let n: u64 = params::integer("buckets", b)?;
+                if n == 0 || n > MAX_BUCKETS {
+                    return Err(ApiError::bad(format!(
+                        "malformed parameter buckets: must be 1 to {MAX_BUCKETS}"
+                    )));
+                }
+                span.div_ceil(n)
+            }
+            (None, None) => span.div_ceil(60),
+        };
+        if step == 0 || span / step > MAX_BUCKETS {
+            return Err(ApiError::bad(format!(
+                "malformed parameter step: the window would have more than {MAX_BUCKETS} buckets"
+            )));
+        }
+        let by = match get(&pairs, &["by"]) {
+            None => VolumeBy::Nothing,
+            Some("severity") | Some("level") => VolumeBy::Severity,
+            Some("service") => VolumeBy::Service,
+            Some(other) => {
+                return Err(ApiError::bad(format!(
+                    "malformed parameter by: {other:?} is not severity or service"
+                )))
+            }
+        };
+        let counts = api
+            .logs
+            .log_volume(&query, step, by)?
+            .map_err(|e| ApiError::bad(format!("malformed parameter {e}")))?;
+        let buckets = span.div_ceil(step);
+        let mut per_bucket: Vec<BTreeMap<String, u64>> = vec![BTreeMap::new(); buckets as usize];
+        for ((bucket, group), n) in counts {
+            if let Some(b) = per_bucket.get_mut(bucket as usize) {
+                *b.entry(group).or_insert(0) += n;
+            }
+        }
+        let list: Vec<serde_json::Value> = per_bucket
+            .into_iter()
+            .enumerate()
+            .map(|(i, groups)| {
+                let start = query.start_unix_nano + i as u64 * step;
+                let mut bucket = json!({
+                    "start": params::format_rfc3339(start),
+                    "startUnixNano": start.to_string(),
+                    "count": groups.values().sum::<u64>(),
+                });
+                if by != VolumeBy::Nothing {
+                    bucket["by"] = json!(groups);
+                }
+                bucket
+            })
+            .collect();
+        Ok(json!({"stepSeconds": step as f64 / 1e9, "buckets": list}))
+    })
+    .await?;
+    Ok(Json(answer))
+}
+
+/// The attribute keys of the newest matching records (up to 10 000), with how many records
+/// have each; with `key`, the most frequent values of that key instead.
+pub async fn fields(
+    State(api): State<TraceApi>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let pairs = params::pairs(query.as_deref());
+    let answer = blocking(move || {
+        let mut query = search_params(&api, &pairs)?;
+        query.limit = FIELDS_SAMPLE;
+        let top = match get(&pairs, &["top"]) {
+            Some(t) => params::integer::<usize>("top", t)?.max(1),
+            None => 20,
+        };
+        let key = get(&pairs, &["key"]).map(str::to_string);
+        let (found, more) = run(&api, &query)?;
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut text = String::new();
+        for f in &found {
+            for kv in f.log.resource.attributes.iter().chain(&f.log.record.attributes) {
+                match &key {
+                    None => *counts.entry(kv.key.clone()).or_insert(0) += 1,
+                    Some(k) if *k == kv.key => {
+                        text.clear();
+                        if let serde_json::Value::String(s) = value_json(kv.value.as_ref()) {
+                            text.push_str(&s);
+                        } else {
+                            text.push_str(&value_json(kv.value.as_ref()).to_string());
+                        }
+                        *counts.entry(text.clone()).or_insert(0) += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut list: Vec<(String, u64)> = counts.into_iter().collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        if key.is_some() {
+            list.truncate(top);
+        }
+        let name = if key.is_some() { "value" } else { "key" };
+        Ok(json!({
+            "sampled": found.len(),
+            "sampleIsAll": !more,
+            "key": key,
+            "fields": list.into_iter().map(|(k, n)| json!({name: k, "count": n})).collect::<Vec<_>>(),
+        }))
+    })
+    .await?;
+    Ok(Json(answer))
 }

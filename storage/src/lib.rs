@@ -28,6 +28,7 @@ pub use config::{Retention, StorageConfig, TraceIndexConfig};
 pub use error::{Result, StorageError};
 pub use log_index::{
     BadLogQuery, FoundLog, LogIndex, LogIndexConfig, LogKey, LogQuery, LogSearch, LogSearcher,
+    VolumeBy,
 };
 pub use store::{log_level, LogStream, Records, RetentionReport, Store, FORMAT_VERSION};
 pub use trace_index::GraphSpan;

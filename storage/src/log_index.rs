@@ -9,7 +9,7 @@
 //! pending and committed after a restart is recognised by its sequence number and not indexed
 //! twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -362,6 +362,43 @@ impl LogIndex {
         Ok(expired.len())
     }
 
+    /// The number of matching records per bucket of `bucket_ns` from the query's start (bucket
+    /// index, group) → count, read from fast fields only.
+    pub fn volume(
+        &self,
+        query: &LogQuery,
+        bucket_ns: u64,
+        by: VolumeBy,
+    ) -> Result<std::result::Result<Volume, BadLogQuery>> {
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first = day_of(query.start_unix_nano);
+        let last = day_of(query.end_unix_nano.saturating_sub(1));
+        let collector = VolumeCollector {
+            start: query.start_unix_nano,
+            bucket_ns,
+            by,
+        };
+        let mut out: HashMap<(u64, String), u64> = HashMap::new();
+        for (_, p) in partitions.range(first..=last) {
+            let parsed = match self.parse(&p.index, query) {
+                Ok(q) => q,
+                Err(e) => return Ok(Err(e)),
+            };
+            let counts = p
+                .reader
+                .searcher()
+                .search(parsed.as_ref(), &collector)
+                .map_err(tantivy_error)?;
+            for (k, v) in counts {
+                *out.entry(k).or_insert(0) += v;
+            }
+        }
+        Ok(Ok(out))
+    }
+
     /// The days with an index, oldest first.
     pub fn days(&self) -> Vec<u32> {
         let partitions = self
@@ -458,6 +495,116 @@ impl LogIndex {
             }
         }
         Ok(Ok(out))
+    }
+}
+
+/// Record counts by (bucket index, group).
+pub type Volume = HashMap<(u64, String), u64>;
+
+/// How [`LogIndex::volume`] splits its counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VolumeBy {
+    Nothing,
+    /// By level (`log_level` of the severity number).
+    Severity,
+    Service,
+}
+
+/// Counts matching documents per (bucket, group) from fast fields, without reading records.
+struct VolumeCollector {
+    start: u64,
+    bucket_ns: u64,
+    by: VolumeBy,
+}
+
+struct VolumeSegment {
+    start: u64,
+    bucket_ns: u64,
+    by: VolumeBy,
+    time: tantivy::columnar::Column<u64>,
+    severity: tantivy::columnar::Column<u64>,
+    service: Option<tantivy::columnar::StrColumn>,
+    counts: HashMap<(u64, String), u64>,
+    /// Service names by term ordinal, filled as met.
+    names: HashMap<u64, String>,
+}
+
+impl tantivy::collector::Collector for VolumeCollector {
+    type Fruit = HashMap<(u64, String), u64>;
+    type Child = VolumeSegment;
+
+    fn for_segment(
+        &self,
+        _segment_local_id: tantivy::SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<VolumeSegment> {
+        let fast = segment.fast_fields();
+        Ok(VolumeSegment {
+            start: self.start,
+            bucket_ns: self.bucket_ns.max(1),
+            by: self.by,
+            time: fast.u64("time")?,
+            severity: fast.u64("severity_number")?,
+            service: fast.str("service")?,
+            counts: HashMap::new(),
+            names: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<HashMap<(u64, String), u64>>,
+    ) -> tantivy::Result<HashMap<(u64, String), u64>> {
+        let mut out = HashMap::new();
+        for fruit in fruits {
+            for (k, v) in fruit {
+                *out.entry(k).or_insert(0) += v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl tantivy::collector::SegmentCollector for VolumeSegment {
+    type Fruit = HashMap<(u64, String), u64>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        let Some(time) = self.time.first(doc) else {
+            return;
+        };
+        let bucket = time.saturating_sub(self.start) / self.bucket_ns;
+        let group = match self.by {
+            VolumeBy::Nothing => String::new(),
+            VolumeBy::Severity => {
+                let n = self.severity.first(doc).unwrap_or(0);
+                crate::store::log_level("", i32::try_from(n).unwrap_or(0)).to_string()
+            }
+            VolumeBy::Service => match &self.service {
+                Some(column) => match column.term_ords(doc).next() {
+                    Some(ord) => {
+                        self.names.entry(ord).or_insert_with(|| {
+                            let mut name = String::new();
+                            if column.ord_to_str(ord, &mut name).is_err() {
+                                name.clear();
+                            }
+                            name
+                        });
+                        self.names.get(&ord).cloned().unwrap_or_default()
+                    }
+                    None => String::new(),
+                },
+                None => String::new(),
+            },
+        };
+        *self.counts.entry((bucket, group)).or_insert(0) += 1;
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        self.counts
     }
 }
 
@@ -806,6 +953,15 @@ pub trait LogSearch: Send + Sync {
         &self,
         query: &LogQuery,
     ) -> Result<std::result::Result<(Vec<FoundLog>, bool), BadLogQuery>>;
+
+    /// Matching records counted per bucket of `bucket_ns` (by bucket index and group), from
+    /// the index alone.
+    fn log_volume(
+        &self,
+        query: &LogQuery,
+        bucket_ns: u64,
+        by: VolumeBy,
+    ) -> Result<std::result::Result<Volume, BadLogQuery>>;
 }
 
 /// The store and the log index together.
@@ -831,5 +987,14 @@ impl LogSearch for LogSearcher {
             .filter_map(|(key, log)| Some(FoundLog { key, log: log? }))
             .collect();
         Ok(Ok((found, hits.more)))
+    }
+
+    fn log_volume(
+        &self,
+        query: &LogQuery,
+        bucket_ns: u64,
+        by: VolumeBy,
+    ) -> Result<std::result::Result<Volume, BadLogQuery>> {
+        self.index.volume(query, bucket_ns, by)
     }
 }

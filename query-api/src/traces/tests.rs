@@ -778,3 +778,57 @@ async fn loki_api_answers_logql_as_loki_does() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn log_volume_and_fields() {
+    let api = shop_with_logs();
+    let window = "start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z";
+    let (status, body) = get(
+        &api,
+        &format!("/lookout/v1/logs/volume?{window}&step=10m&by=severity"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    golden("lookout_logs_volume", &body);
+    let counts: Vec<u64> = body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [12, 0, 0, 1, 0, 0]);
+    assert_eq!(
+        body["buckets"][0]["by"],
+        serde_json::json!({"error": 2, "info": 10})
+    );
+    let (_, body) = get(
+        &api,
+        &format!("/lookout/v1/logs/volume?{window}&buckets=2&query=declined"),
+    )
+    .await;
+    let counts: Vec<u64> = body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [2, 0]);
+    let (status, _) = get(&api, &format!("/lookout/v1/logs/volume?{window}&step=1ms")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (_, body) = get(&api, &format!("/lookout/v1/logs/fields?{window}")).await;
+    assert_eq!(
+        body["fields"],
+        serde_json::json!([{"key": "service.name", "count": 13}, {"key": "payment.method", "count": 2}])
+    );
+    let (_, body) = get(
+        &api,
+        &format!("/lookout/v1/logs/fields?{window}&key=payment.method"),
+    )
+    .await;
+    assert_eq!(
+        body["fields"],
+        serde_json::json!([{"value": "card", "count": 2}])
+    );
+    assert_eq!(body["sampleIsAll"], true);
+}
