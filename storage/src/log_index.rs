@@ -105,7 +105,7 @@ impl Default for LogIndexConfig {
     fn default() -> Self {
         LogIndexConfig {
             commit_interval: std::time::Duration::from_secs(1),
-            writer_memory: bytesize::ByteSize::mib(32),
+            writer_memory: bytesize::ByteSize::mib(64),
         }
     }
 }
@@ -687,19 +687,23 @@ fn search_partition(
 
 /// Indexes every pending record: adds them, commits, then clears them from `log_pending`.
 /// With `recovering` (the first pass after opening), records already in the index (committed
-/// just before a crash) are skipped. Returns how many records were indexed.
+/// just before a crash) are skipped. Reads `batch` records at a time and commits every
+/// `COMMIT_EVERY` records (fewer, larger segments when catching up) and at the end. Returns
+/// how many records were indexed.
 pub fn index_pending(
     store: &crate::Store,
     index: &LogIndex,
     recovering: bool,
     batch: usize,
 ) -> Result<usize> {
+    const COMMIT_EVERY: usize = 200_000;
     let mut total = 0;
+    let mut uncommitted: Vec<LogKey> = Vec::new();
+    let mut after = None;
     loop {
-        let pending = store.pending_logs(batch)?;
-        if pending.is_empty() {
-            return Ok(total);
-        }
+        let pending = store.pending_logs(after, batch)?;
+        let done = pending.len() < batch;
+        after = pending.last().map(|(k, _)| *k);
         let keys: Vec<LogKey> = pending.iter().map(|(k, _)| *k).collect();
         let records: Vec<(LogKey, StoredLog)> = if recovering {
             let mut fresh = Vec::with_capacity(pending.len());
@@ -713,10 +717,14 @@ pub fn index_pending(
             pending
         };
         index.add(&records)?;
-        index.commit()?;
-        store.clear_pending_logs(&keys)?;
         total += records.len();
-        if keys.len() < batch {
+        uncommitted.extend(keys);
+        if done || uncommitted.len() >= COMMIT_EVERY {
+            index.commit()?;
+            store.clear_pending_logs(&uncommitted)?;
+            uncommitted.clear();
+        }
+        if done {
             return Ok(total);
         }
     }
@@ -826,7 +834,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, index) = setup(dir.path());
         assert_eq!(index_pending(&store, &index, false, 4).unwrap(), 6);
-        assert!(store.pending_logs(10).unwrap().is_empty());
+        assert!(store.pending_logs(None, 10).unwrap().is_empty());
         assert_eq!(index.days().len(), 2, "one index per day");
 
         assert_eq!(
@@ -914,7 +922,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, index) = setup(dir.path());
         // Commit without clearing the pending entries, as a crash right after the commit would.
-        let pending = store.pending_logs(100).unwrap();
+        let pending = store.pending_logs(None, 100).unwrap();
         index.add(&pending[..3]).unwrap();
         index.commit().unwrap();
         drop(index);

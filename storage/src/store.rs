@@ -868,11 +868,24 @@ impl crate::LogStreamReader for Store {
 }
 
 impl Store {
-    /// Records written but not yet in the log index, at most `limit`, by key.
-    pub fn pending_logs(&self, limit: usize) -> Result<Vec<(LogKey, StoredLog)>> {
+    /// Records written but not yet in the log index, by key, after `after` (exclusive), at
+    /// most `limit`.
+    pub fn pending_logs(
+        &self,
+        after: Option<LogKey>,
+        limit: usize,
+    ) -> Result<Vec<(LogKey, StoredLog)>> {
         let pending = self.cf(CF_LOG_PENDING)?;
         let mut it = self.db.raw_iterator_cf(pending);
-        it.seek_to_first();
+        match after {
+            Some(k) => {
+                it.seek(keys::time_key(k.time_unix_nano, k.seq));
+                if it.key() == Some(&keys::time_key(k.time_unix_nano, k.seq)[..]) {
+                    it.next();
+                }
+            }
+            None => it.seek_to_first(),
+        }
         let mut keys = Vec::new();
         while let Some(key) = it.key() {
             if keys.len() == limit {
