@@ -216,7 +216,7 @@ fn main() -> anyhow::Result<()> {
     store.compact_all()?;
     drop(index);
     let disk = store.disk_usage_bytes();
-    let index_disk: u64 = walk(&dir.path().join("log-index"));
+    let index_disk = lookout_storage::disk_usage_bytes(&dir.path().join("log-index"));
     drop(store);
     println!(
         "indexed {indexed} records in {seconds:.1} s on one thread: {:.0} records/s, {:.1} MB/s of bodies, {:.1} CPU s per million; {:.0} B/record on disk ({:.0} B/record of it the index)",
@@ -338,17 +338,4 @@ fn main() -> anyhow::Result<()> {
     }
     println!("\nserver peak RSS {rss:.0} MiB");
     Ok(())
-}
-
-fn walk(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .flatten()
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => walk(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    })
 }

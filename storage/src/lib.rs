@@ -33,6 +33,21 @@ pub use log_index::{
 pub use store::{log_level, LogStream, Records, RetentionReport, Store, FORMAT_VERSION};
 pub use trace_index::GraphSpan;
 
+/// Bytes of all files below `dir` (0 for what cannot be read).
+pub fn disk_usage_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => disk_usage_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// A half-open time range `[start, end)` in Unix nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeRange {

@@ -253,22 +253,10 @@ impl Store {
         }
     }
 
-    /// Bytes of all files in the data directory (tables, write-ahead log, manifest).
+    /// Bytes of all files in the data directory (tables, write-ahead log, manifest, and the
+    /// log index below it).
     pub fn disk_usage_bytes(&self) -> u64 {
-        fn walk(dir: &Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return 0;
-            };
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => walk(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        }
-        walk(&self.path)
+        crate::disk_usage_bytes(&self.path)
     }
 
     /// Flushes memtables to table files (used before measuring disk usage, and at shutdown).
@@ -933,18 +921,33 @@ impl Store {
                 continue;
             };
             let record: LogRecord = decode(CF_LOGS, key, &value)?;
-            out.push(Some(StoredLog {
-                time_unix_nano: keys::time_of_key(key).unwrap_or_default(),
-                resource: self.resolve::<Resource>(
-                    CF_RESOURCES,
-                    &mut resources,
-                    record.resource_id,
-                )?,
-                scope: self.resolve::<Scope>(CF_SCOPES, &mut scopes, record.scope_id)?,
-                record: record.record.unwrap_or_default(),
-            }));
+            let time = keys::time_of_key(key).unwrap_or_default();
+            out.push(Some(self.stored_log(
+                time,
+                record,
+                &mut resources,
+                &mut scopes,
+            )?));
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// A stored record with its resource and scope (resolved through the caches).
+    fn stored_log(
+        &self,
+        time_unix_nano: u64,
+        record: LogRecord,
+        resources: &mut HashMap<u64, Arc<Resource>>,
+        scopes: &mut HashMap<u64, Arc<Scope>>,
+    ) -> Result<StoredLog> {
+        Ok(StoredLog {
+            time_unix_nano,
+            resource: self.resolve::<Resource>(CF_RESOURCES, resources, record.resource_id)?,
+            scope: self.resolve::<Scope>(CF_SCOPES, scopes, record.scope_id)?,
+            record: record.record.unwrap_or_default(),
+        })
     }
 }
 
@@ -970,16 +973,7 @@ impl LogReader for Store {
         let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
         let mut out = Vec::new();
         self.scan_time(CF_LOGS, range, limit, |time, record: LogRecord| {
-            out.push(StoredLog {
-                time_unix_nano: time,
-                resource: self.resolve::<Resource>(
-                    CF_RESOURCES,
-                    &mut resources,
-                    record.resource_id,
-                )?,
-                scope: self.resolve::<Scope>(CF_SCOPES, &mut scopes, record.scope_id)?,
-                record: record.record.unwrap_or_default(),
-            });
+            out.push(self.stored_log(time, record, &mut resources, &mut scopes)?);
             Ok(())
         })?;
         Ok(out)
