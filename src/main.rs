@@ -54,7 +54,24 @@ struct ServeArgs {
     log_format: Option<LogFormat>,
 }
 
+/// Caps glibc's malloc arenas at one per core. By default glibc makes up to eight per core,
+/// and under sustained ingest with log indexing the threads of RocksDB, tantivy and tokio
+/// fragmented them until the process held twice the memory it used (695 MiB peak vs 390 MiB
+/// with the cap, in a 25 s logs run).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let arenas = libc::c_int::try_from(cores.max(2)).unwrap_or(2);
+        // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, arenas);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
@@ -150,7 +167,15 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(filter) => EnvFilter::try_new(filter).context("RUST_LOG")?,
-        Err(_) => EnvFilter::try_new(&config.log.level).context("log.level")?,
+        Err(_) => {
+            let mut filter = config.log.level.clone();
+            // tantivy reports every commit and merge at info: only its warnings, unless the
+            // level names it.
+            if !filter.contains("tantivy") {
+                filter.push_str(",tantivy=warn");
+            }
+            EnvFilter::try_new(&filter).context("log.level")?
+        }
     };
     let json = match config.log.format {
         LogFormat::Json => true,
