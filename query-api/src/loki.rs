@@ -707,7 +707,29 @@ pub async fn index_stats(
             .into_iter()
             .filter(|l| selector.as_ref().is_none_or(|s| selects(s, l)))
             .count();
-        Ok(json!({"streams": streams, "chunks": streams, "entries": 0, "bytes": 0}))
+        // Entries: the records of the selected service (all services without one) in the
+        // range, counted from the index; other matchers are not applied, so it is an upper
+        // bound. Bytes are not tracked by the index.
+        let service = selector.as_ref().and_then(|s| {
+            s.matchers
+                .iter()
+                .find(|m| m.name == "service_name" && m.op == MatchOp::Eq)
+                .map(|m| m.value.clone())
+        });
+        let query = LogQuery {
+            start_unix_nano: range.start_unix_nano,
+            end_unix_nano: range.end_unix_nano,
+            service,
+            ..Default::default()
+        };
+        let span = range.end_unix_nano - range.start_unix_nano;
+        let entries: u64 = api
+            .logs
+            .log_volume(&query, span.max(1), lookout_storage::VolumeBy::Nothing)?
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .values()
+            .sum();
+        Ok(json!({"streams": streams, "chunks": streams, "entries": entries, "bytes": 0}))
     })
     .await?;
     Ok(Json(stats))

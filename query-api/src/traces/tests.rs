@@ -749,6 +749,7 @@ async fn loki_api_answers_logql_as_loki_does() {
     )
     .await;
     assert_eq!(body["streams"], 3);
+    assert_eq!(body["entries"], 13);
 
     // Bad LogQL: a 400 naming the position and the problem.
     for (logql, needle) in [
