@@ -33,6 +33,37 @@ impl ReadinessCheck for StorageCheck {
     }
 }
 
+/// Log records waiting for the log index: degraded when searches miss more than a few
+/// seconds of ingest (the index lags; nothing is lost).
+pub struct LogIndexCheck(pub Arc<Store>);
+
+/// Pending records above which the log index is reported lagging.
+const LOG_INDEX_LAG: u64 = 200_000;
+
+impl ReadinessCheck for LogIndexCheck {
+    fn name(&self) -> &'static str {
+        "log_index"
+    }
+    fn check(&self) -> CheckResult {
+        match self.0.pending_logs_estimate() {
+            Ok(n) if n <= LOG_INDEX_LAG => CheckResult {
+                status: CheckStatus::Healthy,
+                details: format!("about {n} records waiting to be indexed"),
+            },
+            Ok(n) => CheckResult {
+                status: CheckStatus::Degraded,
+                details: format!(
+                    "about {n} records waiting to be indexed: recent logs are searchable with a delay (nothing is lost)"
+                ),
+            },
+            Err(e) => CheckResult {
+                status: CheckStatus::Unhealthy,
+                details: format!("cannot read the pending records: {e}"),
+            },
+        }
+    }
+}
+
 /// Free space on the file system of the data directory.
 pub struct DiskCheck {
     pub path: PathBuf,

@@ -62,6 +62,15 @@ impl Collector for ProcessCollector {
                 }
             }
         }
+        if let Ok(pending) = self.store.pending_logs_estimate() {
+            let pending = ConstGauge::new(i64::try_from(pending).unwrap_or(i64::MAX));
+            pending.encode(encoder.encode_descriptor(
+                "lookout_log_index_pending_records",
+                "Log records stored but not yet searchable (estimate): the log index's lag",
+                None,
+                pending.metric_type(),
+            )?)?;
+        }
         let disk = ConstGauge::new(self.store.disk_usage_bytes() as i64);
         disk.encode(encoder.encode_descriptor(
             "lookout_storage_disk_bytes",

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 
-use crate::checks::{DiskCheck, ReceiverFlags, ReceiversCheck, StorageCheck};
+use crate::checks::{DiskCheck, LogIndexCheck, ReceiverFlags, ReceiversCheck, StorageCheck};
 use crate::config::Config;
 use crate::request_id;
 use crate::self_metrics::ProcessCollector;
@@ -149,6 +149,7 @@ impl Server {
 
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
             Arc::new(StorageCheck(Arc::clone(&store))),
+            Arc::new(LogIndexCheck(Arc::clone(&store))),
             Arc::new(DiskCheck {
                 path: config.data_dir.clone(),
                 min_free: config.health.min_free_disk,

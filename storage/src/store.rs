@@ -856,6 +856,16 @@ impl crate::LogStreamReader for Store {
 }
 
 impl Store {
+    /// About how many log records wait for the log index (RocksDB's estimate of the pending
+    /// keys; exact when nothing was deleted recently).
+    pub fn pending_logs_estimate(&self) -> Result<u64> {
+        let cf = self.cf(CF_LOG_PENDING)?;
+        Ok(self
+            .db
+            .property_int_value_cf(cf, "rocksdb.estimate-num-keys")?
+            .unwrap_or(0))
+    }
+
     /// Records written but not yet in the log index, by key, after `after` (exclusive), at
     /// most `limit`.
     pub fn pending_logs(

@@ -251,6 +251,29 @@ async fn sdk_logs_are_searchable_by_words_phrases_fields_and_trace() {
             "payment declined: card expired"
         ]
     );
+
+    // Operators see the index's lag in readiness and metrics.
+    let ready: Value = client()
+        .get(format!("http://{http}/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["log_index"]["status"], "healthy", "{ready}");
+    let metrics = client()
+        .get(format!("http://{http}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lookout_log_index_pending_records "),
+        "{metrics}"
+    );
     server.shutdown().await.unwrap();
 }
 
