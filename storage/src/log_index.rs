@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use lookout_proto::otlp::common::v1::KeyValue;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{
@@ -291,15 +290,8 @@ impl LogIndex {
             doc.add_u64(f.time, key.time_unix_nano);
             doc.add_u64(f.seq, key.seq);
             let r = &log.record;
-            if let Some(body) = r.body.as_ref() {
-                let kv = KeyValue {
-                    key: String::new(),
-                    value: Some(body.clone()),
-                    ..Default::default()
-                };
-                if attribute_text(&kv, &mut text) {
-                    doc.add_text(f.body, &text);
-                }
+            if crate::trace_index::value_text(r.body.as_ref(), &mut text) {
+                doc.add_text(f.body, &text);
             }
             doc.add_u64(f.severity_number, r.severity_number.max(0) as u64);
             if !r.severity_text.is_empty() {
@@ -735,6 +727,7 @@ mod tests {
     use super::*;
     use crate::{LogWriter, StorageConfig, Store};
     use lookout_proto::convert::{convert_logs, Limits};
+    use lookout_proto::otlp::common::v1::KeyValue;
     use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue};
     use lookout_proto::otlp::logs::v1::LogRecord;
     use lookout_proto::requests::{self, string_kv};

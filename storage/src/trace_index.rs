@@ -101,9 +101,17 @@ pub fn operation_hash(name: &str) -> u64 {
 /// strings as they are, booleans `true`/`false`, integers and floats in decimal. Other kinds
 /// (bytes, arrays, maps) are not indexed.
 pub fn attribute_text(kv: &KeyValue, out: &mut String) -> bool {
+    value_text(kv.value.as_ref(), out)
+}
+
+/// [`attribute_text`] of a bare value.
+pub fn value_text(
+    value: Option<&lookout_proto::otlp::common::v1::AnyValue>,
+    out: &mut String,
+) -> bool {
     use std::fmt::Write;
     out.clear();
-    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+    match value.and_then(|v| v.value.as_ref()) {
         Some(Value::StringValue(s)) => out.push_str(s),
         Some(Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
         Some(Value::IntValue(i)) => {
