@@ -104,7 +104,7 @@ impl Default for LogIndexConfig {
     fn default() -> Self {
         LogIndexConfig {
             commit_interval: std::time::Duration::from_secs(1),
-            writer_memory: bytesize::ByteSize::mib(32),
+            writer_memory: bytesize::ByteSize::mib(64),
         }
     }
 }
@@ -688,7 +688,7 @@ pub fn index_pending(
     recovering: bool,
     batch: usize,
 ) -> Result<usize> {
-    const COMMIT_EVERY: usize = 50_000;
+    const COMMIT_EVERY: usize = 200_000;
     let mut total = 0;
     let mut uncommitted: Vec<LogKey> = Vec::new();
     let mut after = None;
