@@ -94,6 +94,7 @@ fn search_params(api: &TraceApi, pairs: &[(String, String)]) -> Result<LogQuery,
             .map(|s| severity("min_severity", s))
             .transpose()?,
         service: get(pairs, &["service"]).map(str::to_string),
+        level: get(pairs, &["level"]).map(str::to_ascii_lowercase),
         trace_id: get(pairs, &["trace_id", "traceId"])
             .map(|t| params::trace_id("trace_id", t).map(|id| id.to_hex()))
             .transpose()?,

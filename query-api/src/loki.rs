@@ -397,7 +397,107 @@ fn streams_answer(
 /// One series of a metric query: its labels and a value per step.
 type Series = BTreeMap<Labels, Vec<Option<f64>>>;
 
+/// `sum [by (level|service_name)] (count_over_time|rate({service_name="…", level="…"}[r]))`
+/// with no pipeline, counted from the index alone (Grafana's log volume query), or `None`
+/// when the query needs the records.
+fn index_counted(
+    api: &TraceApi,
+    expr: &MetricExpr,
+    steps: &[u64],
+) -> Result<Option<Series>, ApiError> {
+    let MetricExpr::Aggregate {
+        op: AggOp::Sum,
+        labels,
+        without: false,
+        inner,
+    } = expr
+    else {
+        return Ok(None);
+    };
+    let MetricExpr::Range {
+        func,
+        log,
+        range_ns,
+    } = inner.as_ref()
+    else {
+        return Ok(None);
+    };
+    let (by, label) = match labels.as_slice() {
+        [] => (lookout_storage::VolumeBy::Nothing, None),
+        [l] if l == "level" => (lookout_storage::VolumeBy::Severity, Some("level")),
+        [l] if l == "service_name" => (lookout_storage::VolumeBy::Service, Some("service_name")),
+        _ => return Ok(None),
+    };
+    if *func == RangeFn::BytesOverTime || !log.stages.is_empty() {
+        return Ok(None);
+    }
+    let (mut service, mut level) = (None, None);
+    for m in &log.matchers {
+        let slot = match m.name.as_str() {
+            "service_name" => &mut service,
+            "level" => &mut level,
+            _ => return Ok(None),
+        };
+        if m.op != MatchOp::Eq || slot.is_some() {
+            return Ok(None);
+        }
+        *slot = Some(m.value.clone());
+    }
+    let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
+        return Ok(Some(Series::new()));
+    };
+    let step = steps.get(1).map_or(*range_ns, |s| s - first);
+    if step == 0 || range_ns % step != 0 {
+        return Ok(None);
+    }
+    // Bucket k is (first - range + k·step, first - range + (k+1)·step]: the window of step i,
+    // (t_i - range, t_i], is buckets i .. i + range/step.
+    let start = (first + 1).saturating_sub(*range_ns);
+    let query = LogQuery {
+        start_unix_nano: start,
+        end_unix_nano: last + 1,
+        service,
+        level,
+        ..Default::default()
+    };
+    let counts = api
+        .logs
+        .log_volume(&query, step, by)?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let per = (range_ns / step) as usize;
+    let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let buckets = steps.len() + per;
+    for ((bucket, group), n) in counts {
+        let b = groups.entry(group).or_insert_with(|| vec![0; buckets]);
+        if let Some(slot) = b.get_mut(bucket as usize) {
+            *slot += n;
+        }
+    }
+    let seconds = *range_ns as f64 / 1e9;
+    Ok(Some(
+        groups
+            .into_iter()
+            .map(|(group, b)| {
+                let labels: Labels = label.map(|l| (l.to_string(), group)).into_iter().collect();
+                let values = (0..steps.len())
+                    .map(|i| {
+                        let n: u64 = b[i..i + per].iter().sum();
+                        (n > 0).then(|| match func {
+                            RangeFn::Rate => n as f64 / seconds,
+                            _ => n as f64,
+                        })
+                    })
+                    .collect();
+                (labels, values)
+            })
+            .collect(),
+    ))
+}
+
 fn metric_series(api: &TraceApi, expr: &MetricExpr, steps: &[u64]) -> Result<Series, ApiError> {
+    if let Some(series) = index_counted(api, expr, steps)? {
+        return Ok(series);
+    }
     match expr {
         MetricExpr::Range {
             func,

@@ -46,6 +46,8 @@ pub struct Fields {
     pub body: Field,
     pub severity_number: Field,
     pub severity: Field,
+    /// The record's level as Loki names it (`log_level` of its severity), exact and fast.
+    pub level: Field,
     pub service: Field,
     pub trace_id: Field,
     pub span_id: Field,
@@ -72,6 +74,7 @@ fn schema() -> (Schema, Fields) {
         body: b.add_text_field("body", TEXT),
         severity_number: b.add_u64_field("severity_number", FAST | INDEXED),
         severity: b.add_text_field("severity", lower),
+        level: b.add_text_field("level", STRING | FAST),
         service: b.add_text_field("service", STRING | FAST),
         trace_id: b.add_text_field("trace_id", STRING),
         span_id: b.add_text_field("span_id", STRING),
@@ -143,6 +146,8 @@ pub struct LogQuery {
     pub service: Option<String>,
     /// Only records of this trace (hex).
     pub trace_id: Option<String>,
+    /// Only records of this level (Loki's `level`).
+    pub level: Option<String>,
     pub limit: usize,
     /// Oldest first instead of newest first.
     pub oldest_first: bool,
@@ -294,6 +299,10 @@ impl LogIndex {
                 doc.add_text(f.body, &text);
             }
             doc.add_u64(f.severity_number, r.severity_number.max(0) as u64);
+            doc.add_text(
+                f.level,
+                crate::store::log_level(&r.severity_text, r.severity_number),
+            );
             if !r.severity_text.is_empty() {
                 doc.add_text(f.severity, &r.severity_text);
             }
@@ -427,7 +436,11 @@ impl LogIndex {
                 )),
             ),
         ];
-        for (field, value) in [(f.service, &query.service), (f.trace_id, &query.trace_id)] {
+        for (field, value) in [
+            (f.service, &query.service),
+            (f.trace_id, &query.trace_id),
+            (f.level, &query.level),
+        ] {
             if let Some(value) = value {
                 clauses.push((
                     Occur::Must,
@@ -497,7 +510,7 @@ pub type Volume = HashMap<(u64, String), u64>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VolumeBy {
     Nothing,
-    /// By level (`log_level` of the severity number).
+    /// By level (`log_level` of the severity text and number, as Loki's `level`).
     Severity,
     Service,
 }
@@ -512,17 +525,16 @@ struct VolumeCollector {
 struct VolumeSegment {
     start: u64,
     bucket_ns: u64,
-    by: VolumeBy,
     time: tantivy::columnar::Column<u64>,
-    severity: tantivy::columnar::Column<u64>,
-    service: Option<tantivy::columnar::StrColumn>,
+    /// The text fast field counts are split by (`level` or `service`), if any.
+    group: Option<tantivy::columnar::StrColumn>,
     counts: HashMap<(u64, String), u64>,
-    /// Service names by term ordinal, filled as met.
+    /// Group names by term ordinal, filled as met.
     names: HashMap<u64, String>,
 }
 
 impl tantivy::collector::Collector for VolumeCollector {
-    type Fruit = HashMap<(u64, String), u64>;
+    type Fruit = Volume;
     type Child = VolumeSegment;
 
     fn for_segment(
@@ -531,13 +543,16 @@ impl tantivy::collector::Collector for VolumeCollector {
         segment: &SegmentReader,
     ) -> tantivy::Result<VolumeSegment> {
         let fast = segment.fast_fields();
+        let group = match self.by {
+            VolumeBy::Nothing => None,
+            VolumeBy::Severity => fast.str("level")?,
+            VolumeBy::Service => fast.str("service")?,
+        };
         Ok(VolumeSegment {
             start: self.start,
             bucket_ns: self.bucket_ns.max(1),
-            by: self.by,
             time: fast.u64("time")?,
-            severity: fast.u64("severity_number")?,
-            service: fast.str("service")?,
+            group,
             counts: HashMap::new(),
             names: HashMap::new(),
         })
@@ -547,10 +562,7 @@ impl tantivy::collector::Collector for VolumeCollector {
         false
     }
 
-    fn merge_fruits(
-        &self,
-        fruits: Vec<HashMap<(u64, String), u64>>,
-    ) -> tantivy::Result<HashMap<(u64, String), u64>> {
+    fn merge_fruits(&self, fruits: Vec<Volume>) -> tantivy::Result<Volume> {
         let mut out = HashMap::new();
         for fruit in fruits {
             for (k, v) in fruit {
@@ -562,35 +574,29 @@ impl tantivy::collector::Collector for VolumeCollector {
 }
 
 impl tantivy::collector::SegmentCollector for VolumeSegment {
-    type Fruit = HashMap<(u64, String), u64>;
+    type Fruit = Volume;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         let Some(time) = self.time.first(doc) else {
             return;
         };
         let bucket = time.saturating_sub(self.start) / self.bucket_ns;
-        let group = match self.by {
-            VolumeBy::Nothing => String::new(),
-            VolumeBy::Severity => {
-                let n = self.severity.first(doc).unwrap_or(0);
-                crate::store::log_level("", i32::try_from(n).unwrap_or(0)).to_string()
-            }
-            VolumeBy::Service => match &self.service {
-                Some(column) => match column.term_ords(doc).next() {
-                    Some(ord) => {
-                        self.names.entry(ord).or_insert_with(|| {
-                            let mut name = String::new();
-                            if column.ord_to_str(ord, &mut name).is_err() {
-                                name.clear();
-                            }
-                            name
-                        });
-                        self.names.get(&ord).cloned().unwrap_or_default()
+        let group = match (
+            &self.group,
+            self.group.as_ref().and_then(|c| c.term_ords(doc).next()),
+        ) {
+            (Some(column), Some(ord)) => self
+                .names
+                .entry(ord)
+                .or_insert_with(|| {
+                    let mut name = String::new();
+                    if column.ord_to_str(ord, &mut name).is_err() {
+                        name.clear();
                     }
-                    None => String::new(),
-                },
-                None => String::new(),
-            },
+                    name
+                })
+                .clone(),
+            _ => String::new(),
         };
         *self.counts.entry((bucket, group)).or_insert(0) += 1;
     }
