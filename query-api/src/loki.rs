@@ -617,14 +617,9 @@ pub async fn query_range(
     let pairs = all_pairs(query, &body);
     let answer = blocking(move || {
         let expr = parse_query(&pairs)?;
-        let now = now_unix_nano();
-        let end = get(&pairs, &["end"]).map(|t| loki_time("end", t)).transpose()?.unwrap_or(now);
-        let start = match (get(&pairs, &["start"]), get(&pairs, &["since"])) {
-            (Some(t), _) => loki_time("start", t)?,
-            (None, Some(d)) => end.saturating_sub(params::go_duration("since", d)?),
-            (None, None) => end.saturating_sub(3_600_000_000_000),
-        };
-        let range = api.window(start, end.max(start + 1), "start")?;
+        // Loki's default range for queries: the last hour.
+        let range = time_window(&api, &pairs, 3_600_000_000_000)?;
+        let (start, end) = (range.start_unix_nano, range.end_unix_nano);
         match expr {
             Expr::Log(log) => streams_answer(&api, &log, range, limit(&pairs)?, backward(&pairs)?),
             Expr::Metric(metric) => {
@@ -692,8 +687,12 @@ pub async fn query(
     Ok(Json(answer))
 }
 
-/// `start`/`end` of the label and series endpoints (default the last 6 hours, as Loki).
-fn label_window(api: &TraceApi, pairs: &[(String, String)]) -> Result<TimeRange, ApiError> {
+/// `start`/`end` (or `since`) of a request; without them, the `default_ns` before now.
+fn time_window(
+    api: &TraceApi,
+    pairs: &[(String, String)],
+    default_ns: u64,
+) -> Result<TimeRange, ApiError> {
     let end = get(pairs, &["end"])
         .map(|t| loki_time("end", t))
         .transpose()?
@@ -701,9 +700,14 @@ fn label_window(api: &TraceApi, pairs: &[(String, String)]) -> Result<TimeRange,
     let start = match (get(pairs, &["start"]), get(pairs, &["since"])) {
         (Some(t), _) => loki_time("start", t)?,
         (None, Some(d)) => end.saturating_sub(params::go_duration("since", d)?),
-        (None, None) => end.saturating_sub(6 * 3_600_000_000_000),
+        (None, None) => end.saturating_sub(default_ns),
     };
     api.window(start, end.max(start + 1), "start")
+}
+
+/// `start`/`end` of the label and series endpoints (default the last 6 hours, as Loki).
+fn label_window(api: &TraceApi, pairs: &[(String, String)]) -> Result<TimeRange, ApiError> {
+    time_window(api, pairs, 6 * 3_600_000_000_000)
 }
 
 fn streams_in(api: &TraceApi, range: TimeRange) -> Result<Vec<Labels>, ApiError> {
