@@ -9,9 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use lookout::loadgen::Rng;
 use lookout::process::ServerProcess;
+use lookout::query_bench::measure;
 use lookout_proto::convert::{convert_logs, Limits};
 use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue};
 use lookout_proto::otlp::logs::v1::LogRecord;
@@ -147,51 +147,13 @@ fn generate(store: &Store, n: usize, end: u64) -> anyhow::Result<(Vec<String>, u
     Ok((traces, bytes))
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-fn measure(
-    server: &ServerProcess,
-    client: &reqwest::blocking::Client,
-    name: &str,
-    n: usize,
-    path: impl Fn(usize) -> String,
-) -> anyhow::Result<String> {
-    let first: serde_json::Value = client
-        .get(format!("http://{}{}", server.http, path(0)))
-        .send()?
-        .error_for_status()
-        .with_context(|| format!("{name}: {}", path(0)))?
-        .json()?;
-    let hits = first["logs"]
+/// How many records (or series) the first answer held.
+fn hits(v: &serde_json::Value) -> String {
+    v["logs"]
         .as_array()
-        .map(Vec::len)
-        .or_else(|| first["data"]["result"].as_array().map(Vec::len))
-        .unwrap_or(0);
-    let cpu = server.cpu_seconds()?;
-    let mut latencies = Vec::with_capacity(n);
-    for i in 0..n {
-        let started = Instant::now();
-        let response = client
-            .get(format!("http://{}{}", server.http, path(i)))
-            .send()?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{name}: {}",
-            response.status()
-        );
-        let _ = response.bytes()?;
-        latencies.push(started.elapsed().as_secs_f64() * 1e3);
-    }
-    let cpu_ms = (server.cpu_seconds()? - cpu) * 1e3 / n as f64;
-    latencies.sort_by(f64::total_cmp);
-    Ok(format!(
-        "| {name} | {n} | {:.2} | {:.2} | {:.2} | {cpu_ms:.2} | {hits} |",
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        latencies.last().copied().unwrap_or(0.0)
-    ))
+        .or_else(|| v["data"]["result"].as_array())
+        .map_or(0, Vec::len)
+        .to_string()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -247,6 +209,7 @@ fn main() -> anyhow::Result<()> {
         "rare term (1 in 10 000), limit 100",
         200,
         |_| format!("/lookout/v1/logs?{window}&query=zanzibar&limit=100"),
+        hits,
     )?);
     rows.push(measure(
         &server,
@@ -259,20 +222,35 @@ fn main() -> anyhow::Result<()> {
                 WORDS[i % WORDS.len()]
             )
         },
+        hits,
     )?);
-    rows.push(measure(&server, &client, "phrase, limit 100", 200, |i| {
-        format!(
-            "/lookout/v1/logs?{window}&query=%22{}%20{}%22&limit=100",
-            WORDS[i % 24],
-            WORDS[(i * 7 + 3) % 24]
-        )
-    })?);
-    rows.push(measure(&server, &client, "trace id", 200, |i| {
-        format!(
-            "/lookout/v1/logs?{window}&trace_id={}",
-            traces[(i * 31) % traces.len()]
-        )
-    })?);
+    rows.push(measure(
+        &server,
+        &client,
+        "phrase, limit 100",
+        200,
+        |i| {
+            format!(
+                "/lookout/v1/logs?{window}&query=%22{}%20{}%22&limit=100",
+                WORDS[i % 24],
+                WORDS[(i * 7 + 3) % 24]
+            )
+        },
+        hits,
+    )?);
+    rows.push(measure(
+        &server,
+        &client,
+        "trace id",
+        200,
+        |i| {
+            format!(
+                "/lookout/v1/logs?{window}&trace_id={}",
+                traces[(i * 31) % traces.len()]
+            )
+        },
+        hits,
+    )?);
     rows.push(measure(
         &server,
         &client,
@@ -284,6 +262,7 @@ fn main() -> anyhow::Result<()> {
                 i * 13
             )
         },
+        hits,
     )?);
     rows.push(measure(
         &server,
@@ -296,6 +275,7 @@ fn main() -> anyhow::Result<()> {
                 SERVICES[i % 6]
             )
         },
+        hits,
     )?);
     rows.push(measure(
         &server,
@@ -303,6 +283,7 @@ fn main() -> anyhow::Result<()> {
         "volume by level, 60 buckets, all records",
         20,
         |_| format!("/lookout/v1/logs/volume?{window}&by=severity"),
+        hits,
     )?);
     rows.push(measure(
         &server,
@@ -315,6 +296,7 @@ fn main() -> anyhow::Result<()> {
                 loki(r#"{service_name="payment"} |= "timeout""#)
             )
         },
+        hits,
     )?);
     rows.push(measure(
         &server,
@@ -327,6 +309,7 @@ fn main() -> anyhow::Result<()> {
                 loki(r#"sum by (level) (count_over_time({service_name="cart"}[5m]))"#)
             )
         },
+        hits,
     )?);
     let rss = server.peak_rss_bytes()? as f64 / (1 << 20) as f64;
     server.terminate()?;
@@ -334,7 +317,7 @@ fn main() -> anyhow::Result<()> {
     println!("| query | n | p50 ms | p99 ms | max ms | server CPU ms/query | hits (first) |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for row in rows {
-        println!("{row}");
+        println!("{}", row.row());
     }
     println!("\nserver peak RSS {rss:.0} MiB");
     Ok(())

@@ -12,9 +12,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use lookout::loadgen::Rng;
 use lookout::process::ServerProcess;
+use lookout::query_bench::measure;
 use lookout_proto::convert::{convert_traces, Limits};
 use lookout_proto::otlp::common::v1::InstrumentationScope;
 use lookout_proto::otlp::trace::v1::span::{Event, SpanKind};
@@ -177,63 +177,6 @@ fn generate(dir: &Path, spans: usize, end: u64) -> anyhow::Result<Generated> {
         trace_ids,
         seconds,
         spans: written,
-    })
-}
-
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
-struct Measured {
-    name: String,
-    n: usize,
-    p50: f64,
-    p99: f64,
-    max: f64,
-    cpu_ms: f64,
-    answer: String,
-}
-
-/// Runs `n` GETs of `paths(i)`, one at a time, and returns their latencies.
-fn measure(
-    server: &ServerProcess,
-    client: &reqwest::blocking::Client,
-    name: &str,
-    n: usize,
-    path: impl Fn(usize) -> String,
-    summarize: impl Fn(&serde_json::Value) -> String,
-) -> anyhow::Result<Measured> {
-    // Warm up (and check the answer) once.
-    let first: serde_json::Value = client
-        .get(format!("http://{}{}", server.http, path(0)))
-        .send()?
-        .error_for_status()
-        .with_context(|| format!("{name}: {}", path(0)))?
-        .json()?;
-    let cpu_before = server.cpu_seconds()?;
-    let mut latencies = Vec::with_capacity(n);
-    for i in 0..n {
-        let url = format!("http://{}{}", server.http, path(i));
-        let started = Instant::now();
-        let response = client.get(&url).send()?;
-        let status = response.status();
-        let _ = response.bytes()?;
-        latencies.push(started.elapsed().as_secs_f64() * 1e3);
-        anyhow::ensure!(status.is_success(), "{name}: {url} answered {status}");
-    }
-    let cpu = server.cpu_seconds()? - cpu_before;
-    latencies.sort_by(f64::total_cmp);
-    Ok(Measured {
-        name: name.into(),
-        n,
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
-        max: latencies.last().copied().unwrap_or(f64::NAN),
-        cpu_ms: cpu * 1e3 / n as f64,
-        answer: summarize(&first),
     })
 }
 
@@ -410,10 +353,7 @@ fn main() -> anyhow::Result<()> {
     println!("| query | n | p50 ms | p99 ms | max ms | server CPU ms/query | answer |");
     println!("|---|---:|---:|---:|---:|---:|---|");
     for r in &results {
-        println!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-            r.name, r.n, r.p50, r.p99, r.max, r.cpu_ms, r.answer
-        );
+        println!("{}", r.row());
     }
     println!(
         "\nserver peak RSS: {peak_rss:.0} MiB; {} spans stored, {:.1} B/span on disk",

@@ -7,6 +7,7 @@ pub mod config;
 pub mod ingest_bench;
 pub mod loadgen;
 pub mod process;
+pub mod query_bench;
 pub mod request_id;
 pub mod self_metrics;
 pub mod server;
