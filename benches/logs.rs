@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lookout::loadgen::Rng;
 use lookout::process::ServerProcess;
-use lookout::query_bench::measure;
+use lookout::query_bench::{bench_dir, env_count, measure};
 use lookout_proto::convert::{convert_logs, Limits};
 use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue};
 use lookout_proto::otlp::logs::v1::LogRecord;
@@ -157,12 +157,8 @@ fn hits(v: &serde_json::Value) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    let n: usize = std::env::var("LOOKOUT_BENCH_RECORDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    let base = std::env::var_os("LOOKOUT_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = tempfile::tempdir_in(base)?;
+    let n = env_count("LOOKOUT_BENCH_RECORDS", 1_000_000);
+    let dir = bench_dir()?;
     let end = lookout_proto::now_unix_nano() - 60_000_000_000;
     println!(
         "generating {n} log records over 1 h in {}",

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use lookout::loadgen::Rng;
 use lookout::process::ServerProcess;
-use lookout::query_bench::measure;
+use lookout::query_bench::{bench_dir, env_count, measure};
 use lookout_proto::convert::{convert_traces, Limits};
 use lookout_proto::otlp::common::v1::InstrumentationScope;
 use lookout_proto::otlp::trace::v1::span::{Event, SpanKind};
@@ -181,12 +181,8 @@ fn generate(dir: &Path, spans: usize, end: u64) -> anyhow::Result<Generated> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let spans: usize = std::env::var("LOOKOUT_BENCH_SPANS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000_000);
-    let base = std::env::var_os("LOOKOUT_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
-    let dir = tempfile::tempdir_in(base)?;
+    let spans = env_count("LOOKOUT_BENCH_SPANS", 1_000_000);
+    let dir = bench_dir()?;
     // The data ends ten minutes ago, so the UI's default windows see it.
     let end = lookout_proto::now_unix_nano() - 600_000_000_000;
     println!(

@@ -36,6 +36,20 @@ impl Measured {
     }
 }
 
+/// A count from the environment variable `name`, else `default`.
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A fresh temporary directory under `LOOKOUT_BENCH_DIR`, else the system's temp directory.
+pub fn bench_dir() -> anyhow::Result<tempfile::TempDir> {
+    let base = std::env::var_os("LOOKOUT_BENCH_DIR").map_or_else(std::env::temp_dir, Into::into);
+    Ok(tempfile::tempdir_in(base)?)
+}
+
 /// The `q` quantile (nearest rank) of sorted values.
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

@@ -609,21 +609,38 @@ fn seconds(t: u64) -> Value {
     }
 }
 
+/// Parses the request's LogQL and answers it with `answer` off the executor (the shared part
+/// of `query_range` and `query`).
+async fn evaluate_query(
+    api: TraceApi,
+    query: Option<String>,
+    body: axum::body::Bytes,
+    answer: impl FnOnce(&TraceApi, &[(String, String)], Expr) -> Result<Value, ApiError>
+        + Send
+        + 'static,
+) -> Result<Json<Value>, LokiError> {
+    let pairs = all_pairs(query, &body);
+    let value = blocking(move || {
+        let expr = parse_query(&pairs)?;
+        answer(&api, &pairs, expr)
+    })
+    .await?;
+    Ok(Json(value))
+}
+
 pub async fn query_range(
     State(api): State<TraceApi>,
     RawQuery(query): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let pairs = all_pairs(query, &body);
-    let answer = blocking(move || {
-        let expr = parse_query(&pairs)?;
+    evaluate_query(api, query, body, |api, pairs, expr| {
         // Loki's default range for queries: the last hour.
-        let range = time_window(&api, &pairs, 3_600_000_000_000)?;
+        let range = time_window(api, pairs, 3_600_000_000_000)?;
         let (start, end) = (range.start_unix_nano, range.end_unix_nano);
         match expr {
-            Expr::Log(log) => streams_answer(&api, &log, range, limit(&pairs)?, backward(&pairs)?),
+            Expr::Log(log) => streams_answer(api, &log, range, limit(pairs)?, backward(pairs)?),
             Expr::Metric(metric) => {
-                let step = match get(&pairs, &["step"]) {
+                let step = match get(pairs, &["step"]) {
                     Some(s) => step_ns(s)?,
                     // Loki's default: about 250 points, at least a second.
                     None => (((end - start) / 250) / 1_000_000_000).max(1) * 1_000_000_000,
@@ -634,7 +651,7 @@ pub async fn query_range(
                     ));
                 }
                 let steps: Vec<u64> = (0..).map(|i| start + i * step).take_while(|&t| t <= end).collect();
-                let series = metric_series(&api, &metric, &steps)?;
+                let series = metric_series(api, &metric, &steps)?;
                 let result: Vec<Value> = series
                     .into_iter()
                     .map(|(labels, values)| {
@@ -650,8 +667,7 @@ pub async fn query_range(
             }
         }
     })
-    .await?;
-    Ok(Json(answer))
+    .await
 }
 
 pub async fn query(
@@ -659,20 +675,18 @@ pub async fn query(
     RawQuery(query): RawQuery,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, LokiError> {
-    let pairs = all_pairs(query, &body);
-    let answer = blocking(move || {
-        let expr = parse_query(&pairs)?;
-        let time = get(&pairs, &["time"])
+    evaluate_query(api, query, body, |api, pairs, expr| {
+        let time = get(pairs, &["time"])
             .map(|t| loki_time("time", t))
             .transpose()?
             .unwrap_or_else(now_unix_nano);
         match expr {
             Expr::Log(log) => {
                 let range = api.window(time.saturating_sub(3_600_000_000_000), time + 1, "time")?;
-                streams_answer(&api, &log, range, limit(&pairs)?, backward(&pairs)?)
+                streams_answer(api, &log, range, limit(pairs)?, backward(pairs)?)
             }
             Expr::Metric(metric) => {
-                let series = metric_series(&api, &metric, &[time])?;
+                let series = metric_series(api, &metric, &[time])?;
                 let result: Vec<Value> = series
                     .into_iter()
                     .filter_map(|(labels, values)| {
@@ -683,8 +697,7 @@ pub async fn query(
             }
         }
     })
-    .await?;
-    Ok(Json(answer))
+    .await
 }
 
 /// `start`/`end` (or `since`) of a request; without them, the `default_ns` before now.

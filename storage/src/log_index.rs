@@ -220,10 +220,6 @@ impl LogIndex {
         Ok(index)
     }
 
-    pub fn fields(&self) -> Fields {
-        self.fields
-    }
-
     fn open_partition(&self, day: u32) -> Result<Partition> {
         let path = self.dir.join(day.to_string());
         std::fs::create_dir_all(&path)?;
