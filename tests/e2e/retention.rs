@@ -107,8 +107,20 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
     .await;
     let store = server.store().clone();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while store.logs(TimeRange::ALL, 10_000).unwrap().len() != 3 {
-        assert!(Instant::now() < deadline, "expired logs were not deleted");
+    // A retention pass deletes one signal after another: wait for the last (metric points).
+    let names = || -> Vec<String> {
+        store
+            .metric_points(TimeRange::ALL, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.point.name)
+            .collect()
+    };
+    while store.logs(TimeRange::ALL, 10_000).unwrap().len() != 3 || names().len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "expired logs or metric points were not deleted"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let kept: Vec<u64> = store
@@ -118,13 +130,7 @@ async fn retention_deletes_expired_data_and_frees_disk_space() {
         .map(|l| l.time_unix_nano)
         .collect();
     assert_eq!(kept, vec![now, now + 1, now + 2]);
-    let names: Vec<String> = store
-        .metric_points(TimeRange::ALL, 10)
-        .unwrap()
-        .into_iter()
-        .map(|p| p.point.name)
-        .collect();
-    assert_eq!(names, vec!["kept"]);
+    assert_eq!(names(), vec!["kept"]);
     assert!(store
         .trace(&OLD_TRACE.parse::<TraceId>().unwrap())
         .unwrap()
