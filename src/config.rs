@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use bytesize::ByteSize;
-use lookout_collector::{OtlpConfig, SpanMetricsConfig};
+use lookout_collector::{HostMetricsConfig, OtlpConfig, SpanMetricsConfig};
 use lookout_proto::Limits;
+use lookout_query_api::promql::PromqlConfig;
 use lookout_query_api::QueryConfig;
 use lookout_storage::{LogIndexConfig, Retention, StorageConfig};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,10 @@ pub struct Config {
     pub retention: Retention,
     pub health: HealthConfig,
     pub query: QueryConfig,
+    /// Metrics of the host and of Lookout itself, stored as series.
+    pub host_metrics: HostMetricsConfig,
+    /// PromQL limits (`/api/v1/query`, `/api/v1/query_range`, alert rules).
+    pub promql: PromqlConfig,
     pub span_metrics: SpanMetricsConfig,
     pub log_index: LogIndexConfig,
 }
@@ -42,6 +47,8 @@ impl Default for Config {
             retention: Retention::default(),
             health: HealthConfig::default(),
             query: QueryConfig::default(),
+            promql: PromqlConfig::default(),
+            host_metrics: HostMetricsConfig::default(),
             span_metrics: SpanMetricsConfig::default(),
             log_index: LogIndexConfig::default(),
         }
@@ -205,6 +212,8 @@ impl Config {
         self.limits.validate("limits", &mut problems);
         self.retention.validate("retention", &mut problems);
         self.query.validate("query", &mut problems);
+        self.promql.validate("promql", &mut problems);
+        self.host_metrics.validate("host_metrics", &mut problems);
         self.span_metrics.validate("span_metrics", &mut problems);
         self.log_index.validate("log_index", &mut problems);
         if self.storage.trace_index.max_attributes_per_span == 0 {
@@ -221,6 +230,9 @@ impl Config {
                 problems.push(format!("http.addr: must differ from {name} ({addr})"));
             }
         }
+        self.storage
+            .series
+            .validate("storage.series", &mut problems);
         if self.storage.block_cache_size.as_u64() == 0 {
             problems.push("storage.block_cache_size: must be greater than 0".to_string());
         }

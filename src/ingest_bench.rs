@@ -193,20 +193,27 @@ fn check_and_measure(dir: &Path, load: &Summary) -> anyhow::Result<(String, u64)
         let (kind, label) = match s.signal {
             Some(Signal::Traces) => (Records::Spans, "spans"),
             Some(Signal::Logs) => (Records::Logs, "logs"),
-            Some(Signal::Metrics) => (Records::MetricPoints, "points"),
+            Some(Signal::Metrics) => (Records::MetricPoints, "samples"),
             None => continue,
         };
         let stored = match kind {
-            // Lookout's own RED metrics derived from the spans are stored too: not counted.
-            Records::MetricPoints => {
-                store.count_metric_points(|p| !p.name.starts_with("traces.span.metrics."))?
-            }
+            // Lookout's own series (RED metrics derived from the spans, host and self
+            // metrics with job="lookout") and `target_info` (one per resource per request,
+            // the same sample again) are stored too: not counted.
+            Records::MetricPoints => store.count_samples(|l| {
+                !l.name().starts_with("traces_span_metrics_")
+                    && l.name() != "target_info"
+                    && l.get("job") != Some("lookout")
+            })?,
             kind => store.count_records(kind)?,
         };
-        if stored != s.accepted {
+        let acknowledged = match kind {
+            Records::MetricPoints => s.accepted_samples,
+            _ => s.accepted,
+        };
+        if stored != acknowledged {
             problems.push(format!(
-                "{label}: {} acknowledged, {stored} stored",
-                s.accepted
+                "{label}: {acknowledged} acknowledged, {stored} stored"
             ));
         }
         for (trace, spans) in &s.sampled_traces {

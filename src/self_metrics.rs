@@ -81,3 +81,120 @@ impl Collector for ProcessCollector {
         Ok(())
     }
 }
+
+/// Lookout's own exposition text (OpenMetrics, as rendered for `/metrics`) as samples of
+/// series with `job="lookout"` and `instance`, at `t` (ms). Counters keep their `_total`
+/// samples; `_created` samples and comments are skipped.
+pub fn exposition_samples(
+    text: &str,
+    instance: &str,
+    t: i64,
+) -> Vec<lookout_storage::series::NewSample> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let Some((series, value)) = split_sample(line) else {
+            continue;
+        };
+        let Ok(v) = value.split_whitespace().next().unwrap_or("").parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => (name, rest.strip_suffix('}').unwrap_or(rest)),
+            None => (series, ""),
+        };
+        if name.ends_with("_created") {
+            continue;
+        }
+        let mut pairs = parse_labels(labels);
+        pairs.retain(|(n, _)| n != "job" && n != "instance");
+        pairs.push(("__name__".into(), name.to_owned()));
+        pairs.push(("job".into(), "lookout".into()));
+        pairs.push(("instance".into(), instance.to_owned()));
+        out.push(lookout_storage::series::NewSample {
+            labels: lookout_storage::Labels::new(pairs),
+            t,
+            v,
+            delta_start: None,
+            point: u32::MAX,
+        });
+    }
+    out
+}
+
+/// `name{labels} value` → (`name{labels}`, `value`), minding quoted `}` and spaces.
+fn split_sample(line: &str) -> Option<(&str, &str)> {
+    let mut in_quote = false;
+    let mut escaped = false;
+    let mut brace = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_quote => escaped = true,
+            '"' if brace => in_quote = !in_quote,
+            '{' if !in_quote => brace = true,
+            '}' if !in_quote => brace = false,
+            ' ' if !in_quote && !brace => return Some((&line[..i], &line[i + 1..])),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let name = name.trim().trim_start_matches(',').trim().to_owned();
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        out.push((name, value));
+        rest = after[end..].trim_start_matches(',').trim();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_lines_become_series() {
+        let text = "# HELP lookout_items_received Items received.\n\
+            # TYPE lookout_items_received counter\n\
+            lookout_items_received_total{signal=\"spans\",path=\"a \\\"b\\\" }\"} 42\n\
+            lookout_items_received_created{signal=\"spans\"} 1.7e9\n\
+            process_resident_memory_bytes 1048576\n\
+            # EOF\n";
+        let samples = exposition_samples(text, "box", 5);
+        assert_eq!(samples.len(), 2);
+        let first = &samples[0];
+        assert_eq!(first.v, 42.0);
+        assert_eq!(first.labels.name(), "lookout_items_received_total");
+        assert_eq!(first.labels.get("signal"), Some("spans"));
+        assert_eq!(first.labels.get("path"), Some("a \"b\" }"));
+        assert_eq!(first.labels.get("job"), Some("lookout"));
+        assert_eq!(first.labels.get("instance"), Some("box"));
+        assert_eq!(samples[1].v, 1_048_576.0);
+    }
+}

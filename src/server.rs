@@ -160,11 +160,14 @@ impl Server {
                 http_addr: otlp_http_addr,
             }),
         ];
+        let exposition_registry = Arc::clone(&registry);
         let api_state = ApiState {
             checks,
             metrics: Arc::new(move || {
                 let mut text = String::new();
-                if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &registry) {
+                if let Err(e) =
+                    prometheus_client::encoding::text::encode(&mut text, &exposition_registry)
+                {
                     tracing::warn!(error = %e, "encoding metrics failed");
                 }
                 (
@@ -181,6 +184,13 @@ impl Server {
                     index: log_index.clone(),
                 }),
                 config: config.query.clone(),
+            },
+            prom: lookout_query_api::PromApi {
+                engine: lookout_query_api::promql::Engine::new(
+                    store.clone(),
+                    config.promql.clone(),
+                ),
+                reader: store.clone(),
             },
         };
         let api = axum::serve(
@@ -205,6 +215,26 @@ impl Server {
                 Arc::clone(&store),
                 Arc::clone(&log_index),
                 config.log_index.commit_interval,
+                stop_rx.clone(),
+            )),
+        ));
+        if config.host_metrics.enabled {
+            tasks.push((
+                "host metrics",
+                tokio::spawn(host_metrics_loop(
+                    Arc::clone(&store),
+                    Arc::clone(&registry),
+                    config.host_metrics.interval,
+                    config.limits.clone(),
+                    stop_rx.clone(),
+                )),
+            ));
+        }
+        tasks.push((
+            "series checkpoint",
+            tokio::spawn(checkpoint_loop(
+                Arc::clone(&store),
+                config.storage.series.checkpoint_interval,
                 stop_rx.clone(),
             )),
         ));
@@ -271,9 +301,13 @@ impl Server {
             Err(e) => tracing::error!(error = %e, "indexing logs at shutdown failed"),
         }
         let store = self.store;
-        tokio::task::spawn_blocking(move || store.flush())
-            .await?
-            .context("flushing storage")?;
+        tokio::task::spawn_blocking(move || {
+            // A clean restart then has no write-ahead records to replay.
+            store.checkpoint_series()?;
+            store.flush()
+        })
+        .await?
+        .context("flushing storage")?;
         tracing::info!("shutdown complete");
         first_error.map_or(Ok(()), Err)
     }
@@ -335,6 +369,85 @@ async fn log_index_loop(
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "indexing logs failed, will retry"),
             Err(e) => tracing::warn!(error = %e, "log indexing task failed, will retry"),
+        }
+    }
+}
+
+/// Every `interval`: the host's and the process's metrics (as OTLP, so they are translated as
+/// any OTLP metric) and Lookout's own `/metrics` counters, stored as series.
+async fn host_metrics_loop(
+    store: Arc<Store>,
+    registry: Arc<Registry>,
+    interval: std::time::Duration,
+    limits: lookout_proto::Limits,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let host = Arc::new(std::sync::Mutex::new(
+        tokio::task::spawn_blocking(lookout_collector::HostMetrics::new).await?,
+    ));
+    let mut interval = tokio::time::interval(interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let (store, registry, host, limits) = (
+            Arc::clone(&store),
+            Arc::clone(&registry),
+            Arc::clone(&host),
+            limits.clone(),
+        );
+        let pass = move || -> anyhow::Result<()> {
+            let mut host = host
+                .lock()
+                .map_err(|_| anyhow::anyhow!("host metrics poisoned"))?;
+            let request = host.collect();
+            let converted = lookout_proto::convert_metrics(request, &limits);
+            let rejected = lookout_storage::MetricWriter::write_metric_points(
+                store.as_ref(),
+                &converted.batch,
+            )?;
+            if rejected.total() > 0 {
+                tracing::warn!(rejected = rejected.total(), "host metrics were rejected");
+            }
+            let mut text = String::new();
+            prometheus_client::encoding::text::encode(&mut text, &registry)?;
+            let now = (lookout_proto::now_unix_nano() / 1_000_000) as i64;
+            let samples = crate::self_metrics::exposition_samples(&text, host.host(), now);
+            store.append_samples(&samples)?;
+            Ok(())
+        };
+        match tokio::task::spawn_blocking(pass).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "collecting host metrics failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "host metrics task failed"),
+        }
+    }
+}
+
+/// Snapshots the series head every `interval` until stopped, so a restart replays little.
+async fn checkpoint_loop(
+    store: Arc<Store>,
+    interval: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut interval = tokio::time::interval(interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.checkpoint_series()).await {
+            Ok(Ok(series)) => tracing::debug!(series, "series head checkpointed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "series checkpoint failed, will retry"),
+            Err(e) => tracing::warn!(error = %e, "series checkpoint task failed, will retry"),
         }
     }
 }

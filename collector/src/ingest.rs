@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use lookout_proto::convert::Rejections;
 use lookout_proto::model::Batch;
 use lookout_proto::otlp::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -330,12 +331,22 @@ impl Inner {
             Signal::Traces => {
                 let request: ExportTraceServiceRequest = decode(encoding, body)?;
                 let converted = convert_traces(request, &self.limits);
-                self.store(signal, converted, |b| self.writers.spans.write_spans(b))
+                self.store(signal, converted, |b| {
+                    self.writers
+                        .spans
+                        .write_spans(b)
+                        .map(|()| Rejections::default())
+                })
             }
             Signal::Logs => {
                 let request: ExportLogsServiceRequest = decode(encoding, body)?;
                 let converted = convert_logs(request, &self.limits, lookout_proto::now_unix_nano());
-                self.store(signal, converted, |b| self.writers.logs.write_logs(b))
+                self.store(signal, converted, |b| {
+                    self.writers
+                        .logs
+                        .write_logs(b)
+                        .map(|()| Rejections::default())
+                })
             }
             Signal::Metrics => {
                 let request: ExportMetricsServiceRequest = decode(encoding, body)?;
@@ -350,32 +361,48 @@ impl Inner {
     fn store<T>(
         &self,
         signal: Signal,
-        converted: Converted<T>,
-        write: impl FnOnce(&Batch<T>) -> lookout_storage::Result<()>,
+        mut converted: Converted<T>,
+        write: impl FnOnce(&Batch<T>) -> lookout_storage::Result<Rejections>,
     ) -> Result<ExportOutcome, IngestError> {
         let metrics = &self.metrics;
-        let rejected = converted.rejections.total();
         let accepted = converted.batch.items.len() as u64;
         metrics.truncated(signal, converted.truncated);
+        let started = Instant::now();
+        match write(&converted.batch) {
+            Ok(stored) => converted.rejections.merge(stored),
+            Err(e) => {
+                let error = IngestError::from_storage(e, self.config.retry_after);
+                tracing::warn!(signal = signal.as_str(), error = %error, "storage write failed");
+                for (reason, count) in converted.rejections.iter() {
+                    metrics.rejected(signal, reason.as_str(), count);
+                }
+                metrics.items(signal, converted.received, 0);
+                metrics.rejected(signal, error.reason(), accepted);
+                return Err(error);
+            }
+        }
         for (reason, count) in converted.rejections.iter() {
             metrics.rejected(signal, reason.as_str(), count);
         }
-        let started = Instant::now();
-        if let Err(e) = write(&converted.batch) {
-            let error = IngestError::from_storage(e, self.config.retry_after);
-            tracing::warn!(signal = signal.as_str(), error = %error, "storage write failed");
-            metrics.items(signal, converted.received, 0);
-            metrics.rejected(signal, error.reason(), accepted);
-            return Err(error);
+        let rejected = converted.rejections.total();
+        let message = converted
+            .rejections
+            .message(converted.received, signal.items());
+        if let Some(message) = &message {
+            tracing::debug!(
+                signal = signal.as_str(),
+                rejected,
+                message,
+                "items rejected"
+            );
         }
         metrics.write_duration(signal, started.elapsed().as_secs_f64());
-        metrics.items(signal, converted.received, accepted);
-        Ok(ExportOutcome {
-            rejected,
-            message: converted
-                .rejections
-                .message(converted.received, signal.items()),
-        })
+        metrics.items(
+            signal,
+            converted.received,
+            converted.received.saturating_sub(rejected),
+        );
+        Ok(ExportOutcome { rejected, message })
     }
 }
 
@@ -467,8 +494,11 @@ pub(crate) mod tests {
         }
     }
     impl MetricWriter for Gate {
-        fn write_metric_points(&self, _: &Batch<MetricItem>) -> lookout_storage::Result<()> {
-            Ok(())
+        fn write_metric_points(
+            &self,
+            _: &Batch<MetricItem>,
+        ) -> lookout_storage::Result<lookout_proto::convert::Rejections> {
+            Ok(Default::default())
         }
     }
 

@@ -9,6 +9,7 @@
 mod config;
 mod error;
 pub mod grpc;
+pub mod host_metrics;
 pub mod http;
 mod ingest;
 mod metrics;
@@ -16,6 +17,7 @@ pub mod span_metrics;
 
 pub use config::OtlpConfig;
 pub use error::IngestError;
+pub use host_metrics::{HostMetrics, HostMetricsConfig};
 pub use ingest::{
     response_json, response_protobuf, Admission, Encoding, ExportOutcome, Ingest, Protocol, Signal,
     Writers,

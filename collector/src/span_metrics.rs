@@ -394,7 +394,9 @@ mod tests {
     #[test]
     fn counts_calls_errors_and_durations_and_caps_span_names() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), &StorageConfig::default()).unwrap());
+        let mut storage = StorageConfig::default();
+        storage.series.keep_otlp_points = true;
+        let store = Arc::new(Store::open(dir.path(), &storage).unwrap());
         let config = SpanMetricsConfig {
             max_span_names_per_service: 2,
             ..Default::default()

@@ -77,16 +77,20 @@ pub enum RejectReason {
     MissingName,
     MissingTimestamp,
     MissingMetricName,
+    SeriesLimit,
+    OutOfOrderSample,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 6] = [
+    pub const ALL: [RejectReason; 8] = [
         RejectReason::InvalidTraceId,
         RejectReason::InvalidSpanId,
         RejectReason::InvalidParentSpanId,
         RejectReason::MissingName,
         RejectReason::MissingTimestamp,
         RejectReason::MissingMetricName,
+        RejectReason::SeriesLimit,
+        RejectReason::OutOfOrderSample,
     ];
 
     /// A stable snake_case name, used as a metric label.
@@ -98,6 +102,8 @@ impl RejectReason {
             RejectReason::MissingName => "missing_name",
             RejectReason::MissingTimestamp => "missing_timestamp",
             RejectReason::MissingMetricName => "missing_metric_name",
+            RejectReason::SeriesLimit => "series_limit",
+            RejectReason::OutOfOrderSample => "out_of_order_sample",
         }
     }
 
@@ -109,6 +115,8 @@ impl RejectReason {
             RejectReason::MissingName => "missing name",
             RejectReason::MissingTimestamp => "missing timestamp",
             RejectReason::MissingMetricName => "missing metric name",
+            RejectReason::SeriesLimit => "series limit reached",
+            RejectReason::OutOfOrderSample => "out of order sample",
         }
     }
 }
@@ -121,10 +129,20 @@ pub struct Rejections {
 }
 
 impl Rejections {
-    fn reject(&mut self, reason: RejectReason, count: u64, detail: impl FnOnce() -> String) {
+    pub fn reject(&mut self, reason: RejectReason, count: u64, detail: impl FnOnce() -> String) {
         self.counts[reason as usize] += count;
         if self.first.is_none() {
             self.first = Some(detail());
+        }
+    }
+
+    /// Adds `other`'s counts (its first rejection is kept when this has none).
+    pub fn merge(&mut self, other: Rejections) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a += b;
+        }
+        if self.first.is_none() {
+            self.first = other.first;
         }
     }
 

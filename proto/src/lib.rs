@@ -11,6 +11,7 @@
 pub mod convert;
 pub mod ids;
 pub mod model;
+pub mod prometheus;
 pub mod requests;
 
 pub use convert::{

@@ -15,6 +15,8 @@ mod health;
 mod logql;
 mod logs;
 mod loki;
+pub mod prom;
+pub mod promql;
 pub mod traces;
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use axum::Router;
 pub use config::QueryConfig;
 pub use error::ApiError;
 pub use health::{CheckResult, CheckStatus, ReadinessCheck};
+pub use prom::PromApi;
 pub use traces::TraceApi;
 
 /// Renders Lookout's own metrics: the content type and the exposition text.
@@ -38,6 +41,7 @@ pub struct ApiState {
     pub checks: Vec<Arc<dyn ReadinessCheck>>,
     pub metrics: MetricsRenderer,
     pub traces: TraceApi,
+    pub prom: prom::PromApi,
 }
 
 /// The prefix of Lookout's own API: it collides with none of Jaeger's (`/api/...`),
@@ -86,6 +90,22 @@ pub fn router(state: ApiState) -> Router {
         .route("/loki/api/v1/series", get(loki::series).post(loki::series))
         .route("/loki/api/v1/index/stats", get(loki::index_stats))
         .with_state(state.traces.clone());
+    let prom_routes = Router::new()
+        .route("/api/v1/query", get(prom::query).post(prom::query))
+        .route(
+            "/api/v1/query_range",
+            get(prom::query_range).post(prom::query_range),
+        )
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route("/api/v1/label/{name}/values", get(prom::label_values))
+        .route("/api/v1/metadata", get(prom::metadata))
+        .route("/api/v1/status/buildinfo", get(prom::buildinfo))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom::query_exemplars).post(prom::query_exemplars),
+        )
+        .with_state(state.prom.clone());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -93,6 +113,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/lookout/v1/openapi.json", get(openapi))
         .with_state(state)
         .merge(trace_routes)
+        .merge(prom_routes)
         .fallback(error::not_found)
 }
 
@@ -128,8 +149,18 @@ pub(crate) mod testing {
                 reader: store.clone(),
                 search: store.clone(),
                 log_streams: store.clone(),
-                logs: Arc::new(LogSearcher { store, index }),
+                logs: Arc::new(LogSearcher {
+                    store: store.clone(),
+                    index,
+                }),
                 config: QueryConfig::default(),
+            },
+            prom: crate::PromApi {
+                engine: crate::promql::Engine::new(
+                    store.clone(),
+                    crate::promql::PromqlConfig::default(),
+                ),
+                reader: store,
             },
         }
     }

@@ -191,6 +191,8 @@ pub struct SignalSummary {
     pub items_per_second: f64,
     /// Prometheus samples acknowledged per second (metrics: a histogram point is many samples).
     pub samples_per_second: f64,
+    /// Prometheus samples acknowledged.
+    pub accepted_samples: u64,
     pub megabytes_per_second: f64,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
@@ -610,6 +612,7 @@ fn summarize(run: &SignalRun, seconds: f64) -> SignalSummary {
         bytes,
         items_per_second: accepted as f64 / seconds.max(1e-9),
         samples_per_second: c.accepted_samples.load(Ordering::Relaxed) as f64 / seconds.max(1e-9),
+        accepted_samples: c.accepted_samples.load(Ordering::Relaxed),
         megabytes_per_second: bytes as f64 / 1e6 / seconds.max(1e-9),
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p99_ms: percentile(&latencies, 0.99),

@@ -518,7 +518,8 @@ pub fn metrics(
         let id = (first + k) % series;
         let (service, _, _) = BACKENDS[(id % BACKENDS.len() as u64) as usize];
         let route = ROUTES[((id / 8) % ROUTES.len() as u64) as usize].1;
-        let shard = id / 80;
+        // With the service, the shard makes each id its own series.
+        let shard = id / BACKENDS.len() as u64;
         let attributes = vec![
             kv("http.route", s(route)),
             kv("shard", s(format!("s{shard}"))),

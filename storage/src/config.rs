@@ -17,6 +17,8 @@ pub struct StorageConfig {
     pub write_buffer_size: ByteSize,
     /// What the trace search index holds.
     pub trace_index: TraceIndexConfig,
+    /// Limits and durability of metric series.
+    pub series: crate::SeriesConfig,
 }
 
 /// Which span, resource and event attributes the trace search index holds.
@@ -46,6 +48,7 @@ impl Default for StorageConfig {
             block_cache_size: ByteSize::mib(64),
             write_buffer_size: ByteSize::mib(128),
             trace_index: TraceIndexConfig::default(),
+            series: crate::SeriesConfig::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub enum StorageError {
     /// The full-text log index failed (tantivy).
     #[error("log index: {0}")]
     Index(String),
+    /// A read would pass one of its limits (series, samples).
+    #[error("{0}")]
+    Limit(String),
     /// A read ran past its deadline.
     #[error("query ran past its time limit")]
     Timeout,

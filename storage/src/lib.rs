@@ -13,12 +13,14 @@ mod config;
 mod error;
 pub mod keys;
 pub mod log_index;
+pub mod series;
 mod store;
 pub mod trace_index;
 mod trace_search;
 
 use std::sync::Arc;
 
+use lookout_proto::convert::Rejections;
 use lookout_proto::model::{Batch, LogItem, MetricItem, MetricPoint, Resource, Scope, SpanItem};
 use lookout_proto::otlp::logs::v1::LogRecord;
 use lookout_proto::otlp::trace::v1::Span;
@@ -29,6 +31,9 @@ pub use error::{Result, StorageError};
 pub use log_index::{
     BadLogQuery, FoundLog, LogIndex, LogIndexConfig, LogKey, LogQuery, LogSearch, LogSearcher,
     VolumeBy,
+};
+pub use series::{
+    Exemplar, Labels, MatchOp, Matcher, Metadata, SelectLimits, SeriesConfig, SeriesData,
 };
 pub use store::{log_level, LogStream, Records, RetentionReport, Store, FORMAT_VERSION};
 pub use trace_index::GraphSpan;
@@ -244,9 +249,45 @@ pub trait LogStreamReader: Send + Sync {
     fn log_streams(&self, range: TimeRange) -> Result<Vec<LogStream>>;
 }
 
-/// Stores metric data points.
+/// Stores metric data points, as Prometheus series (`series::otlp` translates them). Returns
+/// the points that were not stored (over a series limit, out of order) by reason; the rest of
+/// the batch is durable when this returns `Ok`.
 pub trait MetricWriter: Send + Sync {
-    fn write_metric_points(&self, batch: &Batch<MetricItem>) -> Result<()>;
+    fn write_metric_points(&self, batch: &Batch<MetricItem>) -> Result<Rejections>;
+}
+
+/// Reads Prometheus series. Times are Unix milliseconds, ranges inclusive. Contract: a
+/// selector's cost follows the postings of its matchers and the samples of the series found,
+/// not all series; `limits` are checked while reading, giving [`StorageError::Limit`] or
+/// [`StorageError::Timeout`].
+pub trait SeriesReader: Send + Sync {
+    /// Series matching every matcher, with their samples in `[mint, maxt]`; series without
+    /// samples there are left out.
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<SeriesData>>;
+    /// Label sets of matching series with samples in `[mint, maxt]`.
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<Arc<Labels>>>;
+    /// Metadata per metric family name, sorted by name.
+    fn metadata(&self) -> Result<Vec<(String, Metadata)>>;
+    /// Exemplars of matching series in `[mint, maxt]`.
+    fn exemplars(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<(Arc<Labels>, Vec<Exemplar>)>>;
 }
 
 /// Reads metric data points.

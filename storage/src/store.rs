@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use lookout_proto::convert::{RejectReason, Rejections};
 use lookout_proto::model::{
     Batch, Interned, LogItem, LogRecord, MetricItem, MetricPoint, Resource, Scope, SpanItem,
     SpanRecord,
@@ -21,15 +22,19 @@ use rocksdb::{
 use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::log_index::LogKey;
+use crate::series::{
+    self, Exemplar, Labels, Matcher, Metadata, SampleRejection, SelectLimits, SeriesData, SeriesDb,
+    CF_CHUNKS, CF_EXEMPLARS, CF_SERIES, CF_SERIES_WAL,
+};
 use crate::trace_index::{self, Summary};
 use crate::{
-    LogReader, LogWriter, MetricReader, MetricWriter, Retention, SpanReader, SpanWriter,
-    StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange, TraceIndexConfig,
-    TraceRead,
+    LogReader, LogWriter, MetricReader, MetricWriter, Retention, SeriesReader, SpanReader,
+    SpanWriter, StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange,
+    TraceIndexConfig, TraceRead,
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 const CF_META: &str = "default";
 const CF_RESOURCES: &str = "resources";
@@ -41,7 +46,11 @@ const CF_LOG_PENDING: &str = "log_pending";
 const CF_LOG_STREAMS: &str = "log_streams";
 const CF_METRIC_POINTS: &str = "metric_points";
 pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
-const ALL_CFS: [&str; 10] = [
+const ALL_CFS: [&str; 14] = [
+    CF_SERIES,
+    CF_SERIES_WAL,
+    CF_CHUNKS,
+    CF_EXEMPLARS,
     CF_META,
     CF_RESOURCES,
     CF_SCOPES,
@@ -89,6 +98,9 @@ pub struct Store {
     /// Hours before this are expired for traces: `trace_hours` entries below it are dropped by
     /// compaction and ignored by reads.
     pub(crate) trace_cutoff_hour: Arc<AtomicU32>,
+    series: SeriesDb,
+    keep_otlp_points: bool,
+    series_compacted_ms: AtomicI64,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,6 +115,7 @@ impl Store {
         std::fs::create_dir_all(path)?;
         let cache = Cache::new_lru_cache(config.block_cache_size.as_u64() as usize);
         let trace_cutoff_hour = Arc::new(AtomicU32::new(0));
+        let series_cutoff_ms = Arc::new(AtomicI64::new(i64::MIN));
 
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
@@ -183,6 +196,26 @@ impl Store {
                         },
                     );
                 }
+                CF_CHUNKS | CF_EXEMPLARS => {
+                    // Keys end in the newest sample's time: expired chunks go at compaction.
+                    let cutoff = Arc::clone(&series_cutoff_ms);
+                    opts.set_compaction_filter(
+                        "lookout_series_retention",
+                        move |_level: u32, key: &[u8], _value: &[u8]| match series::chunk_key_time(
+                            key,
+                        ) {
+                            Some(t) if t < cutoff.load(Ordering::Relaxed) => {
+                                rocksdb::compaction_filter::Decision::Remove
+                            }
+                            _ => rocksdb::compaction_filter::Decision::Keep,
+                        },
+                    );
+                    // Files are compacted at least daily, so expired chunks do not linger.
+                    opts.set_periodic_compaction_seconds(24 * 3600);
+                }
+                CF_SERIES => {
+                    table.set_bloom_filter(10.0, false);
+                }
                 CF_RESOURCES | CF_SCOPES => {
                     table.set_bloom_filter(10.0, false);
                 }
@@ -198,30 +231,34 @@ impl Store {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync);
 
-        let store = Store {
+        Self::check_format_version(&db, path)?;
+        let series = SeriesDb::open(&db, config.series.clone(), series_cutoff_ms)?;
+        Ok(Store {
             db,
             path: path.to_path_buf(),
             write_options,
             index_config: config.trace_index.clone(),
             seq: AtomicU64::new(now_unix_nano()),
             trace_cutoff_hour,
-        };
-        store.check_format_version()?;
-        Ok(store)
+            series,
+            keep_otlp_points: config.series.keep_otlp_points,
+            series_compacted_ms: AtomicI64::new(i64::MIN),
+        })
     }
 
-    fn check_format_version(&self) -> Result<()> {
-        let meta = self.cf(CF_META)?;
-        match self.db.get_cf(meta, FORMAT_KEY)? {
+    fn check_format_version(db: &DB, path: &Path) -> Result<()> {
+        let meta = db
+            .cf_handle(CF_META)
+            .ok_or(StorageError::MissingColumnFamily(CF_META))?;
+        match db.get_cf(meta, FORMAT_KEY)? {
             None => {
-                self.db
-                    .put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
-                self.db.flush_wal(true)?;
+                db.put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+                db.flush_wal(true)?;
                 Ok(())
             }
             Some(found) if found == FORMAT_VERSION.to_string().as_bytes() => Ok(()),
             Some(found) => Err(StorageError::FormatVersion {
-                path: self.path.display().to_string(),
+                path: path.display().to_string(),
                 found: String::from_utf8_lossy(&found).into_owned(),
                 expected: FORMAT_VERSION,
             }),
@@ -363,6 +400,23 @@ impl Store {
             &0u32.to_be_bytes(),
             &keys::hour_of(report.logs_before).to_be_bytes(),
         )?;
+        // Series chunks: reads skip expired ones at once; compaction drops them (forced here
+        // when the cutoff moved an hour since the last forced compaction).
+        let cutoff_ms = (report.metrics_before / 1_000_000) as i64;
+        let previous = self
+            .series
+            .cutoff_ms
+            .fetch_max(cutoff_ms, Ordering::Relaxed);
+        let compacted = self.series_compacted_ms.load(Ordering::Relaxed);
+        if previous != i64::MIN && cutoff_ms - compacted >= 3_600_000 {
+            self.series_compacted_ms.store(cutoff_ms, Ordering::Relaxed);
+            for name in [CF_CHUNKS, CF_EXEMPLARS] {
+                self.db
+                    .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
+            }
+        } else if previous == i64::MIN {
+            self.series_compacted_ms.store(cutoff_ms, Ordering::Relaxed);
+        }
         for (cf, before) in [
             (CF_LOGS, report.logs_before),
             (CF_LOG_PENDING, report.logs_before),
@@ -991,12 +1045,41 @@ impl LogReader for Store {
 }
 
 impl MetricWriter for Store {
-    fn write_metric_points(&self, batch: &Batch<MetricItem>) -> Result<()> {
+    fn write_metric_points(&self, batch: &Batch<MetricItem>) -> Result<Rejections> {
+        let mut rejections = Rejections::default();
         if batch.is_empty() {
-            return Ok(());
+            return Ok(rejections);
         }
         let mut wb = WriteBatch::default();
-        self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
+        if self.keep_otlp_points {
+            self.put_otlp_points(&mut wb, batch)?;
+        }
+        let translated = series::otlp::translate(batch);
+        let report = self.series.append(
+            &self.db,
+            wb,
+            &translated.samples,
+            &translated.metadata,
+            &translated.exemplars,
+            |wb| self.write(wb),
+        )?;
+        let mut counted = std::collections::HashSet::new();
+        for (point, reason, message) in report.rejected_points {
+            if point != u32::MAX && counted.insert(point) {
+                let reason = match reason {
+                    SampleRejection::SeriesLimit => RejectReason::SeriesLimit,
+                    SampleRejection::OutOfOrder => RejectReason::OutOfOrderSample,
+                };
+                rejections.reject(reason, 1, || message);
+            }
+        }
+        Ok(rejections)
+    }
+}
+
+impl Store {
+    fn put_otlp_points(&self, wb: &mut WriteBatch, batch: &Batch<MetricItem>) -> Result<()> {
+        self.put_interned(wb, &batch.resources, &batch.scopes)?;
         let points = self.cf(CF_METRIC_POINTS)?;
         let mut buf = Vec::with_capacity(256);
         for item in &batch.items {
@@ -1014,7 +1097,80 @@ impl MetricWriter for Store {
                 &buf,
             );
         }
-        self.write(wb)
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Snapshots the series head and drops the write-ahead records it covers; returns the
+    /// series snapshotted. Run periodically and at shutdown.
+    pub fn checkpoint_series(&self) -> Result<usize> {
+        self.series.checkpoint(&self.db)
+    }
+
+    /// Series in the index.
+    pub fn series_count(&self) -> usize {
+        self.series.series_count()
+    }
+
+    /// Series with samples in the in-memory head.
+    pub fn active_series(&self) -> usize {
+        self.series.active_series()
+    }
+
+    /// Approximate heap bytes of the series head and index.
+    pub fn series_memory_bytes(&self) -> usize {
+        self.series.memory_bytes()
+    }
+
+    /// Appends samples directly (rule tests, the PromQL test-script runner, recording rules).
+    pub fn append_samples(&self, samples: &[series::NewSample]) -> Result<series::AppendReport> {
+        self.series
+            .append(&self.db, WriteBatch::default(), samples, &[], &[], |wb| {
+                self.write(wb)
+            })
+    }
+
+    /// Stored samples of the series `keep` accepts (a scan: for tests and tools).
+    pub fn count_samples(&self, keep: impl Fn(&Labels) -> bool) -> Result<u64> {
+        self.series.count_samples(&self.db, &keep)
+    }
+}
+
+impl SeriesReader for Store {
+    fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<SeriesData>> {
+        self.series.select(&self.db, matchers, mint, maxt, limits)
+    }
+
+    fn series(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<Arc<Labels>>> {
+        self.series.series(&self.db, matchers, mint, maxt, limits)
+    }
+
+    fn metadata(&self) -> Result<Vec<(String, Metadata)>> {
+        Ok(self.series.metadata())
+    }
+
+    fn exemplars(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<(Arc<Labels>, Vec<Exemplar>)>> {
+        self.series
+            .exemplars(&self.db, matchers, mint, maxt, limits)
     }
 }
 

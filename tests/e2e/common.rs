@@ -26,6 +26,12 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> Server {
 /// metrics derived from the spans they send.
 pub fn no_span_metrics(config: &mut Config) {
     config.span_metrics.enabled = false;
+    keep_otlp_points(config);
+}
+
+/// For tests that read back the OTLP metric points as received (series hold the rest).
+pub fn keep_otlp_points(config: &mut Config) {
+    config.storage.series.keep_otlp_points = true;
 }
 
 pub fn bytesize_mib(n: u64) -> bytesize::ByteSize {

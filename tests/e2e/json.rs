@@ -19,7 +19,7 @@ fn fixture(name: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_json_examples_are_stored_as_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), crate::common::keep_otlp_points).await;
     for (path, file) in [
         ("/v1/traces", "trace.json"),
         ("/v1/logs", "logs.json"),

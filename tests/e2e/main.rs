@@ -7,6 +7,7 @@ mod common;
 mod json;
 mod loadgen;
 mod logs;
+mod metrics;
 mod mutation;
 mod restart;
 mod retention;

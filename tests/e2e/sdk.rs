@@ -159,7 +159,7 @@ fn send_everything(transport: Transport, endpoint: String) -> Sent {
 
 async fn round_trip(transport: Transport) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), crate::common::keep_otlp_points).await;
     let endpoint = match transport {
         Transport::Grpc => format!("http://{}", server.otlp_grpc_addr),
         _ => format!("http://{}", server.otlp_http_addr),

@@ -170,6 +170,7 @@ async fn three_services_through_the_real_sdk() {
     let server = start(dir.path(), |c| {
         // Only the flush at shutdown writes span metrics: counters are then exact totals.
         c.span_metrics.flush_interval = Duration::from_secs(3600);
+        crate::common::keep_otlp_points(c);
     })
     .await;
     let endpoint = format!("http://{}", server.otlp_grpc_addr);

@@ -1,0 +1,224 @@
+//! The PromQL engine: expressions parsed by `promql-parser`, evaluated over
+//! [`SeriesReader`] with Prometheus's semantics (lookback delta and staleness, extrapolated
+//! rates, vector matching, aggregations). Results equal Prometheus's for the same data: the
+//! test suite runs Prometheus's own engine tests (`testscript`).
+//!
+//! Evaluation is columnar: every node is evaluated once for all steps of a query, so a range
+//! query reads each series once and an instant query is a range query of one step.
+
+mod eval;
+mod functions;
+pub mod testscript;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lookout_storage::{Labels, SeriesReader};
+
+pub use eval::{Sample, Series, Value};
+
+/// Limits of one query, each checked inside the evaluation loops.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromqlConfig {
+    /// How far back an instant selector looks for a sample.
+    #[serde(with = "humantime_serde")]
+    pub lookback_delta: Duration,
+    /// Longest evaluation; a query past it fails with `timeout` (503).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Samples one query may load from storage.
+    pub max_samples: usize,
+    /// Series one selector may select.
+    pub max_series: usize,
+    /// Steps of a range query (`(end - start) / step`).
+    pub max_points: usize,
+}
+
+impl Default for PromqlConfig {
+    fn default() -> Self {
+        PromqlConfig {
+            lookback_delta: Duration::from_secs(300),
+            timeout: Duration::from_secs(120),
+            max_samples: 50_000_000,
+            max_series: 500_000,
+            max_points: 11_000,
+        }
+    }
+}
+
+impl PromqlConfig {
+    pub fn validate(&self, prefix: &str, problems: &mut Vec<String>) {
+        for (name, zero) in [
+            ("lookback_delta", self.lookback_delta.is_zero()),
+            ("timeout", self.timeout.is_zero()),
+            ("max_samples", self.max_samples == 0),
+            ("max_series", self.max_series == 0),
+            ("max_points", self.max_points == 0),
+        ] {
+            if zero {
+                problems.push(format!("{prefix}.{name}: must be greater than 0"));
+            }
+        }
+    }
+}
+
+/// Why a query failed, in Prometheus's error types.
+#[derive(Debug, thiserror::Error)]
+pub enum PromqlError {
+    /// The query does not parse, or a parameter is wrong (`bad_data`, 400).
+    #[error("{0}")]
+    BadData(String),
+    /// The query is valid but cannot be evaluated (`execution`, 422).
+    #[error("{0}")]
+    Execution(String),
+    /// A limit was passed (`execution`, 422).
+    #[error("{0}")]
+    Limit(String),
+    /// The query uses a feature this engine does not implement (native histograms,
+    /// experimental functions) (`bad_data`, 400).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The query ran past its timeout (`timeout`, 503).
+    #[error("query timed out in {0}")]
+    Timeout(&'static str),
+    /// Storage failed (`internal`, 500).
+    #[error("storage: {0}")]
+    Storage(lookout_storage::StorageError),
+}
+
+impl From<lookout_storage::StorageError> for PromqlError {
+    fn from(e: lookout_storage::StorageError) -> Self {
+        match e {
+            lookout_storage::StorageError::Timeout => PromqlError::Timeout("query execution"),
+            lookout_storage::StorageError::Limit(m) => PromqlError::Limit(m),
+            other => PromqlError::Storage(other),
+        }
+    }
+}
+
+impl PromqlError {
+    /// Prometheus's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            PromqlError::BadData(_) | PromqlError::Unsupported(_) => "bad_data",
+            PromqlError::Execution(_) | PromqlError::Limit(_) => "execution",
+            PromqlError::Timeout(_) => "timeout",
+            PromqlError::Storage(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            PromqlError::BadData(_) | PromqlError::Unsupported(_) => 400,
+            PromqlError::Execution(_) | PromqlError::Limit(_) => 422,
+            PromqlError::Timeout(_) => 503,
+            PromqlError::Storage(_) => 500,
+        }
+    }
+}
+
+/// A parsed query.
+pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
+    promql_parser::parser::parse(query)
+        .map_err(|e| PromqlError::BadData(format!("invalid parameter \"query\": {e}")))
+}
+
+/// Evaluates PromQL over a series reader.
+#[derive(Clone)]
+pub struct Engine {
+    reader: Arc<dyn SeriesReader>,
+    config: PromqlConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// A range query's times, Unix milliseconds, start and end inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+impl Engine {
+    pub fn new(reader: Arc<dyn SeriesReader>, config: PromqlConfig) -> Engine {
+        Engine { reader, config }
+    }
+
+    pub fn config(&self) -> &PromqlConfig {
+        &self.config
+    }
+
+    /// Evaluates at one instant: a vector, scalar, string or (for a range selector) matrix.
+    pub fn instant(&self, query: &str, time: i64) -> Result<Value, PromqlError> {
+        let expr = parse(query)?;
+        self.eval_expr(
+            &expr,
+            Range {
+                start: time,
+                end: time,
+                step: 1,
+            },
+            true,
+        )
+    }
+
+    /// Evaluates every `step` from `start` to `end`: a matrix (scalars become one series).
+    pub fn range(&self, query: &str, range: Range) -> Result<Value, PromqlError> {
+        let expr = parse(query)?;
+        self.eval_expr(&expr, range, false)
+    }
+
+    pub fn eval_expr(
+        &self,
+        expr: &promql_parser::parser::Expr,
+        range: Range,
+        instant: bool,
+    ) -> Result<Value, PromqlError> {
+        if range.step <= 0 {
+            return Err(PromqlError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if range.end < range.start {
+            return Err(PromqlError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        let points = (range.end - range.start) / range.step + 1;
+        if points as usize > self.config.max_points {
+            return Err(PromqlError::BadData(format!(
+                "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+                self.config.max_points
+            )));
+        }
+        let deadline = Instant::now() + self.config.timeout;
+        let mut ev = eval::Evaluator::new(self.reader.as_ref(), &self.config, range, deadline);
+        let value = ev.eval(expr)?;
+        ev.finish(value, instant)
+    }
+}
+
+/// Whether `name` is a valid label name.
+pub fn is_label_name(name: &str) -> bool {
+    eval::is_valid_label_name(name)
+}
+
+/// Labels without `__name__`.
+pub(crate) fn drop_name(labels: &Labels) -> Labels {
+    Labels(
+        labels
+            .0
+            .iter()
+            .filter(|(n, _)| n != "__name__")
+            .cloned()
+            .collect(),
+    )
+}

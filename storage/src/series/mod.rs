@@ -1,0 +1,1307 @@
+//! Prometheus-style series: a label set → series id index with postings, samples in Gorilla
+//! chunks, an in-memory head of open chunks made durable by a write-ahead record per write.
+//!
+//! Write path (one lock, the head's): new series get their index entries, and the batch's
+//! samples one `series_wal` record, in one RocksDB write batch; then the samples go into the
+//! series' open chunks. A chunk of [`CHUNK_SAMPLES`] samples is written to `chunks` (and its
+//! head snapshot deleted). A checkpoint ([`SeriesDb::checkpoint`]) writes every changed open
+//! chunk to `h` snapshots and deletes the write-ahead records before it, atomically. On open,
+//! snapshots are loaded and the remaining write-ahead records replayed, skipping samples that
+//! are already in chunks or snapshots, so nothing acknowledged is lost and nothing doubles.
+
+pub mod chunk;
+pub mod otlp;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use rocksdb::{WriteBatch, DB};
+
+use crate::error::{Result, StorageError};
+use chunk::ChunkEncoder;
+
+/// Samples per closed chunk (Prometheus's number: past it, compression gains little).
+pub const CHUNK_SAMPLES: usize = 120;
+
+/// Prometheus's stale marker: a NaN with this exact bit pattern.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+pub(crate) const CF_SERIES: &str = "series";
+pub(crate) const CF_SERIES_WAL: &str = "series_wal";
+pub(crate) const CF_CHUNKS: &str = "chunks";
+pub(crate) const CF_EXEMPLARS: &str = "exemplars";
+
+const SEP: u8 = 0xff;
+
+const NONE: (i64, f64) = (i64::MIN, f64::NAN);
+
+/// A series' labels, sorted by name, `__name__` included.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Labels(pub Vec<(String, String)>);
+
+impl Labels {
+    /// Sorts by name; the last of repeated names wins.
+    pub fn new(mut pairs: Vec<(String, String)>) -> Labels {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+        pairs.retain(|(_, v)| !v.is_empty());
+        Labels(pairs)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    pub fn name(&self) -> &str {
+        self.get("__name__").unwrap_or("")
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.iter().map(|(n, v)| n.len() + v.len() + 2).sum());
+        for (n, v) in &self.0 {
+            out.extend_from_slice(n.as_bytes());
+            out.push(SEP);
+            out.extend_from_slice(v.as_bytes());
+            out.push(SEP);
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Labels> {
+        let mut parts = bytes.split(|b| *b == SEP);
+        let mut pairs = Vec::new();
+        while let Some(name) = parts.next() {
+            if name.is_empty() {
+                break;
+            }
+            let value = parts.next()?;
+            pairs.push((
+                String::from_utf8(name.to_vec()).ok()?,
+                String::from_utf8(value.to_vec()).ok()?,
+            ));
+        }
+        Some(Labels(pairs))
+    }
+
+    fn hash(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for (n, v) in &self.0 {
+            h.update(n.as_bytes());
+            h.update(&[SEP]);
+            h.update(v.as_bytes());
+            h.update(&[SEP]);
+        }
+        h.digest()
+    }
+}
+
+/// A label matcher of a selector. Regexes are fully anchored by whoever builds them.
+#[derive(Clone, Debug)]
+pub enum MatchOp {
+    Equal(String),
+    NotEqual(String),
+    Re(regex::Regex),
+    NotRe(regex::Regex),
+}
+
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchOp,
+}
+
+impl Matcher {
+    pub fn equal(name: &str, value: &str) -> Matcher {
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal(value.into()),
+        }
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match &self.op {
+            MatchOp::Equal(v) => v == value,
+            MatchOp::NotEqual(v) => v != value,
+            MatchOp::Re(r) => r.is_match(value),
+            MatchOp::NotRe(r) => !r.is_match(value),
+        }
+    }
+}
+
+/// Metric metadata, per metric name (the family name: without `_bucket`, `_total`...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    pub kind: String,
+    pub unit: String,
+    pub help: String,
+}
+
+/// An exemplar of a sample: a trace that explains it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar {
+    pub t: i64,
+    pub value: f64,
+    /// Labels such as `trace_id` and `span_id`.
+    pub labels: Labels,
+}
+
+/// A series and its samples (milliseconds, oldest first).
+#[derive(Clone, Debug)]
+pub struct SeriesData {
+    pub labels: Arc<Labels>,
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// Bounds on one read, checked inside its loops.
+#[derive(Clone, Copy, Debug)]
+pub struct SelectLimits {
+    pub max_series: usize,
+    pub max_samples: usize,
+    pub deadline: Option<Instant>,
+}
+
+impl SelectLimits {
+    pub const NONE: SelectLimits = SelectLimits {
+        max_series: usize::MAX,
+        max_samples: usize::MAX,
+        deadline: None,
+    };
+}
+
+/// Limits of the series store.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeriesConfig {
+    /// Series in the store; samples of new series past it are rejected.
+    pub max_series: usize,
+    /// Series of one metric name; samples of new series past it are rejected.
+    pub max_series_per_metric: usize,
+    /// Also keep every OTLP metric data point as received (for re-export and debugging); off by
+    /// default, as series hold everything Prometheus queries need in a fraction of the space.
+    pub keep_otlp_points: bool,
+    /// How often open chunks are snapshotted and the write-ahead records before them deleted.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: std::time::Duration,
+}
+
+impl Default for SeriesConfig {
+    fn default() -> Self {
+        SeriesConfig {
+            max_series: 2_000_000,
+            max_series_per_metric: 200_000,
+            keep_otlp_points: false,
+            checkpoint_interval: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+impl SeriesConfig {
+    pub fn validate(&self, prefix: &str, problems: &mut Vec<String>) {
+        if self.max_series == 0 {
+            problems.push(format!("{prefix}.max_series: must be greater than 0"));
+        }
+        if self.max_series_per_metric == 0 {
+            problems.push(format!(
+                "{prefix}.max_series_per_metric: must be greater than 0"
+            ));
+        }
+        if self.checkpoint_interval.is_zero() {
+            problems.push(format!(
+                "{prefix}.checkpoint_interval: must be greater than 0"
+            ));
+        }
+    }
+}
+
+/// One sample to append, with the series' labels.
+#[derive(Clone, Debug)]
+pub struct NewSample {
+    pub labels: Labels,
+    pub t: i64,
+    pub v: f64,
+    /// OTLP delta temporality: `v` is added to the series' last value, unless `start` (ms) is
+    /// after it (a gap: the accumulation starts again).
+    pub delta_start: Option<i64>,
+    /// The OTLP data point the sample came from (for rejection counts).
+    pub point: u32,
+}
+
+/// Why samples were not appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleRejection {
+    SeriesLimit,
+    OutOfOrder,
+}
+
+/// What an append did not take: per data point, the first reason.
+#[derive(Debug, Default)]
+pub struct AppendReport {
+    pub rejected_points: Vec<(u32, SampleRejection, String)>,
+    pub appended: u64,
+}
+
+struct HeadSeries {
+    open: ChunkEncoder,
+    /// The newest sample written to `chunks` ((i64::MIN, NaN): none).
+    persisted_last: (i64, f64),
+    /// Changed since the last checkpoint.
+    dirty: bool,
+}
+
+struct Head {
+    series: HashMap<u64, HeadSeries>,
+    wal_seq: u64,
+}
+
+#[derive(Default)]
+struct Index {
+    by_hash: HashMap<u64, Vec<u64>>,
+    labels: HashMap<u64, Arc<Labels>>,
+    per_metric: HashMap<String, usize>,
+    metadata: HashMap<String, Metadata>,
+    next_id: u64,
+}
+
+impl Index {
+    fn find(&self, labels: &Labels, hash: u64) -> Option<u64> {
+        self.by_hash
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|id| self.labels.get(id).is_some_and(|l| **l == *labels))
+    }
+
+    fn insert(&mut self, id: u64, labels: Arc<Labels>) {
+        self.by_hash.entry(labels.hash()).or_default().push(id);
+        *self.per_metric.entry(labels.name().to_owned()).or_default() += 1;
+        self.labels.insert(id, labels);
+        self.next_id = self.next_id.max(id + 1);
+    }
+}
+
+/// The series store. Shares the RocksDB database of [`crate::Store`].
+pub(crate) struct SeriesDb {
+    config: SeriesConfig,
+    head: Mutex<Head>,
+    index: RwLock<Index>,
+    /// Chunks ending before this (ms) are past retention: reads skip them, compaction drops them.
+    pub(crate) cutoff_ms: Arc<AtomicI64>,
+}
+
+fn id_key(prefix: u8, id: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = prefix;
+    key[1..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// `chunks`: series id (8) | newest sample time (8, sign bit flipped so byte order is numeric).
+fn chunk_key(id: u64, max_t: i64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&id.to_be_bytes());
+    key[8..].copy_from_slice(&((max_t as u64) ^ (1 << 63)).to_be_bytes());
+    key
+}
+
+/// The newest sample time in a `chunks` (or `exemplars`) key.
+pub(crate) fn chunk_key_time(key: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = key.get(8..16)?.try_into().ok()?;
+    Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+}
+
+fn posting_prefix(name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(name.len() + 2);
+    key.push(b'p');
+    key.extend_from_slice(name.as_bytes());
+    key.push(SEP);
+    key
+}
+
+fn corrupt(cf: &'static str, key: &[u8], reason: &str) -> StorageError {
+    StorageError::Corrupt {
+        cf,
+        key: crate::store::hex(key),
+        reason: reason.into(),
+    }
+}
+
+fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a rocksdb::ColumnFamily> {
+    db.cf_handle(name)
+        .ok_or(StorageError::MissingColumnFamily(name))
+}
+
+impl SeriesDb {
+    /// Loads the index and rebuilds the head from snapshots and write-ahead records.
+    pub(crate) fn open(
+        db: &DB,
+        config: SeriesConfig,
+        cutoff_ms: Arc<AtomicI64>,
+    ) -> Result<SeriesDb> {
+        let series_cf = cf(db, CF_SERIES)?;
+        let mut index = Index::default();
+        let mut head = Head {
+            series: HashMap::new(),
+            wal_seq: 0,
+        };
+        let mut it = db.raw_iterator_cf(series_cf);
+        it.seek([b'i']);
+        while let (Some(key), Some(value)) = (it.key(), it.value()) {
+            if key.first() != Some(&b'i') {
+                break;
+            }
+            let id = key
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt(CF_SERIES, key, "bad series key"))?;
+            let labels =
+                Labels::decode(value).ok_or_else(|| corrupt(CF_SERIES, key, "bad labels"))?;
+            index.insert(id, Arc::new(labels));
+            it.next();
+        }
+        it.seek([b'm']);
+        while let (Some(key), Some(value)) = (it.key(), it.value()) {
+            if key.first() != Some(&b'm') {
+                break;
+            }
+            let name = String::from_utf8_lossy(&key[1..]).into_owned();
+            let mut parts = value.split(|b| *b == SEP);
+            let mut next =
+                || String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let (kind, unit, help) = (next(), next(), next());
+            index.metadata.insert(name, Metadata { kind, unit, help });
+            it.next();
+        }
+        it.seek([b'h']);
+        while let (Some(key), Some(value)) = (it.key(), it.value()) {
+            if key.first() != Some(&b'h') {
+                break;
+            }
+            let id = key
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| corrupt(CF_SERIES, key, "bad head key"))?;
+            let open = ChunkEncoder::from_encoded(value)
+                .ok_or_else(|| corrupt(CF_SERIES, key, "bad head chunk"))?;
+            head.series.insert(
+                id,
+                HeadSeries {
+                    open,
+                    persisted_last: NONE,
+                    dirty: false,
+                },
+            );
+            it.next();
+        }
+        it.status()?;
+        drop(it);
+
+        let chunks = cf(db, CF_CHUNKS)?;
+        let persisted = |id: u64| -> Result<(i64, f64)> {
+            let mut it = db.raw_iterator_cf(chunks);
+            it.seek_for_prev(chunk_key(id, i64::MAX));
+            let last = match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k.get(..8) == Some(&id.to_be_bytes()[..]) => chunk::decode(v)
+                    .and_then(|s| s.last().copied())
+                    .ok_or_else(|| corrupt(CF_CHUNKS, k, "bad chunk"))?,
+                _ => NONE,
+            };
+            it.status()?;
+            Ok(last)
+        };
+        for (id, s) in head.series.iter_mut() {
+            s.persisted_last = persisted(*id)?;
+        }
+
+        // Replay the write-ahead records after the last checkpoint.
+        let wal = cf(db, CF_SERIES_WAL)?;
+        let mut it = db.raw_iterator_cf(wal);
+        it.seek_to_first();
+        let mut replayed = 0u64;
+        while let (Some(key), Some(value)) = (it.key(), it.value()) {
+            let seq = key
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| corrupt(CF_SERIES_WAL, key, "bad key"))?;
+            head.wal_seq = head.wal_seq.max(seq);
+            for sample in WalRecord(value) {
+                let (id, t, v) = sample.ok_or_else(|| corrupt(CF_SERIES_WAL, key, "bad record"))?;
+                let entry = match head.series.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(HeadSeries {
+                        open: ChunkEncoder::new(),
+                        persisted_last: persisted(id)?,
+                        dirty: false,
+                    }),
+                };
+                let last = entry.open.last_time().unwrap_or(i64::MIN);
+                if t > last.max(entry.persisted_last.0) {
+                    entry.open.append(t, v);
+                    entry.dirty = true;
+                    replayed += 1;
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        drop(it);
+        if replayed > 0 {
+            tracing::info!(samples = replayed, "replayed series write-ahead records");
+        }
+        Ok(SeriesDb {
+            config,
+            head: Mutex::new(head),
+            index: RwLock::new(index),
+            cutoff_ms,
+        })
+    }
+
+    fn head(&self) -> std::sync::MutexGuard<'_, Head> {
+        self.head.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn index_read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn index_write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn active_series(&self) -> usize {
+        self.head().series.len()
+    }
+
+    pub(crate) fn series_count(&self) -> usize {
+        self.index_read().labels.len()
+    }
+
+    /// Appends samples: `wb` (which may already hold other writes of the same request) gets the
+    /// new series and the write-ahead record and is written by `write`; then the head takes the
+    /// samples. Metadata changes are written in the same batch.
+    pub(crate) fn append(
+        &self,
+        db: &DB,
+        mut wb: WriteBatch,
+        samples: &[NewSample],
+        metadata: &[(String, Metadata)],
+        exemplars: &[(usize, Exemplar)],
+        write: impl FnOnce(WriteBatch) -> Result<()>,
+    ) -> Result<AppendReport> {
+        let series_cf = cf(db, CF_SERIES)?;
+        let mut report = AppendReport::default();
+        let mut head = self.head();
+        let mut new_series: Vec<(u64, Arc<Labels>)> = Vec::new();
+        let mut new_metadata = Vec::new();
+        {
+            let index = self.index_read();
+            for (name, meta) in metadata {
+                if index.metadata.get(name) != Some(meta) {
+                    let mut value = Vec::new();
+                    for part in [&meta.kind, &meta.unit, &meta.help] {
+                        value.extend_from_slice(part.as_bytes());
+                        value.push(SEP);
+                    }
+                    let mut key = vec![b'm'];
+                    key.extend_from_slice(name.as_bytes());
+                    wb.put_cf(series_cf, key, value);
+                    new_metadata.push((name.clone(), meta.clone()));
+                }
+            }
+        }
+        // Resolve series ids; staged: the newest (t, v) per series within this batch.
+        let mut staged: HashMap<u64, (i64, f64)> = HashMap::new();
+        let mut accepted: Vec<(u64, i64, f64)> = Vec::with_capacity(samples.len());
+        let mut sample_ids: Vec<Option<u64>> = Vec::with_capacity(samples.len());
+        let mut per_metric_new: HashMap<&str, usize> = HashMap::new();
+        {
+            let index = self.index_read();
+            let mut next_id = index.next_id + new_series.len() as u64;
+            for s in samples {
+                let hash = s.labels.hash();
+                let mut id = index.find(&s.labels, hash).or_else(|| {
+                    new_series
+                        .iter()
+                        .find(|(_, l)| **l == s.labels)
+                        .map(|(id, _)| *id)
+                });
+                if id.is_none() {
+                    let name = s.labels.name();
+                    let metric_count = index.per_metric.get(name).copied().unwrap_or(0)
+                        + per_metric_new.get(name).copied().unwrap_or(0);
+                    if index.labels.len() + new_series.len() >= self.config.max_series {
+                        report.rejected_points.push((
+                            s.point,
+                            SampleRejection::SeriesLimit,
+                            format!(
+                                "series limit of {} reached (storage.series.max_series)",
+                                self.config.max_series
+                            ),
+                        ));
+                    } else if metric_count >= self.config.max_series_per_metric {
+                        report.rejected_points.push((
+                            s.point,
+                            SampleRejection::SeriesLimit,
+                            format!(
+                                "metric {name} has {} series (storage.series.max_series_per_metric)",
+                                self.config.max_series_per_metric
+                            ),
+                        ));
+                    } else {
+                        let new_id = next_id;
+                        next_id += 1;
+                        *per_metric_new.entry(name).or_default() += 1;
+                        let labels = Arc::new(s.labels.clone());
+                        let encoded = labels.encode();
+                        let mut key = vec![b'n'];
+                        key.extend_from_slice(&encoded);
+                        wb.put_cf(series_cf, key, new_id.to_be_bytes());
+                        wb.put_cf(series_cf, id_key(b'i', new_id), &encoded);
+                        for (n, v) in labels.iter() {
+                            let mut key = posting_prefix(n);
+                            key.extend_from_slice(v.as_bytes());
+                            key.push(SEP);
+                            key.extend_from_slice(&new_id.to_be_bytes());
+                            wb.put_cf(series_cf, key, []);
+                        }
+                        new_series.push((new_id, labels));
+                        id = Some(new_id);
+                    }
+                }
+                sample_ids.push(id);
+                let Some(id) = id else { continue };
+                let last = staged.get(&id).copied().or_else(|| {
+                    head.series
+                        .get(&id)
+                        .map(|h| match (h.open.last_time(), h.open.last_value()) {
+                            (Some(t), Some(v)) => (t, v),
+                            _ => h.persisted_last,
+                        })
+                });
+                let mut v = s.v;
+                if let Some(start) = s.delta_start {
+                    if let Some((lt, lv)) = last {
+                        if start <= lt && !lv.is_nan() {
+                            v += lv;
+                        }
+                    }
+                }
+                if let Some((lt, lv)) = last {
+                    if s.t < lt
+                        || (s.t == lt && lv.to_bits() != v.to_bits() && s.delta_start.is_none())
+                    {
+                        report.rejected_points.push((
+                            s.point,
+                            SampleRejection::OutOfOrder,
+                            format!(
+                                "sample of {} at {} ms is older than the series' newest at {lt} ms",
+                                s.labels.name(),
+                                s.t
+                            ),
+                        ));
+                        continue;
+                    }
+                    if s.t == lt {
+                        continue; // the same sample again (a retried export)
+                    }
+                }
+                staged.insert(id, (s.t, v));
+                accepted.push((id, s.t, v));
+            }
+        }
+        if !accepted.is_empty() {
+            head.wal_seq += 1;
+            wb.put_cf(
+                cf(db, CF_SERIES_WAL)?,
+                head.wal_seq.to_be_bytes(),
+                WalRecord::encode(&accepted),
+            );
+        }
+        if !exemplars.is_empty() {
+            let ex_cf = cf(db, CF_EXEMPLARS)?;
+            for (i, (sample, ex)) in exemplars.iter().enumerate() {
+                let Some(Some(id)) = sample_ids.get(*sample) else {
+                    continue;
+                };
+                let mut key = chunk_key(*id, ex.t).to_vec();
+                key.extend_from_slice(&(i as u32).to_be_bytes());
+                let mut value = ex.value.to_bits().to_be_bytes().to_vec();
+                value.extend_from_slice(&ex.labels.encode());
+                wb.put_cf(ex_cf, key, value);
+            }
+        }
+        write(wb)?;
+
+        if !new_series.is_empty() || !new_metadata.is_empty() {
+            let mut index = self.index_write();
+            for (id, labels) in new_series {
+                index.insert(id, labels);
+            }
+            for (name, meta) in new_metadata {
+                index.metadata.insert(name, meta);
+            }
+        }
+        report.appended = accepted.len() as u64;
+        let mut cut = WriteBatch::default();
+        let chunks = cf(db, CF_CHUNKS)?;
+        for (id, t, v) in accepted {
+            let s = head.series.entry(id).or_insert_with(|| HeadSeries {
+                open: ChunkEncoder::new(),
+                persisted_last: NONE,
+                dirty: false,
+            });
+            s.open.append(t, v);
+            s.dirty = true;
+            if s.open.len() >= CHUNK_SAMPLES {
+                cut.put_cf(chunks, chunk_key(id, t), s.open.encode());
+                cut.delete_cf(series_cf, id_key(b'h', id));
+                s.persisted_last = (t, v);
+                s.open = ChunkEncoder::new();
+                s.dirty = false;
+            }
+        }
+        if !cut.is_empty() {
+            // If this write fails, the samples are still in the write-ahead records.
+            db.write(cut)?;
+        }
+        Ok(report)
+    }
+
+    /// Snapshots changed open chunks and deletes the write-ahead records they cover.
+    pub(crate) fn checkpoint(&self, db: &DB) -> Result<usize> {
+        let series_cf = cf(db, CF_SERIES)?;
+        let mut head = self.head();
+        let mut wb = WriteBatch::default();
+        let mut n = 0;
+        for (id, s) in head.series.iter_mut().filter(|(_, s)| s.dirty) {
+            if s.open.is_empty() {
+                wb.delete_cf(series_cf, id_key(b'h', *id));
+            } else {
+                wb.put_cf(series_cf, id_key(b'h', *id), s.open.encode());
+            }
+            s.dirty = false;
+            n += 1;
+        }
+        wb.delete_range_cf(
+            cf(db, CF_SERIES_WAL)?,
+            0u64.to_be_bytes(),
+            (head.wal_seq + 1).to_be_bytes(),
+        );
+        if let Err(e) = db.write(wb) {
+            for s in head.series.values_mut() {
+                s.dirty = true;
+            }
+            return Err(e.into());
+        }
+        Ok(n)
+    }
+
+    /// Ids of the series matching every matcher (at least one must not match the empty string).
+    fn matching_ids(
+        &self,
+        db: &DB,
+        matchers: &[Matcher],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<u64>> {
+        let series_cf = cf(db, CF_SERIES)?;
+        let mut positive: Option<BTreeSet<u64>> = None;
+        let mut scans = 0usize;
+        let mut scan =
+            |name: &str, keep: &dyn Fn(&str) -> bool, out: &mut BTreeSet<u64>| -> Result<()> {
+                let prefix = posting_prefix(name);
+                let mut it = db.raw_iterator_cf(series_cf);
+                it.seek(&prefix);
+                let mut last_value: Vec<u8> = Vec::new();
+                let mut last_keep = false;
+                while let Some(key) = it.key() {
+                    if !key.starts_with(&prefix) || key.len() < prefix.len() + 9 {
+                        break;
+                    }
+                    scans += 1;
+                    if scans.is_multiple_of(4096) && deadline.is_some_and(|d| Instant::now() > d) {
+                        return Err(StorageError::Timeout);
+                    }
+                    let value = &key[prefix.len()..key.len() - 9];
+                    if value != last_value.as_slice() {
+                        last_value.clear();
+                        last_value.extend_from_slice(value);
+                        last_keep = keep(&String::from_utf8_lossy(value));
+                    }
+                    if last_keep {
+                        if let Ok(b) = key[key.len() - 8..].try_into() {
+                            out.insert(u64::from_be_bytes(b));
+                        }
+                    }
+                    it.next();
+                }
+                it.status()?;
+                Ok(())
+            };
+        // Positive matchers first (they do not match ""): intersect their postings.
+        for m in matchers.iter().filter(|m| !m.matches("")) {
+            let mut ids = BTreeSet::new();
+            if let MatchOp::Equal(v) = &m.op {
+                let wanted = v.clone();
+                scan(&m.name, &move |x| x == wanted, &mut ids)?;
+            } else {
+                scan(&m.name, &|x| m.matches(x), &mut ids)?;
+            }
+            positive = Some(match positive {
+                None => ids,
+                Some(p) => p.intersection(&ids).copied().collect(),
+            });
+        }
+        let mut result = match positive {
+            Some(p) => p,
+            None => self.index_read().labels.keys().copied().collect(),
+        };
+        // Matchers that match "": drop series that have the label with a value they reject.
+        for m in matchers.iter().filter(|m| m.matches("")) {
+            let mut rejected = BTreeSet::new();
+            scan(&m.name, &|x| !m.matches(x), &mut rejected)?;
+            result.retain(|id| !rejected.contains(id));
+        }
+        Ok(result.into_iter().collect())
+    }
+
+    /// Matching series with their samples in `[mint, maxt]` (ms); series without samples there
+    /// are left out.
+    pub(crate) fn select(
+        &self,
+        db: &DB,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<SeriesData>> {
+        let ids = self.matching_ids(db, matchers, limits.deadline)?;
+        let mint = mint.max(self.cutoff_ms.load(Ordering::Relaxed));
+        let chunks = cf(db, CF_CHUNKS)?;
+        let mut out = Vec::new();
+        let mut total = 0usize;
+        for id in ids {
+            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(StorageError::Timeout);
+            }
+            let Some(labels) = self.index_read().labels.get(&id).cloned() else {
+                continue;
+            };
+            let mut samples = Vec::new();
+            let mut it = db.raw_iterator_cf(chunks);
+            it.seek(chunk_key(id, mint));
+            while let (Some(key), Some(value)) = (it.key(), it.value()) {
+                if key.get(..8) != Some(&id.to_be_bytes()[..]) {
+                    break;
+                }
+                let decoded =
+                    chunk::decode(value).ok_or_else(|| corrupt(CF_CHUNKS, key, "bad chunk"))?;
+                let past_end = decoded.first().is_some_and(|(t, _)| *t > maxt);
+                samples.extend(
+                    decoded
+                        .into_iter()
+                        .filter(|(t, _)| *t >= mint && *t <= maxt),
+                );
+                if past_end {
+                    break;
+                }
+                it.next();
+            }
+            it.status()?;
+            drop(it);
+            let open = self.head().series.get(&id).map(|s| s.open.encode());
+            if let Some(open) = open {
+                let decoded = chunk::decode(&open).unwrap_or_default();
+                let after = samples.last().map(|(t, _)| *t).unwrap_or(i64::MIN);
+                samples.extend(
+                    decoded
+                        .into_iter()
+                        .filter(|(t, _)| *t >= mint && *t <= maxt && *t > after),
+                );
+            }
+            if samples.is_empty() {
+                continue;
+            }
+            total += samples.len();
+            if total > limits.max_samples {
+                return Err(StorageError::Limit(format!(
+                    "query loads more than {} samples",
+                    limits.max_samples
+                )));
+            }
+            out.push(SeriesData { labels, samples });
+            if out.len() > limits.max_series {
+                return Err(StorageError::Limit(format!(
+                    "query selects more than {} series",
+                    limits.max_series
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Matching series that have samples in `[mint, maxt]` (label sets only).
+    pub(crate) fn series(
+        &self,
+        db: &DB,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<Arc<Labels>>> {
+        let ids = self.matching_ids(db, matchers, limits.deadline)?;
+        let chunks = cf(db, CF_CHUNKS)?;
+        let mint = mint.max(self.cutoff_ms.load(Ordering::Relaxed));
+        let mut out = Vec::new();
+        for id in ids {
+            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(StorageError::Timeout);
+            }
+            let in_head = self.head().series.get(&id).is_some_and(|s| {
+                match (s.open.first_time(), s.open.last_time()) {
+                    (Some(a), Some(b)) => a <= maxt && b >= mint,
+                    _ => false,
+                }
+            });
+            let in_chunks = !in_head && {
+                let mut it = db.raw_iterator_cf(chunks);
+                it.seek(chunk_key(id, mint));
+                let found = match (it.key(), it.value()) {
+                    (Some(k), Some(v)) if k.get(..8) == Some(&id.to_be_bytes()[..]) => v
+                        .get(2..10)
+                        .and_then(|b| b.try_into().ok())
+                        .map(i64::from_be_bytes)
+                        .is_some_and(|first| first <= maxt),
+                    _ => false,
+                };
+                it.status()?;
+                found
+            };
+            if in_head || in_chunks {
+                if let Some(labels) = self.index_read().labels.get(&id) {
+                    out.push(Arc::clone(labels));
+                }
+                if out.len() >= limits.max_series {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn metadata(&self) -> Vec<(String, Metadata)> {
+        let mut out: Vec<_> = self
+            .index_read()
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    pub(crate) fn exemplars(
+        &self,
+        db: &DB,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        limits: SelectLimits,
+    ) -> Result<Vec<(Arc<Labels>, Vec<Exemplar>)>> {
+        let ids = self.matching_ids(db, matchers, limits.deadline)?;
+        let ex_cf = cf(db, CF_EXEMPLARS)?;
+        let mut out = Vec::new();
+        for id in ids {
+            let mut found = Vec::new();
+            let mut it = db.raw_iterator_cf(ex_cf);
+            it.seek(chunk_key(id, mint));
+            while let (Some(key), Some(value)) = (it.key(), it.value()) {
+                if key.get(..8) != Some(&id.to_be_bytes()[..]) {
+                    break;
+                }
+                let t = chunk_key_time(key).unwrap_or(i64::MAX);
+                if t > maxt {
+                    break;
+                }
+                let v = value
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b| f64::from_bits(u64::from_be_bytes(b)))
+                    .ok_or_else(|| corrupt(CF_EXEMPLARS, key, "bad exemplar"))?;
+                let labels = Labels::decode(&value[8..])
+                    .ok_or_else(|| corrupt(CF_EXEMPLARS, key, "bad exemplar labels"))?;
+                found.push(Exemplar {
+                    t,
+                    value: v,
+                    labels,
+                });
+                it.next();
+            }
+            it.status()?;
+            if !found.is_empty() {
+                if let Some(labels) = self.index_read().labels.get(&id) {
+                    out.push((Arc::clone(labels), found));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Samples in the head and in chunks (a scan: tests and tools).
+    pub(crate) fn count_samples(&self, db: &DB, keep: &dyn Fn(&Labels) -> bool) -> Result<u64> {
+        let index = self.index_read();
+        let kept = |id: u64| index.labels.get(&id).is_some_and(|l| keep(l));
+        let mut n: u64 = self
+            .head()
+            .series
+            .iter()
+            .filter(|(id, _)| kept(**id))
+            .map(|(_, s)| s.open.len() as u64)
+            .sum();
+        let mut it = db.raw_iterator_cf(cf(db, CF_CHUNKS)?);
+        it.seek_to_first();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let id = k
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(u64::MAX);
+            if !kept(id) {
+                it.next();
+                continue;
+            }
+            n += v
+                .get(..2)
+                .and_then(|b| b.try_into().ok())
+                .map(u16::from_be_bytes)
+                .unwrap_or(0) as u64;
+            it.next();
+        }
+        it.status()?;
+        Ok(n)
+    }
+
+    /// Approximate heap bytes of the head and the in-memory index.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let head: usize = self
+            .head()
+            .series
+            .values()
+            .map(|s| s.open.heap_bytes() + std::mem::size_of::<HeadSeries>() + 16)
+            .sum();
+        let index = self.index_read();
+        let labels: usize = index
+            .labels
+            .values()
+            .map(|l| {
+                64 + l.0.len() * 48 + l.0.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>()
+            })
+            .sum();
+        head + labels + index.by_hash.len() * 48
+    }
+}
+
+/// A write-ahead record: samples as (series id, time ms, value bits), 24 bytes each.
+struct WalRecord<'a>(&'a [u8]);
+
+impl WalRecord<'_> {
+    fn encode(samples: &[(u64, i64, f64)]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(samples.len() * 24);
+        for (id, t, v) in samples {
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&t.to_be_bytes());
+            out.extend_from_slice(&v.to_bits().to_be_bytes());
+        }
+        out
+    }
+}
+
+impl Iterator for WalRecord<'_> {
+    type Item = Option<(u64, i64, f64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let Some((head, rest)) = self.0.split_at_checked(24) else {
+            self.0 = &[];
+            return Some(None);
+        };
+        self.0 = rest;
+        let word = |i: usize| u64::from_be_bytes(head[i..i + 8].try_into().unwrap_or([0; 8]));
+        Some(Some((word(0), word(8) as i64, f64::from_bits(word(16)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SeriesReader, StorageConfig, Store};
+
+    fn open(dir: &std::path::Path, config: SeriesConfig) -> Store {
+        let storage = StorageConfig {
+            series: config,
+            ..Default::default()
+        };
+        Store::open(dir, &storage).unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        Labels::new(
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn sample(l: &Labels, t: i64, v: f64) -> NewSample {
+        NewSample {
+            labels: l.clone(),
+            t,
+            v,
+            delta_start: None,
+            point: 0,
+        }
+    }
+
+    fn re(s: &str) -> regex::Regex {
+        regex::Regex::new(&format!("^(?:{s})$")).unwrap()
+    }
+
+    fn names(store: &Store, matchers: &[Matcher]) -> Vec<String> {
+        let mut out: Vec<String> = store
+            .select(matchers, i64::MIN / 2, i64::MAX / 2, SelectLimits::NONE)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                s.labels
+                    .iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn selectors_use_postings_with_prometheus_semantics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), SeriesConfig::default());
+        let a = labels(&[("__name__", "up"), ("job", "api"), ("env", "prod")]);
+        let b = labels(&[("__name__", "up"), ("job", "web")]);
+        let c = labels(&[("__name__", "down"), ("job", "api")]);
+        store
+            .append_samples(&[sample(&a, 1, 1.0), sample(&b, 1, 1.0), sample(&c, 1, 1.0)])
+            .unwrap();
+        let eq = |n: &str, v: &str| Matcher::equal(n, v);
+        let m = |n: &str, op: MatchOp| Matcher { name: n.into(), op };
+        assert_eq!(
+            names(&store, &[eq("__name__", "up")]),
+            ["__name__=up,env=prod,job=api", "__name__=up,job=web"]
+        );
+        assert_eq!(
+            names(
+                &store,
+                &[
+                    eq("__name__", "up"),
+                    m("job", MatchOp::NotEqual("api".into()))
+                ]
+            ),
+            ["__name__=up,job=web"]
+        );
+        assert_eq!(
+            names(&store, &[m("job", MatchOp::Re(re("a.*")))]),
+            ["__name__=down,job=api", "__name__=up,env=prod,job=api"]
+        );
+        assert_eq!(
+            names(
+                &store,
+                &[eq("__name__", "up"), m("job", MatchOp::NotRe(re("w.*")))]
+            ),
+            ["__name__=up,env=prod,job=api"]
+        );
+        // A matcher that matches "" also matches series without the label.
+        assert_eq!(
+            names(&store, &[eq("__name__", "up"), eq("env", "")]),
+            ["__name__=up,job=web"]
+        );
+        assert_eq!(
+            names(
+                &store,
+                &[eq("__name__", "up"), m("env", MatchOp::Re(re("prod|")))]
+            ),
+            ["__name__=up,env=prod,job=api", "__name__=up,job=web"]
+        );
+    }
+
+    #[test]
+    fn acknowledged_samples_survive_a_crash_and_chunks_stay_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = labels(&[("__name__", "requests_total"), ("job", "api")]);
+        // 500 samples at 15 s: four closed chunks and an open head, no checkpoint.
+        let samples: Vec<_> = (0..500)
+            .map(|i| sample(&l, 1_700_000_000_000 + i * 15_000, (i * 7) as f64))
+            .collect();
+        {
+            let store = open(dir.path(), SeriesConfig::default());
+            for batch in samples.chunks(37) {
+                store.append_samples(batch).unwrap();
+            }
+            // Dropped without a checkpoint: as a crash, the head is only in the write-ahead log.
+        }
+        let store = open(dir.path(), SeriesConfig::default());
+        let read = store
+            .select(
+                &[Matcher::equal("job", "api")],
+                i64::MIN / 2,
+                i64::MAX / 2,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        let want: Vec<(i64, f64)> = samples.iter().map(|s| (s.t, s.v)).collect();
+        assert_eq!(read[0].samples, want);
+        // Checkpoint, more samples, reopen: still exact, nothing doubled.
+        store.checkpoint_series().unwrap();
+        store
+            .append_samples(&[sample(&l, 1_800_000_000_000, 1.0)])
+            .unwrap();
+        drop(store);
+        let store = open(dir.path(), SeriesConfig::default());
+        assert_eq!(store.count_samples(|_| true).unwrap(), 501);
+        // A time range reads only what is in it.
+        let some = store
+            .select(
+                &[Matcher::equal("job", "api")],
+                1_700_000_000_000 + 100 * 15_000,
+                1_700_000_000_000 + 130 * 15_000,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        assert_eq!(some[0].samples.len(), 31);
+    }
+
+    #[test]
+    fn out_of_order_and_limits_are_rejected_with_reasons() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(
+            dir.path(),
+            SeriesConfig {
+                max_series: 3,
+                max_series_per_metric: 2,
+                ..Default::default()
+            },
+        );
+        let s = |name: &str, i: &str| labels(&[("__name__", name), ("i", i)]);
+        let mut batch = vec![
+            sample(&s("a", "1"), 10, 1.0),
+            sample(&s("a", "2"), 10, 1.0),
+            sample(&s("a", "3"), 10, 1.0),
+            sample(&s("b", "1"), 10, 1.0),
+            sample(&s("c", "1"), 10, 1.0),
+        ];
+        for (k, b) in batch.iter_mut().enumerate() {
+            b.point = k as u32;
+        }
+        let report = store.append_samples(&batch).unwrap();
+        assert_eq!(report.appended, 3);
+        let reasons: Vec<_> = report.rejected_points.iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, SampleRejection::SeriesLimit),
+                (4, SampleRejection::SeriesLimit)
+            ]
+        );
+        // Older than the newest sample: rejected; the same sample again: accepted silently.
+        let report = store
+            .append_samples(&[sample(&s("a", "1"), 5, 2.0), sample(&s("a", "2"), 10, 1.0)])
+            .unwrap();
+        assert_eq!(report.rejected_points.len(), 1);
+        assert_eq!(report.rejected_points[0].1, SampleRejection::OutOfOrder);
+        assert_eq!(store.count_samples(|_| true).unwrap(), 3);
+    }
+
+    #[test]
+    fn delta_samples_accumulate_and_restart_after_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), SeriesConfig::default());
+        let l = labels(&[("__name__", "jobs_total")]);
+        let delta = |start: i64, t: i64, v: f64| NewSample {
+            delta_start: Some(start),
+            ..sample(&l, t, v)
+        };
+        store
+            .append_samples(&[delta(0, 10, 2.0), delta(10, 20, 3.0), delta(20, 30, 1.0)])
+            .unwrap();
+        // A gap (start after the last sample): the accumulation starts again, as a reset.
+        store.append_samples(&[delta(50, 60, 4.0)]).unwrap();
+        let read = store
+            .select(
+                &[Matcher::equal("__name__", "jobs_total")],
+                0,
+                100,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        assert_eq!(
+            read[0].samples,
+            [(10, 2.0), (20, 5.0), (30, 6.0), (60, 4.0)]
+        );
+    }
+
+    #[test]
+    fn retention_hides_and_then_drops_expired_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), SeriesConfig::default());
+        let l = labels(&[("__name__", "old")]);
+        let day = 86_400_000i64;
+        let samples: Vec<_> = (0..240).map(|i| sample(&l, i * 60_000, 1.0)).collect();
+        store.append_samples(&samples).unwrap();
+        let retention = crate::Retention {
+            metrics: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        };
+        store
+            .enforce_retention(&retention, (10 * day as u64) * 1_000_000)
+            .unwrap();
+        store
+            .enforce_retention(&retention, (20 * day as u64) * 1_000_000)
+            .unwrap();
+        let read = store
+            .select(
+                &[Matcher::equal("__name__", "old")],
+                0,
+                i64::MAX / 2,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        assert!(read.is_empty(), "{read:?}");
+        let mut it = store.db.raw_iterator_cf(store.cf(CF_CHUNKS).unwrap());
+        it.seek_to_first();
+        assert!(!it.valid(), "expired chunks were compacted away");
+    }
+}

@@ -1,0 +1,416 @@
+//! OTLP metric data points → Prometheus samples, as Prometheus's own OTLP receiver translates
+//! them (`../shared/reference/prometheus-api.md`): names and units via
+//! [`lookout_proto::prometheus`], `job`/`instance` from the resource and `target_info` for its
+//! other attributes, histograms as `_bucket{le}`/`_sum`/`_count`, exponential histograms
+//! expanded to `le` buckets, summaries as `quantile` series, `NoRecordedValue` as a stale
+//! marker, delta sums and histograms accumulated into cumulative series.
+
+use std::collections::HashMap;
+
+use lookout_proto::model::{Batch, MetricItem, MetricKind, PointValue, Resource};
+use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue, KeyValue};
+use lookout_proto::otlp::metrics::v1::{
+    exemplar, AggregationTemporality, Exemplar as OtlpExemplar,
+};
+use lookout_proto::prometheus::{format_label_float, label_name, metric_name, PromType};
+use prost::Message;
+
+use super::{Exemplar, Labels, Metadata, NewSample, STALE_NAN_BITS};
+
+/// FLAG_NO_RECORDED_VALUE of OTLP data points.
+const NO_RECORDED_VALUE: u32 = 1;
+
+/// The samples, metadata and exemplars of one batch.
+#[derive(Debug, Default)]
+pub struct Translated {
+    pub samples: Vec<NewSample>,
+    pub metadata: Vec<(String, Metadata)>,
+    /// Exemplars with the index of the sample (in `samples`) they belong to.
+    pub exemplars: Vec<(usize, Exemplar)>,
+}
+
+/// The text of an attribute value as a label value.
+pub fn value_text(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        None => String::new(),
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::StringValueStrindex(_)) => String::new(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::DoubleValue(d)) => format_label_float(*d),
+        Some(Value::BytesValue(b)) => const_hex::encode(b),
+        Some(Value::ArrayValue(a)) => {
+            let items: Vec<String> = a
+                .values
+                .iter()
+                .map(|v| format!("{:?}", value_text(Some(v))))
+                .collect();
+            format!("[{}]", items.join(","))
+        }
+        Some(Value::KvlistValue(kv)) => {
+            let items: Vec<String> = kv
+                .values
+                .iter()
+                .map(|kv| format!("{:?}:{:?}", kv.key, value_text(kv.value.as_ref())))
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+    }
+}
+
+/// Attributes as labels; keys that collide after sanitising get their values joined with `;`
+/// in key order (as Prometheus does).
+fn push_attributes(out: &mut Vec<(String, String)>, attributes: &[KeyValue]) {
+    let mut sorted: Vec<&KeyValue> = attributes.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let start = out.len();
+    for kv in sorted {
+        let name = label_name(&kv.key);
+        if name.is_empty() {
+            continue;
+        }
+        let value = value_text(kv.value.as_ref());
+        if let Some(existing) = out[start..].iter_mut().find(|(n, _)| *n == name) {
+            existing.1.push(';');
+            existing.1.push_str(&value);
+        } else {
+            out.push((name, value));
+        }
+    }
+}
+
+struct ResourceLabels {
+    /// `job` and `instance`.
+    identity: Vec<(String, String)>,
+    /// `target_info`'s other labels (empty when the resource has nothing else).
+    info: Vec<(String, String)>,
+}
+
+fn resource_labels(resource: &Resource) -> ResourceLabels {
+    let attr = |key: &str| {
+        resource
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .map(|kv| value_text(kv.value.as_ref()))
+            .filter(|v| !v.is_empty())
+    };
+    let mut identity = Vec::new();
+    let job = match (attr("service.namespace"), attr("service.name")) {
+        (Some(ns), Some(name)) => Some(format!("{ns}/{name}")),
+        (None, Some(name)) => Some(name),
+        _ => None,
+    };
+    if let Some(job) = job {
+        identity.push(("job".to_owned(), job));
+    }
+    if let Some(instance) = attr("service.instance.id") {
+        identity.push(("instance".to_owned(), instance));
+    }
+    let rest: Vec<KeyValue> = resource
+        .attributes
+        .iter()
+        .filter(|kv| {
+            !matches!(
+                kv.key.as_str(),
+                "service.name" | "service.namespace" | "service.instance.id"
+            )
+        })
+        .cloned()
+        .collect();
+    let mut info = Vec::new();
+    push_attributes(&mut info, &rest);
+    ResourceLabels { identity, info }
+}
+
+fn exemplar_of(e: &OtlpExemplar) -> Exemplar {
+    let mut labels = Vec::new();
+    push_attributes(&mut labels, &e.filtered_attributes);
+    if e.trace_id.len() == 16 {
+        labels.push(("trace_id".into(), const_hex::encode(&e.trace_id)));
+    }
+    if e.span_id.len() == 8 {
+        labels.push(("span_id".into(), const_hex::encode(&e.span_id)));
+    }
+    Exemplar {
+        t: (e.time_unix_nano / 1_000_000) as i64,
+        value: match e.value {
+            Some(exemplar::Value::AsDouble(d)) => d,
+            Some(exemplar::Value::AsInt(i)) => i as f64,
+            None => 0.0,
+        },
+        labels: Labels::new(labels),
+    }
+}
+
+/// Translates a batch. Points whose resource is not in the batch get no `job`/`instance`.
+pub fn translate(batch: &Batch<MetricItem>) -> Translated {
+    let mut resources: HashMap<u64, ResourceLabels> = HashMap::new();
+    for r in &batch.resources {
+        if let Ok(resource) = Resource::decode(r.encoded.as_slice()) {
+            resources.insert(r.id, resource_labels(&resource));
+        }
+    }
+    let mut out = Translated::default();
+    // The newest point time per resource, for its `target_info` sample.
+    let mut info_times: HashMap<u64, i64> = HashMap::new();
+    let mut seen_metadata: HashMap<String, ()> = HashMap::new();
+
+    for (index, item) in batch.items.iter().enumerate() {
+        let point = &item.point;
+        let Some(value) = &point.value else { continue };
+        let kind = MetricKind::try_from(point.kind).unwrap_or(MetricKind::Unspecified);
+        let delta = point.aggregation_temporality == AggregationTemporality::Delta as i32;
+        let prom_type = match kind {
+            MetricKind::Gauge => PromType::Gauge,
+            MetricKind::Sum if point.is_monotonic => PromType::Counter,
+            MetricKind::Sum => PromType::Gauge,
+            MetricKind::Histogram | MetricKind::ExponentialHistogram => PromType::Histogram,
+            MetricKind::Summary => PromType::Summary,
+            MetricKind::Unspecified => PromType::Unknown,
+        };
+        let name = metric_name(&point.name, &point.unit, prom_type);
+        let t_ns = item.time_unix_nano;
+        let t = (t_ns / 1_000_000) as i64;
+        let resource = resources.get(&point.resource_id);
+        if let Some(r) = resource {
+            if !r.info.is_empty() {
+                let e = info_times.entry(point.resource_id).or_insert(t);
+                *e = (*e).max(t);
+            }
+        }
+        let family = match prom_type {
+            PromType::Counter => name.strip_suffix("_total").unwrap_or(&name).to_owned(),
+            _ => name.clone(),
+        };
+        if seen_metadata.insert(family.clone(), ()).is_none() {
+            out.metadata.push((
+                family,
+                Metadata {
+                    kind: prom_type.as_str().to_owned(),
+                    unit: point.unit.clone(),
+                    help: point.description.clone(),
+                },
+            ));
+        }
+        let mut base: Vec<(String, String)> = Vec::new();
+        push_attributes(&mut base, value.attributes());
+        if let Some(r) = resource {
+            base.extend(r.identity.iter().cloned());
+        }
+        let point_index = index as u32;
+        let emit = |out: &mut Translated,
+                    metric: &str,
+                    extra: Option<(&str, String)>,
+                    v: f64,
+                    start_ns: u64,
+                    flags: u32|
+         -> usize {
+            let mut pairs = base.clone();
+            pairs.push(("__name__".to_owned(), metric.to_owned()));
+            if let Some((n, v)) = extra {
+                pairs.push((n.to_owned(), v));
+            }
+            let stale = flags & NO_RECORDED_VALUE != 0;
+            out.samples.push(NewSample {
+                labels: Labels::new(pairs),
+                t,
+                v: if stale {
+                    f64::from_bits(STALE_NAN_BITS)
+                } else {
+                    v
+                },
+                delta_start: (delta && !stale).then_some((start_ns / 1_000_000) as i64),
+                point: point_index,
+            });
+            out.samples.len() - 1
+        };
+        match value {
+            PointValue::Number(p) => {
+                use lookout_proto::otlp::metrics::v1::number_data_point::Value as N;
+                let v = match p.value {
+                    Some(N::AsDouble(d)) => d,
+                    Some(N::AsInt(i)) => i as f64,
+                    None => f64::from_bits(STALE_NAN_BITS),
+                };
+                let i = emit(&mut out, &name, None, v, p.start_time_unix_nano, p.flags);
+                for e in &p.exemplars {
+                    out.exemplars.push((i, exemplar_of(e)));
+                }
+            }
+            PointValue::Histogram(p) => {
+                let mut cumulative = 0u64;
+                let bucket = format!("{name}_bucket");
+                let mut bucket_samples = Vec::with_capacity(p.bucket_counts.len());
+                for (i, count) in p.bucket_counts.iter().enumerate() {
+                    cumulative += count;
+                    let le = p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                    let s = emit(
+                        &mut out,
+                        &bucket,
+                        Some(("le", format_label_float(le))),
+                        cumulative as f64,
+                        p.start_time_unix_nano,
+                        p.flags,
+                    );
+                    bucket_samples.push((le, s));
+                }
+                if p.explicit_bounds.len() >= p.bucket_counts.len() {
+                    // No +Inf bucket among the counts: it holds the total count.
+                    let s = emit(
+                        &mut out,
+                        &bucket,
+                        Some(("le", "+Inf".into())),
+                        p.count as f64,
+                        p.start_time_unix_nano,
+                        p.flags,
+                    );
+                    bucket_samples.push((f64::INFINITY, s));
+                }
+                if let Some(sum) = p.sum {
+                    emit(
+                        &mut out,
+                        &format!("{name}_sum"),
+                        None,
+                        sum,
+                        p.start_time_unix_nano,
+                        p.flags,
+                    );
+                }
+                emit(
+                    &mut out,
+                    &format!("{name}_count"),
+                    None,
+                    p.count as f64,
+                    p.start_time_unix_nano,
+                    p.flags,
+                );
+                for e in &p.exemplars {
+                    let ex = exemplar_of(e);
+                    if let Some((_, s)) = bucket_samples.iter().find(|(le, _)| ex.value <= *le) {
+                        out.exemplars.push((*s, ex));
+                    }
+                }
+            }
+            PointValue::ExponentialHistogram(p) => {
+                let base = 2f64.powf(2f64.powi(-p.scale));
+                let bucket = format!("{name}_bucket");
+                let mut cumulative = 0u64;
+                let mut bounds: Vec<(f64, u64)> = Vec::new();
+                if let Some(neg) = &p.negative {
+                    // Negative buckets, most negative first: bucket i covers
+                    // [-(base^(offset+i+1)), -(base^(offset+i))).
+                    for (i, count) in neg.bucket_counts.iter().enumerate().rev() {
+                        cumulative += count;
+                        let upper = -base.powi(neg.offset + i as i32);
+                        bounds.push((upper, cumulative));
+                    }
+                }
+                cumulative += p.zero_count;
+                // The zero bucket, when it or negative buckets hold anything.
+                if cumulative > 0 {
+                    bounds.push((p.zero_threshold, cumulative));
+                }
+                if let Some(pos) = &p.positive {
+                    for (i, count) in pos.bucket_counts.iter().enumerate() {
+                        cumulative += count;
+                        bounds.push((base.powi(pos.offset + i as i32 + 1), cumulative));
+                    }
+                }
+                let mut bucket_samples = Vec::with_capacity(bounds.len() + 1);
+                for (le, c) in bounds {
+                    let s = emit(
+                        &mut out,
+                        &bucket,
+                        Some(("le", format_label_float(le))),
+                        c as f64,
+                        p.start_time_unix_nano,
+                        p.flags,
+                    );
+                    bucket_samples.push((le, s));
+                }
+                let s = emit(
+                    &mut out,
+                    &bucket,
+                    Some(("le", "+Inf".into())),
+                    p.count as f64,
+                    p.start_time_unix_nano,
+                    p.flags,
+                );
+                bucket_samples.push((f64::INFINITY, s));
+                if let Some(sum) = p.sum {
+                    emit(
+                        &mut out,
+                        &format!("{name}_sum"),
+                        None,
+                        sum,
+                        p.start_time_unix_nano,
+                        p.flags,
+                    );
+                }
+                emit(
+                    &mut out,
+                    &format!("{name}_count"),
+                    None,
+                    p.count as f64,
+                    p.start_time_unix_nano,
+                    p.flags,
+                );
+                for e in &p.exemplars {
+                    let ex = exemplar_of(e);
+                    if let Some((_, s)) = bucket_samples.iter().find(|(le, _)| ex.value <= *le) {
+                        out.exemplars.push((*s, ex));
+                    }
+                }
+            }
+            PointValue::Summary(p) => {
+                for q in &p.quantile_values {
+                    emit(
+                        &mut out,
+                        &name,
+                        Some(("quantile", format_label_float(q.quantile))),
+                        q.value,
+                        p.start_time_unix_nano,
+                        p.flags,
+                    );
+                }
+                emit(&mut out, &format!("{name}_sum"), None, p.sum, 0, p.flags);
+                emit(
+                    &mut out,
+                    &format!("{name}_count"),
+                    None,
+                    p.count as f64,
+                    0,
+                    p.flags,
+                );
+            }
+        }
+    }
+    for (resource_id, t) in info_times {
+        if let Some(r) = resources.get(&resource_id) {
+            let mut pairs = r.info.clone();
+            pairs.extend(r.identity.iter().cloned());
+            pairs.push(("__name__".into(), "target_info".into()));
+            out.samples.push(NewSample {
+                labels: Labels::new(pairs),
+                t,
+                v: 1.0,
+                delta_start: None,
+                point: u32::MAX,
+            });
+        }
+    }
+    if !out.samples.iter().all(|s| s.point != u32::MAX)
+        && !seen_metadata.contains_key("target_info")
+    {
+        out.metadata.push((
+            "target_info".into(),
+            Metadata {
+                kind: "gauge".into(),
+                unit: String::new(),
+                help: "Target metadata".into(),
+            },
+        ));
+    }
+    out
+}
