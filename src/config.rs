@@ -29,6 +29,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// Metrics of the host and of Lookout itself, stored as series.
     pub host_metrics: HostMetricsConfig,
+    /// Alert rules and notifications.
+    pub alerting: lookout_alerting::AlertingConfig,
     /// PromQL limits (`/api/v1/query`, `/api/v1/query_range`, alert rules).
     pub promql: PromqlConfig,
     pub span_metrics: SpanMetricsConfig,
@@ -49,6 +51,7 @@ impl Default for Config {
             query: QueryConfig::default(),
             promql: PromqlConfig::default(),
             host_metrics: HostMetricsConfig::default(),
+            alerting: lookout_alerting::AlertingConfig::default(),
             span_metrics: SpanMetricsConfig::default(),
             log_index: LogIndexConfig::default(),
         }
@@ -214,6 +217,7 @@ impl Config {
         self.query.validate("query", &mut problems);
         self.promql.validate("promql", &mut problems);
         self.host_metrics.validate("host_metrics", &mut problems);
+        self.alerting.validate("alerting", &mut problems);
         self.span_metrics.validate("span_metrics", &mut problems);
         self.log_index.validate("log_index", &mut problems);
         if self.storage.trace_index.max_attributes_per_span == 0 {

@@ -2,6 +2,7 @@
 //! knows every other one. `main.rs` is the command line on top of it; tests start a
 //! [`Server`] in process.
 
+pub mod alerts;
 pub mod checks;
 pub mod config;
 pub mod ingest_bench;

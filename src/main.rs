@@ -30,6 +30,27 @@ enum Command {
     /// Send realistic OTLP traffic to any OTLP endpoint and report what was acknowledged.
     /// Exits 1 when items were rejected or requests failed (unless --allow-loss).
     Loadgen(lookout::loadgen::Options),
+    /// Alert rule files in Prometheus's format.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Check rule files: prints every problem as file:line:column, exits 1 if there is any.
+    Check {
+        /// Rule files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run rule unit tests in promtool's format; prints each failure, exits 1 on any.
+    Test {
+        /// Test files (YAML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -76,6 +97,10 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Loadgen(options) => loadgen(options),
+        Command::Rules { command } => match command {
+            RulesCommand::Check { files } => rules_check(&files),
+            RulesCommand::Test { files } => rules_test(&files),
+        },
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -105,6 +130,54 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         println!("{}: {problem}", file.display());
     }
     ExitCode::FAILURE
+}
+
+fn rules_check(files: &[PathBuf]) -> ExitCode {
+    let problems = lookout::alerts::check(files);
+    if problems.is_empty() {
+        for f in files {
+            println!("{}: ok", f.display());
+        }
+        return ExitCode::SUCCESS;
+    }
+    for p in &problems {
+        println!("{p}");
+    }
+    println!("{} problem(s)", problems.len());
+    ExitCode::FAILURE
+}
+
+fn rules_test(files: &[PathBuf]) -> ExitCode {
+    let backend = lookout::alerts::TempStores::new();
+    let mut failed = false;
+    for file in files {
+        match lookout_alerting::unittest::run(file, &backend) {
+            Ok(outcome) if outcome.failures.is_empty() => {
+                println!("{}: SUCCESS ({} checks)", file.display(), outcome.passed);
+            }
+            Ok(outcome) => {
+                failed = true;
+                println!(
+                    "{}: FAILED ({} passed, {} failed)",
+                    file.display(),
+                    outcome.passed,
+                    outcome.failures.len()
+                );
+                for f in &outcome.failures {
+                    println!("  {f}");
+                }
+            }
+            Err(e) => {
+                failed = true;
+                println!("{}: {e}", file.display());
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn loadgen(options: lookout::loadgen::Options) -> ExitCode {

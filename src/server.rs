@@ -160,6 +160,69 @@ impl Server {
                 http_addr: otlp_http_addr,
             }),
         ];
+        let rules_api = if config.alerting.enabled {
+            let groups = crate::alerts::load_rules(&config.alerting).map_err(|problems| {
+                let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                anyhow::anyhow!("alert rules have problems:\n{}", list.join("\n"))
+            })?;
+            let state: Arc<dyn lookout_alerting::StateStore> =
+                Arc::new(crate::alerts::StoreState(Arc::clone(&store)));
+            let evidence: Arc<dyn lookout_alerting::EvidenceSource> =
+                Arc::new(crate::alerts::StoreEvidence {
+                    search: store.clone(),
+                    logs: Arc::new(LogSearcher {
+                        store: store.clone(),
+                        index: log_index.clone(),
+                    }),
+                    external_url: config.alerting.external_url.clone(),
+                });
+            let (notifier, notifier_task) = lookout_alerting::notify::Notifier::start(
+                &config.alerting,
+                Arc::clone(&state),
+                Some(evidence),
+                stop_rx.clone(),
+            );
+            let engine =
+                lookout_query_api::promql::Engine::new(store.clone(), config.promql.clone());
+            let manager = Arc::new(lookout_alerting::Manager::new(
+                config.alerting.clone(),
+                groups,
+                Arc::new(crate::alerts::EngineQueries(engine)),
+                Arc::new(crate::alerts::StoreSamples(Arc::clone(&store))),
+                state,
+                Some(notifier),
+            ));
+            let rules_stop = stop_rx.clone();
+            let running = Arc::clone(&manager);
+            tasks.push((
+                "alert rules",
+                tokio::spawn(async move {
+                    running.run(rules_stop).await;
+                    Ok(())
+                }),
+            ));
+            tasks.push((
+                "notifier",
+                tokio::spawn(async move {
+                    notifier_task
+                        .await
+                        .map_err(|e| anyhow::anyhow!("notifier task failed: {e}"))
+                }),
+            ));
+            let api = Arc::new(crate::alerts::AlertsApi {
+                manager,
+                config: config.alerting.clone(),
+                reloading: std::sync::Mutex::new(()),
+            });
+            tasks.push((
+                "rule reload on SIGHUP",
+                tokio::spawn(reload_on_hangup(Arc::clone(&api), stop_rx.clone())),
+            ));
+            let api: Arc<dyn lookout_query_api::RulesApi> = api;
+            Some(api)
+        } else {
+            None
+        };
         let exposition_registry = Arc::clone(&registry);
         let api_state = ApiState {
             checks,
@@ -185,6 +248,7 @@ impl Server {
                 }),
                 config: config.query.clone(),
             },
+            rules: rules_api,
             prom: lookout_query_api::PromApi {
                 engine: lookout_query_api::promql::Engine::new(
                     store.clone(),
@@ -426,6 +490,23 @@ async fn host_metrics_loop(
             }
             Err(e) => tracing::warn!(error = %e, "host metrics task failed"),
         }
+    }
+}
+
+/// Reloads the rule files on SIGHUP (a bad file is refused and the old rules keep running).
+async fn reload_on_hangup(
+    api: Arc<crate::alerts::AlertsApi>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        let api = Arc::clone(&api);
+        let _ = tokio::task::spawn_blocking(move || api.reload()).await;
     }
 }
 

@@ -17,6 +17,7 @@ mod logs;
 mod loki;
 pub mod prom;
 pub mod promql;
+mod rules;
 pub mod traces;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use config::QueryConfig;
 pub use error::ApiError;
 pub use health::{CheckResult, CheckStatus, ReadinessCheck};
 pub use prom::PromApi;
+pub use rules::RulesApi;
 pub use traces::TraceApi;
 
 /// Renders Lookout's own metrics: the content type and the exposition text.
@@ -42,6 +44,8 @@ pub struct ApiState {
     pub metrics: MetricsRenderer,
     pub traces: TraceApi,
     pub prom: prom::PromApi,
+    /// The alerting side (`None` when alerting is off).
+    pub rules: rules::Rules,
 }
 
 /// The prefix of Lookout's own API: it collides with none of Jaeger's (`/api/...`),
@@ -106,6 +110,12 @@ pub fn router(state: ApiState) -> Router {
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
         .with_state(state.prom.clone());
+    let rule_routes = Router::new()
+        .route("/api/v1/rules", get(rules::rules))
+        .route("/api/v1/alerts", get(rules::alerts))
+        .route("/lookout/v1/alerts/history", get(rules::history))
+        .route("/-/reload", axum::routing::post(rules::reload))
+        .with_state(state.rules.clone());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -114,6 +124,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
         .merge(trace_routes)
         .merge(prom_routes)
+        .merge(rule_routes)
         .fallback(error::not_found)
 }
 
@@ -162,6 +173,7 @@ pub(crate) mod testing {
                 ),
                 reader: store,
             },
+            rules: None,
         }
     }
 }

@@ -46,7 +46,9 @@ const CF_LOG_PENDING: &str = "log_pending";
 const CF_LOG_STREAMS: &str = "log_streams";
 const CF_METRIC_POINTS: &str = "metric_points";
 pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
-const ALL_CFS: [&str; 14] = [
+const CF_ALERTS: &str = "alerts";
+const ALL_CFS: [&str; 15] = [
+    CF_ALERTS,
     CF_SERIES,
     CF_SERIES_WAL,
     CF_CHUNKS,
@@ -1134,6 +1136,88 @@ impl Store {
     /// Stored samples of the series `keep` accepts (a scan: for tests and tools).
     pub fn count_samples(&self, keep: impl Fn(&Labels) -> bool) -> Result<u64> {
         self.series.count_samples(&self.db, &keep)
+    }
+}
+
+/// Alert state and history (`alerts`): opaque values the alerting crate encodes.
+impl Store {
+    /// Every stored alert state, by key.
+    pub fn alert_states(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let cf = self.cf(CF_ALERTS)?;
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(b"s");
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k.first() != Some(&b's') {
+                break;
+            }
+            out.push((String::from_utf8_lossy(&k[1..]).into_owned(), v.to_vec()));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Replaces the state under `key` (durable when this returns).
+    pub fn put_alert_state(&self, key: &str, value: &[u8]) -> Result<()> {
+        let mut k = vec![b's'];
+        k.extend_from_slice(key.as_bytes());
+        let mut wb = WriteBatch::default();
+        wb.put_cf(self.cf(CF_ALERTS)?, k, value);
+        self.write(wb)
+    }
+
+    pub fn delete_alert_state(&self, key: &str) -> Result<()> {
+        let mut k = vec![b's'];
+        k.extend_from_slice(key.as_bytes());
+        let mut wb = WriteBatch::default();
+        wb.delete_cf(self.cf(CF_ALERTS)?, k);
+        self.write(wb)
+    }
+
+    /// Appends an alert history entry at `at_ms`.
+    pub fn record_alert_change(&self, at_ms: i64, entry: &[u8]) -> Result<()> {
+        let mut k = vec![b'h'];
+        k.extend_from_slice(&((at_ms as u64) ^ (1 << 63)).to_be_bytes());
+        k.extend_from_slice(&self.next_seq().to_be_bytes());
+        let mut wb = WriteBatch::default();
+        wb.put_cf(self.cf(CF_ALERTS)?, k, entry);
+        self.write(wb)
+    }
+
+    /// History entries in `[from_ms, to_ms]`, newest first, at most `limit`.
+    pub fn alert_history(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        let cf = self.cf(CF_ALERTS)?;
+        let key = |t: i64| {
+            let mut k = vec![b'h'];
+            k.extend_from_slice(&((t as u64) ^ (1 << 63)).to_be_bytes());
+            k
+        };
+        let mut it = self.db.raw_iterator_cf(cf);
+        let mut upper = key(to_ms.saturating_add(1));
+        upper.extend_from_slice(&[0; 8]);
+        it.seek_for_prev(&upper);
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k.first() != Some(&b'h') || k.len() < 9 || out.len() >= limit {
+                break;
+            }
+            let t = (u64::from_be_bytes(k[1..9].try_into().unwrap_or([0; 8])) ^ (1 << 63)) as i64;
+            if t < from_ms {
+                break;
+            }
+            if t <= to_ms {
+                out.push((t, v.to_vec()));
+            }
+            it.prev();
+        }
+        it.status()?;
+        Ok(out)
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests: a real Lookout (in process, or the real binary) on ephemeral ports and a
 //! temporary data directory, fed by real OpenTelemetry SDK exporters and raw OTLP requests.
 
+mod alerting;
 mod bad_input;
 mod binary;
 mod common;

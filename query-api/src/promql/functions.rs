@@ -792,10 +792,12 @@ mod tests {
         let w: Vec<(i64, f64)> = (1..=10).map(|i| (i * 1000, i as f64)).collect();
         let r = extrapolated_rate(&w, 10_000, 10_000, true, false).unwrap();
         assert!((r - 10.0).abs() < 1e-9, "{r}");
-        // A counter reset adds the value before it.
+        // A counter reset adds the value before it: 5 → 10 → (reset) 2 is an increase of 7.
         let w = vec![(1000, 5.0), (2000, 10.0), (3000, 2.0)];
         let r = extrapolated_rate(&w, 3000, 2000, true, false).unwrap();
-        assert!(r > 7.0);
+        assert!((r - 7.0).abs() < 1e-9, "{r}");
+        // Fewer than two samples: no rate.
+        assert_eq!(extrapolated_rate(&w[..1], 3000, 2000, true, true), None);
     }
 
     #[test]

@@ -400,9 +400,8 @@ pub fn translate(batch: &Batch<MetricItem>) -> Translated {
             });
         }
     }
-    if !out.samples.iter().all(|s| s.point != u32::MAX)
-        && !seen_metadata.contains_key("target_info")
-    {
+    let has_target_info = out.samples.iter().any(|s| s.point == u32::MAX);
+    if has_target_info && !seen_metadata.contains_key("target_info") {
         out.metadata.push((
             "target_info".into(),
             Metadata {
@@ -413,4 +412,173 @@ pub fn translate(batch: &Batch<MetricItem>) -> Translated {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_proto::convert::{convert_metrics, Limits};
+    use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+    use lookout_proto::otlp::metrics::v1::{
+        metric::Data, number_data_point, summary_data_point::ValueAtQuantile, Gauge, Histogram,
+        HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary,
+        SummaryDataPoint,
+    };
+    use lookout_proto::otlp::resource::v1::Resource as OtlpResource;
+    use lookout_proto::requests::string_kv;
+
+    fn request(metrics: Vec<Metric>) -> Batch<MetricItem> {
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(OtlpResource {
+                    attributes: vec![
+                        string_kv("service.name", "api"),
+                        string_kv("service.namespace", "shop"),
+                        string_kv("service.instance.id", "api-1"),
+                        string_kv("k8s.pod.name", "api-7f"),
+                    ],
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        convert_metrics(request, &Limits::default()).batch
+    }
+
+    fn show(t: &Translated) -> Vec<String> {
+        t.samples
+            .iter()
+            .map(|s| {
+                let labels: Vec<String> =
+                    s.labels.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                let v = if crate::series::is_stale(s.v) {
+                    "stale".to_owned()
+                } else {
+                    s.v.to_string()
+                };
+                format!("{} {v}", labels.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_translates_as_prometheus_does() {
+        let t = 1_700_000_000_000_000_000u64;
+        let batch = request(vec![
+            Metric {
+                name: "queue.depth".into(),
+                data: Some(Data::Gauge(Gauge {
+                    data_points: vec![NumberDataPoint {
+                        attributes: vec![string_kv("queue.name", "q1")],
+                        time_unix_nano: t,
+                        value: Some(number_data_point::Value::AsInt(3)),
+                        flags: 1,
+                        ..Default::default()
+                    }],
+                })),
+                ..Default::default()
+            },
+            Metric {
+                name: "jobs".into(),
+                data: Some(Data::Sum(Sum {
+                    data_points: vec![NumberDataPoint {
+                        start_time_unix_nano: t - 10,
+                        time_unix_nano: t,
+                        value: Some(number_data_point::Value::AsDouble(2.0)),
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: AggregationTemporality::Delta as i32,
+                    is_monotonic: true,
+                })),
+                ..Default::default()
+            },
+            Metric {
+                name: "rpc.duration".into(),
+                unit: "ms".into(),
+                data: Some(Data::Histogram(Histogram {
+                    data_points: vec![HistogramDataPoint {
+                        time_unix_nano: t,
+                        count: 3,
+                        sum: Some(12.0),
+                        bucket_counts: vec![1, 2],
+                        explicit_bounds: vec![5.0],
+                        exemplars: vec![OtlpExemplar {
+                            time_unix_nano: t,
+                            value: Some(exemplar::Value::AsDouble(7.0)),
+                            trace_id: vec![1; 16],
+                            span_id: vec![2; 8],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                })),
+                ..Default::default()
+            },
+            Metric {
+                name: "gc.pause".into(),
+                unit: "s".into(),
+                data: Some(Data::Summary(Summary {
+                    data_points: vec![SummaryDataPoint {
+                        time_unix_nano: t,
+                        count: 4,
+                        sum: 0.5,
+                        quantile_values: vec![ValueAtQuantile {
+                            quantile: 0.99,
+                            value: 0.2,
+                        }],
+                        ..Default::default()
+                    }],
+                })),
+                ..Default::default()
+            },
+        ]);
+        let out = translate(&batch);
+        let id = "instance=api-1,job=shop/api";
+        assert_eq!(
+            show(&out),
+            [
+                format!("__name__=queue_depth,{id},queue_name=q1 stale"),
+                format!("__name__=jobs_total,{id} 2"),
+                format!("__name__=rpc_duration_milliseconds_bucket,{id},le=5 1"),
+                format!("__name__=rpc_duration_milliseconds_bucket,{id},le=+Inf 3"),
+                format!("__name__=rpc_duration_milliseconds_sum,{id} 12"),
+                format!("__name__=rpc_duration_milliseconds_count,{id} 3"),
+                format!("__name__=gc_pause_seconds,{id},quantile=0.99 0.2"),
+                format!("__name__=gc_pause_seconds_sum,{id} 0.5"),
+                format!("__name__=gc_pause_seconds_count,{id} 4"),
+                format!("__name__=target_info,{id},k8s_pod_name=api-7f 1"),
+            ]
+        );
+        // The delta sum is marked for accumulation; the exemplar sits on the +Inf bucket.
+        assert_eq!(
+            out.samples[1].delta_start,
+            Some((t - 10) as i64 / 1_000_000)
+        );
+        assert_eq!(out.exemplars.len(), 1);
+        assert_eq!(out.exemplars[0].0, 3);
+        assert_eq!(
+            out.exemplars[0].1.labels.get("trace_id"),
+            Some("01010101010101010101010101010101")
+        );
+        let kinds: Vec<(&str, &str)> = out
+            .metadata
+            .iter()
+            .map(|(n, m)| (n.as_str(), m.kind.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("queue_depth", "gauge"),
+                ("jobs", "counter"),
+                ("rpc_duration_milliseconds", "histogram"),
+                ("gc_pause_seconds", "summary"),
+                ("target_info", "gauge"),
+            ]
+        );
+    }
 }

@@ -614,7 +614,10 @@ pub async fn query_exemplars(
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod format_tests {
     use super::*;
 
     #[test]
