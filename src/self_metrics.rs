@@ -198,3 +198,27 @@ mod tests {
         assert_eq!(samples[1].v, 1_048_576.0);
     }
 }
+
+/// Alert notification deliveries (webhooks and Alertmanager), by outcome.
+#[derive(Debug)]
+pub struct NotificationCollector(pub Arc<lookout_alerting::notify::Stats>);
+
+impl Collector for NotificationCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering;
+        let mut family = encoder.encode_descriptor(
+            "lookout_alert_notifications",
+            "Alert notification deliveries (webhooks and Alertmanager) by outcome; a failed attempt is retried with backoff",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, value) in [
+            ("sent", self.0.sent.load(Ordering::Relaxed)),
+            ("failed", self.0.failed.load(Ordering::Relaxed)),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(family.encode_family(&[("outcome", outcome)])?)?;
+        }
+        Ok(())
+    }
+}

@@ -94,6 +94,10 @@ impl Server {
             .span_metrics
             .enabled
             .then(|| SpanMetrics::new(config.span_metrics.clone(), store.clone(), &mut registry));
+        let notification_stats = Arc::new(lookout_alerting::notify::Stats::default());
+        registry.register_collector(Box::new(crate::self_metrics::NotificationCollector(
+            Arc::clone(&notification_stats),
+        )));
         let registry = Arc::new(registry);
 
         let spans: Arc<dyn lookout_storage::SpanWriter> = match &span_metrics {
@@ -180,6 +184,7 @@ impl Server {
                 &config.alerting,
                 Arc::clone(&state),
                 Some(evidence),
+                Arc::clone(&notification_stats),
                 stop_rx.clone(),
             );
             let engine =

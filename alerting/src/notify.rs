@@ -168,10 +168,10 @@ impl Notifier {
         config: &crate::AlertingConfig,
         store: Arc<dyn StateStore>,
         evidence: Option<Arc<dyn EvidenceSource>>,
+        stats: Arc<Stats>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Arc<Notifier>, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Outgoing>>();
-        let stats = Arc::new(Stats::default());
         let mut d = Dispatcher {
             webhooks: config.webhooks.clone(),
             alertmanagers: config.alertmanagers.clone(),
@@ -301,11 +301,11 @@ impl Dispatcher {
             let fp = fingerprint(&labels);
             let (last, resolved_sent) = self.am_sent.get(&fp).copied().unwrap_or((0, false));
             let resolved = a.state == AlertState::Inactive;
-            let due = if resolved {
-                !resolved_sent
-            } else {
-                last == 0 || now - last >= self.resend_delay.as_millis() as i64
-            };
+            // Prometheus's needsSending: a new resolution at once, otherwise every resend
+            // delay (resolved alerts too, while they are kept).
+            let due = (resolved && !resolved_sent)
+                || last == 0
+                || now - last >= self.resend_delay.as_millis() as i64;
             if !due {
                 continue;
             }

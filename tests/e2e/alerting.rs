@@ -520,3 +520,148 @@ fn rules_commands_name_every_problem_and_failure() {
         "{text}"
     );
 }
+
+async fn rules_api(server: &lookout::Server, query: &str) -> Value {
+    let body: Value = client()
+        .get(format!("http://{}/api/v1/rules{query}", server.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["status"], "success", "{body}");
+    body["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_refuses_a_bad_file_and_a_failing_rule_is_unhealthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_rules(
+        dir.path(),
+        r#"
+groups:
+  - name: g
+    interval: 1s
+    rules:
+      - record: job:one
+        expr: vector(1)
+      - alert: Up
+        expr: vector(1) > 0
+        annotations: {summary: up}
+      - alert: Broken
+        expr: sort_by_label(vector(1), "a")
+"#,
+    );
+    let file = rules.clone();
+    let server = start(dir.path(), move |c| {
+        c.host_metrics.enabled = false;
+        c.alerting.default_rules = false;
+        c.alerting.rule_files = vec![file];
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let data = rules_api(&server, "").await;
+    let group = &data["groups"][0];
+    assert_eq!(group["name"], "g");
+    assert_eq!(group["file"], rules.as_str());
+    assert_eq!(group["interval"], 1.0);
+    let names: Vec<&str> = group["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["job:one", "Up", "Broken"]);
+    let up = &group["rules"][1];
+    let mut keys: Vec<&str> = up.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "alerts",
+            "annotations",
+            "duration",
+            "evaluationTime",
+            "health",
+            "keepFiringFor",
+            "labels",
+            "lastError",
+            "lastEvaluation",
+            "name",
+            "query",
+            "state",
+            "type"
+        ]
+    );
+    assert_eq!(up["type"], "alerting");
+    assert_eq!(up["health"], "ok");
+    assert_eq!(up["state"], "firing");
+    assert_eq!(up["alerts"][0]["labels"]["alertname"], "Up");
+    let broken = &group["rules"][2];
+    assert_eq!(broken["health"], "err");
+    assert!(
+        broken["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("experimental"),
+        "{broken}"
+    );
+    assert_eq!(group["rules"][0]["type"], "recording");
+    // The recording rule's series is stored.
+    let body: Value = client()
+        .get(format!(
+            "http://{}/api/v1/query?query=job:one",
+            server.http_addr
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["result"][0]["value"][1], "1", "{body}");
+    // Filters.
+    let data = rules_api(&server, "?type=record").await;
+    assert_eq!(data["groups"][0]["rules"].as_array().unwrap().len(), 1);
+    let data = rules_api(&server, "?rule_name[]=Up").await;
+    assert_eq!(data["groups"][0]["rules"][0]["name"], "Up");
+
+    // A broken file is refused with its problems; the running rules stay.
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: rate(x[5m]\n",
+    )
+    .unwrap();
+    let response = client()
+        .post(format!("http://{}/-/reload", server.http_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    let problem = body["problems"][0].as_str().unwrap();
+    assert!(
+        problem.starts_with(&format!("{rules}:5:15: could not parse expression")),
+        "{problem}"
+    );
+    assert_eq!(
+        rules_api(&server, "").await["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // A good file is taken.
+    std::fs::write(&rules, "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: Down\n        expr: vector(0) > 1\n").unwrap();
+    let response = client()
+        .post(format!("http://{}/-/reload", server.http_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let data = rules_api(&server, "").await;
+    assert_eq!(data["groups"][0]["rules"][0]["name"], "Down");
+    assert_eq!(data["groups"][0]["rules"].as_array().unwrap().len(), 1);
+    server.shutdown().await.unwrap();
+}
