@@ -26,7 +26,10 @@ use lookout_proto::requests::string_kv;
 use prost::Message;
 
 const STEP_S: u64 = 15;
-const SCRAPES: u64 = 360; // 90 minutes
+/// Scrapes per series (`LOOKOUT_BENCH_SCRAPES`, default 360: 90 minutes at 15 s).
+fn scrapes() -> u64 {
+    env_count("LOOKOUT_BENCH_SCRAPES", 360) as u64
+}
 const BOUNDS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 const WORKERS: usize = 4;
 
@@ -172,7 +175,7 @@ fn main() -> anyhow::Result<()> {
     // Pre-encode every request, per worker (a worker owns whole instances, so each series'
     // samples arrive in time order).
     let now_s = lookout_proto::now_unix_nano() / 1_000_000_000;
-    let first_s = now_s - SCRAPES * STEP_S;
+    let first_s = now_s - scrapes() * STEP_S;
     let start_ns = (first_s - 60) * 1_000_000_000;
     let mut rng = Rng::new(7);
     let mut state: Vec<Instance> = (0..instances)
@@ -187,7 +190,7 @@ fn main() -> anyhow::Result<()> {
     let mut per_worker: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
     let mut samples = 0u64;
     let mut bytes = 0u64;
-    for s in 0..SCRAPES {
+    for s in 0..scrapes() {
         let t = (first_s + s * STEP_S) * 1_000_000_000;
         for inst in state.iter_mut() {
             let (request, n) = scrape(inst, &mut rng, start_ns, t);
@@ -198,7 +201,8 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "metrics bench: {series} series ({instances} instances), {SCRAPES} scrapes at {STEP_S}s, {samples} samples in {} requests ({:.1} MB protobuf)",
+        "metrics bench: {series} series ({instances} instances), {} scrapes at {STEP_S}s, {samples} samples in {} requests ({:.1} MB protobuf)",
+        scrapes(),
         per_worker.iter().map(Vec::len).sum::<usize>(),
         bytes as f64 / 1e6
     );
@@ -243,9 +247,16 @@ fn main() -> anyhow::Result<()> {
     let cpu = server.cpu_seconds()? - cpu_before;
     latencies.sort_by(f64::total_cmp);
     let rss_loaded = current_rss(server.pid());
+    let own: String = reqwest::blocking::get(format!("http://{}/metrics", server.http))?.text()?;
+    let gauge = |name: &str| -> f64 {
+        own.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let estimate = gauge("lookout_series_memory_bytes") / gauge("lookout_series_active");
     let peak = server.peak_rss_bytes()?;
     println!(
-        "ingest: {:.0} samples/s, server CPU {:.2} s per million samples, request p50 {:.2} ms p99 {:.2} ms, peak RSS {:.0} MiB, memory per active series {:.0} B (RSS growth {:.0} MiB)",
+        "ingest: {:.0} samples/s, server CPU {:.2} s per million samples, request p50 {:.2} ms p99 {:.2} ms, peak RSS {:.0} MiB, memory per active series {:.0} B by RSS growth ({:.0} MiB, memtables included), {estimate:.0} B by the store's own count of index and head",
         samples as f64 / seconds,
         cpu / (samples as f64 / 1e6),
         lookout::query_bench::percentile(&latencies, 0.5),

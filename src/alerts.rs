@@ -50,6 +50,8 @@ impl SampleAppender for StoreSamples {
                 v: *v,
                 delta_start: None,
                 point: 0,
+                series: None,
+                key: 0,
             })
             .collect();
         let report = self.0.append_samples(&samples).map_err(|e| e.to_string())?;

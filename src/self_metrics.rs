@@ -71,6 +71,26 @@ impl Collector for ProcessCollector {
                 pending.metric_type(),
             )?)?;
         }
+        for (name, help, value) in [
+            (
+                "lookout_series",
+                "Metric series in the index",
+                self.store.series_count(),
+            ),
+            (
+                "lookout_series_active",
+                "Metric series with samples in the in-memory head",
+                self.store.active_series(),
+            ),
+            (
+                "lookout_series_memory_bytes",
+                "Estimated heap bytes of the series index and head",
+                self.store.series_memory_bytes(),
+            ),
+        ] {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
         let disk = ConstGauge::new(self.store.disk_usage_bytes() as i64);
         disk.encode(encoder.encode_descriptor(
             "lookout_storage_disk_bytes",
@@ -119,6 +139,8 @@ pub fn exposition_samples(
             v,
             delta_start: None,
             point: u32::MAX,
+            series: None,
+            key: 0,
         });
     }
     out

@@ -280,6 +280,11 @@ pub trait SeriesReader: Send + Sync {
     ) -> Result<Vec<Arc<Labels>>>;
     /// Metadata per metric family name, sorted by name.
     fn metadata(&self) -> Result<Vec<(String, Metadata)>>;
+    /// Distinct values of a label over every indexed series, sorted (index only: series whose
+    /// samples all expired are still listed).
+    fn label_values(&self, name: &str) -> Result<Vec<String>>;
+    /// Distinct label names over every indexed series, sorted (index only).
+    fn label_names(&self) -> Result<Vec<String>>;
     /// Exemplars of matching series in `[mint, maxt]`.
     fn exemplars(
         &self,

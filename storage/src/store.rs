@@ -100,7 +100,7 @@ pub struct Store {
     /// Hours before this are expired for traces: `trace_hours` entries below it are dropped by
     /// compaction and ignored by reads.
     pub(crate) trace_cutoff_hour: Arc<AtomicU32>,
-    series: SeriesDb,
+    pub(crate) series: SeriesDb,
     keep_otlp_points: bool,
     series_compacted_ms: AtomicI64,
 }
@@ -1056,14 +1056,17 @@ impl MetricWriter for Store {
         if self.keep_otlp_points {
             self.put_otlp_points(&mut wb, batch)?;
         }
-        let translated = series::otlp::translate(batch);
+        let translated = {
+            let cache = self.series.translation();
+            series::otlp::translate(batch, &|key| cache.get(&key).copied())
+        };
         let report = self.series.append(
             &self.db,
             wb,
             &translated.samples,
             &translated.metadata,
             &translated.exemplars,
-            |wb| self.write(wb),
+            &|wb| self.write(wb),
         )?;
         let mut counted = std::collections::HashSet::new();
         for (point, reason, message) in report.rejected_points {
@@ -1128,7 +1131,7 @@ impl Store {
     /// Appends samples directly (rule tests, the PromQL test-script runner, recording rules).
     pub fn append_samples(&self, samples: &[series::NewSample]) -> Result<series::AppendReport> {
         self.series
-            .append(&self.db, WriteBatch::default(), samples, &[], &[], |wb| {
+            .append(&self.db, WriteBatch::default(), samples, &[], &[], &|wb| {
                 self.write(wb)
             })
     }
@@ -1244,6 +1247,14 @@ impl SeriesReader for Store {
 
     fn metadata(&self) -> Result<Vec<(String, Metadata)>> {
         Ok(self.series.metadata())
+    }
+
+    fn label_values(&self, name: &str) -> Result<Vec<String>> {
+        self.series.label_values(&self.db, name)
+    }
+
+    fn label_names(&self) -> Result<Vec<String>> {
+        self.series.label_names(&self.db)
     }
 
     fn exemplars(

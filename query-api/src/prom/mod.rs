@@ -462,6 +462,12 @@ pub async fn labels(
     let (start, end) = window(&p)?;
     let limit = limit(&p)?;
     let data = blocking(move || {
+        if sets.is_empty() {
+            // No selector: the names come from the index alone (fast; the time range is not
+            // applied, as series expire from it only with their label postings).
+            let names = api.reader.label_names().map_err(PromqlError::from)?;
+            return Ok(string_list(names.iter().take(limit)));
+        }
         let series = matching_series(&api, &sets, start, end, usize::MAX)?;
         let names: std::collections::BTreeSet<String> = series
             .iter()
@@ -486,6 +492,12 @@ pub async fn label_values(
     let (start, end) = window(&p)?;
     let limit = limit(&p)?;
     let data = blocking(move || {
+        if sets.is_empty() {
+            // No selector: the values come from the index's postings (Grafana's metric
+            // browser asks for `__name__` this way).
+            let values = api.reader.label_values(&name).map_err(PromqlError::from)?;
+            return Ok(string_list(values.iter().take(limit)));
+        }
         let series = matching_series(&api, &sets, start, end, usize::MAX)?;
         let values: std::collections::BTreeSet<String> = series
             .iter()

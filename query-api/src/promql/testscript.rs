@@ -360,6 +360,8 @@ pub fn run(
                                 v,
                                 delta_start: None,
                                 point: 0,
+                                series: None,
+                                key: 0,
                             });
                         }
                     }

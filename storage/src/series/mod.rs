@@ -39,6 +39,30 @@ pub(crate) const CF_EXEMPLARS: &str = "exemplars";
 
 const SEP: u8 = 0xff;
 
+/// A hasher for keys that are already hashes or sequential ids (SipHash costs more than the
+/// rest of a lookup here).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = ((n as u64) ^ ((n >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 const NONE: (i64, f64) = (i64::MIN, f64::NAN);
 
 /// A series' labels, sorted by name, `__name__` included.
@@ -234,9 +258,15 @@ impl SeriesConfig {
 }
 
 /// One sample to append, with the series' labels.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NewSample {
+    /// The series' labels; may be empty when `series` is known.
     pub labels: Labels,
+    /// The series id when the caller already knows it (the OTLP translation cache).
+    pub series: Option<u64>,
+    /// The translation-cache key of the sample's source (0: none): once the series is known,
+    /// `key` → id is remembered, so the next point skips building labels.
+    pub key: u128,
     pub t: i64,
     pub v: f64,
     /// OTLP delta temporality: `v` is added to the series' last value, unless `start` (ms) is
@@ -269,14 +299,14 @@ struct HeadSeries {
 }
 
 struct Head {
-    series: HashMap<u64, HeadSeries>,
+    series: IdMap<HeadSeries>,
     wal_seq: u64,
 }
 
 #[derive(Default)]
 struct Index {
-    by_hash: HashMap<u64, Vec<u64>>,
-    labels: HashMap<u64, Arc<Labels>>,
+    by_hash: IdMap<Vec<u64>>,
+    labels: IdMap<Arc<Labels>>,
     per_metric: HashMap<String, usize>,
     metadata: HashMap<String, Metadata>,
     next_id: u64,
@@ -302,6 +332,10 @@ impl Index {
 /// The series store. Shares the RocksDB database of [`crate::Store`].
 pub(crate) struct SeriesDb {
     config: SeriesConfig,
+    /// Held while new series are created.
+    creating: Mutex<()>,
+    /// The OTLP translation cache: a sample's source key → its series.
+    translation: RwLock<HashMap<u128, u64, std::hash::BuildHasherDefault<IdHasher>>>,
     head: Mutex<Head>,
     index: RwLock<Index>,
     /// Chunks ending before this (ms) are past retention: reads skip them, compaction drops them.
@@ -360,7 +394,7 @@ impl SeriesDb {
         let series_cf = cf(db, CF_SERIES)?;
         let mut index = Index::default();
         let mut head = Head {
-            series: HashMap::new(),
+            series: IdMap::default(),
             wal_seq: 0,
         };
         let mut it = db.raw_iterator_cf(series_cf);
@@ -471,6 +505,8 @@ impl SeriesDb {
         }
         Ok(SeriesDb {
             config,
+            creating: Mutex::new(()),
+            translation: RwLock::new(HashMap::default()),
             head: Mutex::new(head),
             index: RwLock::new(index),
             cutoff_ms,
@@ -487,6 +523,14 @@ impl SeriesDb {
 
     fn index_write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
         self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The translation cache, for [`otlp::translate`].
+    pub(crate) fn translation(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<u128, u64, std::hash::BuildHasherDefault<IdHasher>>>
+    {
+        self.translation.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn active_series(&self) -> usize {
@@ -507,13 +551,14 @@ impl SeriesDb {
         samples: &[NewSample],
         metadata: &[(String, Metadata)],
         exemplars: &[(usize, Exemplar)],
-        write: impl FnOnce(WriteBatch) -> Result<()>,
+        write: &dyn Fn(WriteBatch) -> Result<()>,
     ) -> Result<AppendReport> {
         let series_cf = cf(db, CF_SERIES)?;
         let mut report = AppendReport::default();
-        let mut head = self.head();
-        let mut new_series: Vec<(u64, Arc<Labels>)> = Vec::new();
         let mut new_metadata = Vec::new();
+        // Series ids, outside the head lock: most series exist (an index read).
+        let mut sample_ids: Vec<Option<u64>> = Vec::with_capacity(samples.len());
+        let mut missing: Vec<usize> = Vec::new();
         {
             let index = self.index_read();
             for (name, meta) in metadata {
@@ -529,68 +574,41 @@ impl SeriesDb {
                     new_metadata.push((name.clone(), meta.clone()));
                 }
             }
-        }
-        // Resolve series ids; staged: the newest (t, v) per series within this batch.
-        let mut staged: HashMap<u64, (i64, f64)> = HashMap::new();
-        let mut accepted: Vec<(u64, i64, f64)> = Vec::with_capacity(samples.len());
-        let mut sample_ids: Vec<Option<u64>> = Vec::with_capacity(samples.len());
-        let mut per_metric_new: HashMap<&str, usize> = HashMap::new();
-        {
-            let index = self.index_read();
-            let mut next_id = index.next_id + new_series.len() as u64;
-            for s in samples {
-                let hash = s.labels.hash();
-                let mut id = index.find(&s.labels, hash).or_else(|| {
-                    new_series
-                        .iter()
-                        .find(|(_, l)| **l == s.labels)
-                        .map(|(id, _)| *id)
-                });
+            for (i, s) in samples.iter().enumerate() {
+                let id = match s.series {
+                    Some(id) => Some(id),
+                    None => index.find(&s.labels, s.labels.hash()),
+                };
                 if id.is_none() {
-                    let name = s.labels.name();
-                    let metric_count = index.per_metric.get(name).copied().unwrap_or(0)
-                        + per_metric_new.get(name).copied().unwrap_or(0);
-                    if index.labels.len() + new_series.len() >= self.config.max_series {
-                        report.rejected_points.push((
-                            s.point,
-                            SampleRejection::SeriesLimit,
-                            format!(
-                                "series limit of {} reached (storage.series.max_series)",
-                                self.config.max_series
-                            ),
-                        ));
-                    } else if metric_count >= self.config.max_series_per_metric {
-                        report.rejected_points.push((
-                            s.point,
-                            SampleRejection::SeriesLimit,
-                            format!(
-                                "metric {name} has {} series (storage.series.max_series_per_metric)",
-                                self.config.max_series_per_metric
-                            ),
-                        ));
-                    } else {
-                        let new_id = next_id;
-                        next_id += 1;
-                        *per_metric_new.entry(name).or_default() += 1;
-                        let labels = Arc::new(s.labels.clone());
-                        let encoded = labels.encode();
-                        let mut key = vec![b'n'];
-                        key.extend_from_slice(&encoded);
-                        wb.put_cf(series_cf, key, new_id.to_be_bytes());
-                        wb.put_cf(series_cf, id_key(b'i', new_id), &encoded);
-                        for (n, v) in labels.iter() {
-                            let mut key = posting_prefix(n);
-                            key.extend_from_slice(v.as_bytes());
-                            key.push(SEP);
-                            key.extend_from_slice(&new_id.to_be_bytes());
-                            wb.put_cf(series_cf, key, []);
-                        }
-                        new_series.push((new_id, labels));
-                        id = Some(new_id);
-                    }
+                    missing.push(i);
                 }
                 sample_ids.push(id);
-                let Some(id) = id else { continue };
+            }
+        }
+        if !missing.is_empty() {
+            self.create_series(db, samples, &missing, &mut sample_ids, &mut report, write)?;
+        }
+        // Remember where the translated samples went.
+        let learned: Vec<(u128, u64)> = samples
+            .iter()
+            .zip(&sample_ids)
+            .filter(|(s, _)| s.key != 0 && s.series.is_none())
+            .filter_map(|(s, id)| Some((s.key, (*id)?)))
+            .collect();
+        if !learned.is_empty() {
+            let mut cache = self.translation.write().unwrap_or_else(|p| p.into_inner());
+            if cache.len() + learned.len() > self.config.max_series.saturating_mul(4) {
+                cache.clear();
+            }
+            cache.extend(learned);
+        }
+        let mut head = self.head();
+        // The newest (t, v) per series within this batch.
+        let mut staged: IdMap<(i64, f64)> = IdMap::default();
+        let mut accepted: Vec<(u64, i64, f64)> = Vec::with_capacity(samples.len());
+        {
+            for (s, id) in samples.iter().zip(&sample_ids) {
+                let Some(id) = *id else { continue };
                 let last = staged.get(&id).copied().or_else(|| {
                     head.series
                         .get(&id)
@@ -615,8 +633,11 @@ impl SeriesDb {
                             s.point,
                             SampleRejection::OutOfOrder,
                             format!(
-                                "sample of {} at {} ms is older than the series' newest at {lt} ms",
-                                s.labels.name(),
+                                "sample {}at {} ms is older than its series' newest at {lt} ms",
+                                match s.labels.name() {
+                                    "" => String::new(),
+                                    name => format!("of {name} "),
+                                },
                                 s.t
                             ),
                         ));
@@ -651,19 +672,12 @@ impl SeriesDb {
                 wb.put_cf(ex_cf, key, value);
             }
         }
-        write(wb)?;
-
-        if !new_series.is_empty() || !new_metadata.is_empty() {
-            let mut index = self.index_write();
-            for (id, labels) in new_series {
-                index.insert(id, labels);
-            }
-            for (name, meta) in new_metadata {
-                index.metadata.insert(name, meta);
-            }
-        }
+        // Into the head now, under the lock, in write-ahead order; closed chunks go in the same
+        // write batch. The write itself runs outside the lock, so concurrent exports commit
+        // together (the records' sequence numbers keep replay in head order; a checkpoint
+        // taken meanwhile snapshots these samples and its range deletion does not cover the
+        // record written after it).
         report.appended = accepted.len() as u64;
-        let mut cut = WriteBatch::default();
         let chunks = cf(db, CF_CHUNKS)?;
         for (id, t, v) in accepted {
             let s = head.series.entry(id).or_insert_with(|| HeadSeries {
@@ -674,18 +688,113 @@ impl SeriesDb {
             s.open.append(t, v);
             s.dirty = true;
             if s.open.len() >= CHUNK_SAMPLES {
-                cut.put_cf(chunks, chunk_key(id, t), s.open.encode());
-                cut.delete_cf(series_cf, id_key(b'h', id));
+                wb.put_cf(chunks, chunk_key(id, t), s.open.encode());
+                wb.delete_cf(series_cf, id_key(b'h', id));
                 s.persisted_last = (t, v);
                 s.open = ChunkEncoder::new();
                 s.dirty = false;
             }
         }
-        if !cut.is_empty() {
-            // If this write fails, the samples are still in the write-ahead records.
-            db.write(cut)?;
+        drop(head);
+        // On failure the export is not acknowledged; what the head took stays queryable and
+        // the earlier samples of a chunk closed here are still in their write-ahead records.
+        write(wb)?;
+        if !new_metadata.is_empty() {
+            let mut index = self.index_write();
+            for (name, meta) in new_metadata {
+                index.metadata.insert(name, meta);
+            }
         }
         Ok(report)
+    }
+
+    /// Creates the series of `samples[missing]` (those over a limit are rejected), durably
+    /// and before any sample refers to them, and fills in their ids.
+    fn create_series(
+        &self,
+        db: &DB,
+        samples: &[NewSample],
+        missing: &[usize],
+        sample_ids: &mut [Option<u64>],
+        report: &mut AppendReport,
+        write: &dyn Fn(WriteBatch) -> Result<()>,
+    ) -> Result<()> {
+        let series_cf = cf(db, CF_SERIES)?;
+        // One creator at a time; readers of the index are not blocked until the insert.
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        let mut wb = WriteBatch::default();
+        let mut created: Vec<(u64, Arc<Labels>)> = Vec::new();
+        {
+            let index = self.index_read();
+            let mut next_id = index.next_id;
+            let mut per_metric_new: HashMap<&str, usize> = HashMap::new();
+            for &i in missing {
+                let s = &samples[i];
+                let hash = s.labels.hash();
+                let known = index.find(&s.labels, hash).or_else(|| {
+                    created
+                        .iter()
+                        .find(|(_, l)| **l == s.labels)
+                        .map(|(id, _)| *id)
+                });
+                if let Some(id) = known {
+                    sample_ids[i] = Some(id);
+                    continue;
+                }
+                let name = s.labels.name();
+                let metric_count = index.per_metric.get(name).copied().unwrap_or(0)
+                    + per_metric_new.get(name).copied().unwrap_or(0);
+                if index.labels.len() + created.len() >= self.config.max_series {
+                    report.rejected_points.push((
+                        s.point,
+                        SampleRejection::SeriesLimit,
+                        format!(
+                            "series limit of {} reached (storage.series.max_series)",
+                            self.config.max_series
+                        ),
+                    ));
+                    continue;
+                }
+                if metric_count >= self.config.max_series_per_metric {
+                    report.rejected_points.push((
+                        s.point,
+                        SampleRejection::SeriesLimit,
+                        format!(
+                            "metric {name} has {} series (storage.series.max_series_per_metric)",
+                            self.config.max_series_per_metric
+                        ),
+                    ));
+                    continue;
+                }
+                let id = next_id;
+                next_id += 1;
+                *per_metric_new.entry(name).or_default() += 1;
+                let labels = Arc::new(s.labels.clone());
+                let encoded = labels.encode();
+                let mut key = vec![b'n'];
+                key.extend_from_slice(&encoded);
+                wb.put_cf(series_cf, key, id.to_be_bytes());
+                wb.put_cf(series_cf, id_key(b'i', id), &encoded);
+                for (n, v) in labels.iter() {
+                    let mut key = posting_prefix(n);
+                    key.extend_from_slice(v.as_bytes());
+                    key.push(SEP);
+                    key.extend_from_slice(&id.to_be_bytes());
+                    wb.put_cf(series_cf, key, []);
+                }
+                created.push((id, labels));
+                sample_ids[i] = Some(id);
+            }
+        }
+        if created.is_empty() {
+            return Ok(());
+        }
+        write(wb)?;
+        let mut index = self.index_write();
+        for (id, labels) in created {
+            index.insert(id, labels);
+        }
+        Ok(())
     }
 
     /// Snapshots changed open chunks and deletes the write-ahead records they cover.
@@ -909,6 +1018,52 @@ impl SeriesDb {
         Ok(out)
     }
 
+    /// Distinct values of label `name` over every series in the index, from the postings
+    /// (one seek per value, no samples read).
+    pub(crate) fn label_values(&self, db: &DB, name: &str) -> Result<Vec<String>> {
+        let prefix = posting_prefix(name);
+        let mut it = db.raw_iterator_cf(cf(db, CF_SERIES)?);
+        it.seek(&prefix);
+        let mut out = Vec::new();
+        while let Some(key) = it.key() {
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            let rest = &key[prefix.len()..];
+            let Some(end) = rest.iter().position(|b| *b == SEP) else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+            // Past every id of this value.
+            let mut next = key[..prefix.len() + end + 1].to_vec();
+            next.extend_from_slice(&[0xff; 9]);
+            it.seek(&next);
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Distinct label names over every series in the index (one seek per name).
+    pub(crate) fn label_names(&self, db: &DB) -> Result<Vec<String>> {
+        let mut it = db.raw_iterator_cf(cf(db, CF_SERIES)?);
+        it.seek([b'p']);
+        let mut out = Vec::new();
+        while let Some(key) = it.key() {
+            if key.first() != Some(&b'p') {
+                break;
+            }
+            let Some(end) = key[1..].iter().position(|b| *b == SEP) else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(&key[1..1 + end]).into_owned());
+            let mut next = key[..1 + end + 1].to_vec();
+            next.push(0xff);
+            it.seek(&next);
+        }
+        it.status()?;
+        Ok(out)
+    }
+
     pub(crate) fn metadata(&self) -> Vec<(String, Metadata)> {
         let mut out: Vec<_> = self
             .index_read()
@@ -1082,6 +1237,7 @@ mod tests {
             v,
             delta_start: None,
             point: 0,
+            ..Default::default()
         }
     }
 

@@ -143,8 +143,43 @@ fn exemplar_of(e: &OtlpExemplar) -> Exemplar {
     }
 }
 
+/// A key of a point's source (resource, Prometheus name, attributes as sent), from which the
+/// keys of its samples are derived. 128 bits, so two sources colliding is not a concern.
+fn point_key(resource_id: u64, name: &str, attributes: &[KeyValue]) -> xxhash_rust::xxh3::Xxh3 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&resource_id.to_le_bytes());
+    h.update(name.as_bytes());
+    for kv in attributes {
+        h.update(&[0xff]);
+        h.update(kv.key.as_bytes());
+        h.update(&[0xfe]);
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(Value::StringValue(s)) => {
+                h.update(&[1]);
+                h.update(s.as_bytes());
+            }
+            Some(Value::IntValue(i)) => {
+                h.update(&[2]);
+                h.update(&i.to_le_bytes());
+            }
+            Some(Value::DoubleValue(d)) => {
+                h.update(&[3]);
+                h.update(&d.to_bits().to_le_bytes());
+            }
+            Some(Value::BoolValue(b)) => h.update(&[4, u8::from(*b)]),
+            other => {
+                h.update(&[5]);
+                h.update(format!("{other:?}").as_bytes());
+            }
+        }
+    }
+    h
+}
+
 /// Translates a batch. Points whose resource is not in the batch get no `job`/`instance`.
-pub fn translate(batch: &Batch<MetricItem>) -> Translated {
+/// `known` maps a sample's source key to its series when it was seen before: such samples
+/// carry the id and no labels (building labels is most of the translation's cost).
+pub fn translate(batch: &Batch<MetricItem>, known: &dyn Fn(u128) -> Option<u64>) -> Translated {
     let mut resources: HashMap<u64, ResourceLabels> = HashMap::new();
     for r in &batch.resources {
         if let Ok(resource) = Resource::decode(r.encoded.as_slice()) {
@@ -193,27 +228,48 @@ pub fn translate(batch: &Batch<MetricItem>) -> Translated {
                 },
             ));
         }
-        let mut base: Vec<(String, String)> = Vec::new();
-        push_attributes(&mut base, value.attributes());
-        if let Some(r) = resource {
-            base.extend(r.identity.iter().cloned());
-        }
+        let source = point_key(point.resource_id, &name, value.attributes());
+        let mut base: Option<Vec<(String, String)>> = None;
         let point_index = index as u32;
-        let emit = |out: &mut Translated,
-                    metric: &str,
-                    extra: Option<(&str, String)>,
-                    v: f64,
-                    start_ns: u64,
-                    flags: u32|
+        let mut emit = |out: &mut Translated,
+                        metric: &str,
+                        extra: Option<(&str, String)>,
+                        v: f64,
+                        start_ns: u64,
+                        flags: u32|
          -> usize {
-            let mut pairs = base.clone();
-            pairs.push(("__name__".to_owned(), metric.to_owned()));
-            if let Some((n, v)) = extra {
-                pairs.push((n.to_owned(), v));
+            let mut h = source.clone();
+            h.update(metric.as_bytes());
+            if let Some((n, v)) = &extra {
+                h.update(&[0xff]);
+                h.update(n.as_bytes());
+                h.update(&[0xfe]);
+                h.update(v.as_bytes());
             }
+            let key = h.digest128().max(1);
+            let series = known(key);
+            let labels = match series {
+                Some(_) => Labels::default(),
+                None => {
+                    let base = base.get_or_insert_with(|| {
+                        let mut base = Vec::new();
+                        push_attributes(&mut base, value.attributes());
+                        if let Some(r) = resource {
+                            base.extend(r.identity.iter().cloned());
+                        }
+                        base
+                    });
+                    let mut pairs = base.clone();
+                    pairs.push(("__name__".to_owned(), metric.to_owned()));
+                    if let Some((n, v)) = extra {
+                        pairs.push((n.to_owned(), v));
+                    }
+                    Labels::new(pairs)
+                }
+            };
             let stale = flags & NO_RECORDED_VALUE != 0;
             out.samples.push(NewSample {
-                labels: Labels::new(pairs),
+                labels,
                 t,
                 v: if stale {
                     f64::from_bits(STALE_NAN_BITS)
@@ -222,6 +278,8 @@ pub fn translate(batch: &Batch<MetricItem>) -> Translated {
                 },
                 delta_start: (delta && !stale).then_some((start_ns / 1_000_000) as i64),
                 point: point_index,
+                series,
+                key,
             });
             out.samples.len() - 1
         };
@@ -397,6 +455,8 @@ pub fn translate(batch: &Batch<MetricItem>) -> Translated {
                 v: 1.0,
                 delta_start: None,
                 point: u32::MAX,
+                series: None,
+                key: 0,
             });
         }
     }
@@ -537,7 +597,7 @@ mod tests {
                 ..Default::default()
             },
         ]);
-        let out = translate(&batch);
+        let out = translate(&batch, &|_| None);
         let id = "instance=api-1,job=shop/api";
         assert_eq!(
             show(&out),
@@ -580,5 +640,47 @@ mod tests {
                 ("target_info", "gauge"),
             ]
         );
+    }
+
+    #[test]
+    fn a_known_source_skips_the_labels_and_lands_in_the_same_series() {
+        use crate::{MetricWriter, SeriesReader};
+        let gauge = |t: u64, v: f64| Metric {
+            name: "queue.depth".into(),
+            data: Some(Data::Gauge(Gauge {
+                data_points: vec![NumberDataPoint {
+                    attributes: vec![string_kv("queue.name", "q1")],
+                    time_unix_nano: t,
+                    value: Some(number_data_point::Value::AsDouble(v)),
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(dir.path(), &Default::default()).unwrap();
+        let t = 1_700_000_000_000_000_000u64;
+        store
+            .write_metric_points(&request(vec![gauge(t, 1.0)]))
+            .unwrap();
+        // The second time, the translation knows the series: no labels are built.
+        let second = request(vec![gauge(t + 15_000_000_000, 2.0)]);
+        let cache = store.series.translation();
+        let out = translate(&second, &|k| cache.get(&k).copied());
+        drop(cache);
+        assert!(out.samples[0].series.is_some());
+        assert!(out.samples[0].labels.0.is_empty());
+        store.write_metric_points(&second).unwrap();
+        let read = store
+            .select(
+                &[crate::Matcher::equal("__name__", "queue_depth")],
+                0,
+                i64::MAX / 2,
+                crate::SelectLimits::NONE,
+            )
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0].labels.get("queue_name"), Some("q1"));
+        assert_eq!(read[0].samples.len(), 2);
     }
 }
