@@ -129,6 +129,16 @@ fn duration_param(name: &str, text: &str) -> Result<i64, PromError> {
         })
 }
 
+/// The `timeout` parameter: a positive duration.
+fn timeout_param(text: &str) -> Result<std::time::Duration, PromError> {
+    match duration_param("timeout", text)? {
+        ms if ms > 0 => Ok(std::time::Duration::from_millis(ms as u64)),
+        _ => Err(bad(format!(
+            "invalid parameter \"timeout\": {text:?} is not a positive duration"
+        ))),
+    }
+}
+
 fn now_ms() -> i64 {
     (crate::traces::now_unix_nano() / 1_000_000) as i64
 }
@@ -248,11 +258,12 @@ pub async fn query(
         Some(t) => time_param("time", t)?,
         None => now_ms(),
     };
-    if let Some(t) = param(&p, "timeout") {
-        duration_param("timeout", t)?;
-    }
+    let engine = match param(&p, "timeout") {
+        Some(t) => api.engine.with_timeout(timeout_param(t)?),
+        None => api.engine.clone(),
+    };
     let value = blocking(move || {
-        let value = api.engine.instant(&query, time)?;
+        let value = engine.instant(&query, time)?;
         Ok(render(&value))
     })
     .await?;
@@ -295,11 +306,12 @@ pub async fn query_range(
     if step <= 0 {
         return Err(bad("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
     }
-    if let Some(t) = param(&p, "timeout") {
-        duration_param("timeout", t)?;
-    }
+    let engine = match param(&p, "timeout") {
+        Some(t) => api.engine.with_timeout(timeout_param(t)?),
+        None => api.engine.clone(),
+    };
     let value = blocking(move || {
-        let value = api.engine.range(&query, Range { start, end, step })?;
+        let value = engine.range(&query, Range { start, end, step })?;
         Ok(render(&value))
     })
     .await?;

@@ -314,6 +314,12 @@ async fn wrong_requests_are_prometheus_errors_naming_the_problem() {
             "bad_data",
             "experimental",
         ),
+        (
+            "/api/v1/query?query=up&timeout=-1s",
+            400,
+            "bad_data",
+            "\"timeout\"",
+        ),
     ] {
         let (got, body) = get(&api, uri).await;
         assert_eq!(got.as_u16(), status, "{uri}: {body}");

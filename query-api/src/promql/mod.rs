@@ -156,6 +156,14 @@ impl Engine {
         &self.config
     }
 
+    /// This engine with a shorter timeout (a query's `timeout` parameter); the configured
+    /// timeout stays the upper bound.
+    pub fn with_timeout(&self, timeout: Duration) -> Engine {
+        let mut engine = self.clone();
+        engine.config.timeout = engine.config.timeout.min(timeout);
+        engine
+    }
+
     /// Evaluates at one instant: a vector, scalar, string or (for a range selector) matrix.
     pub fn instant(&self, query: &str, time: i64) -> Result<Value, PromqlError> {
         let expr = parse(query)?;
