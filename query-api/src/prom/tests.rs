@@ -328,6 +328,20 @@ async fn wrong_requests_are_prometheus_errors_naming_the_problem() {
         let message = body["error"].as_str().unwrap();
         assert!(message.contains(needle), "{uri}: {message}");
     }
+    // A subquery too fine for its range is refused before it allocates.
+    let (status, body) = get(
+        &api,
+        &format!(
+            "/api/v1/query?query={}",
+            enc("max_over_time(queue_depth[10y:1ms])")
+        ),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("subquery"),
+        "{body}"
+    );
     // Many-to-many matching is an execution error (422).
     let (status, body) = get(
         &api,

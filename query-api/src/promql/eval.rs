@@ -326,6 +326,14 @@ impl<'a> Evaluator<'a> {
                 times,
             });
         }
+        // Every inner step costs memory per series: bound them as a range query's points.
+        let inner_steps = (hi - start) / step + 1;
+        let max_steps = self.config.max_points.saturating_mul(100) as i64;
+        if inner_steps > max_steps {
+            return Err(PromqlError::Limit(format!(
+                "subquery would be evaluated at {inner_steps} steps, more than {max_steps}: use a coarser subquery step"
+            )));
+        }
         self.range = Range {
             start,
             end: hi,
