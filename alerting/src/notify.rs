@@ -143,6 +143,8 @@ struct Dispatcher {
     groups: BTreeMap<String, BTreeMap<String, GroupState>>,
     /// Alertmanager: fingerprint → (last sent, resolved sent)
     am_sent: BTreeMap<String, (i64, bool)>,
+    /// Shutting down: one attempt per delivery.
+    stopping: bool,
 }
 
 fn now_ms() -> i64 {
@@ -184,25 +186,40 @@ impl Notifier {
             stats: Arc::clone(&stats),
             groups: BTreeMap::new(),
             am_sent: BTreeMap::new(),
+            stopping: false,
         };
         d.restore();
         let handle = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
-                tokio::select! {
+                let batch = tokio::select! {
                     batch = rx.recv() => match batch {
-                        Some(batch) => d.take(batch).await,
+                        Some(batch) => Some(batch),
                         None => return,
                     },
-                    _ = tick.tick() => d.flush_due().await,
+                    _ = tick.tick() => None,
                     _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
-                        // Deliver what is due, then stop.
+                        // Deliver what is due, one attempt each, then stop (what is not
+                        // delivered is still due after a restart: group memory is stored).
+                        d.stopping = true;
                         while let Ok(batch) = rx.try_recv() {
                             d.take(batch).await;
                         }
                         d.flush_due().await;
                         return;
                     }
+                };
+                // Deliveries (with their retries) give way to a shutdown.
+                let work = async {
+                    match batch {
+                        Some(batch) => d.take(batch).await,
+                        None => d.flush_due().await,
+                    }
+                };
+                let mut interrupt = stop.clone();
+                tokio::select! {
+                    _ = work => {}
+                    _ = async { interrupt.wait_for(|s| *s).await.is_ok() } => {}
                 }
             }
         });
@@ -510,6 +527,7 @@ impl Dispatcher {
         attempts: u32,
     ) -> bool {
         let mut delay = Duration::from_millis(500);
+        let attempts = if self.stopping { 1 } else { attempts };
         for attempt in 1..=attempts {
             let mut request = self.client.post(url).timeout(timeout).json(body);
             for (k, v) in headers {

@@ -26,13 +26,20 @@ async fn hook() -> Hook {
     let kept = Arc::clone(&bodies);
     let app = axum::Router::new().route(
         "/hook",
-        post(move |axum::Json(body): axum::Json<Value>| {
-            let kept = Arc::clone(&kept);
-            async move {
-                kept.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
+        post(
+            move |headers: axum::http::HeaderMap, axum::Json(mut body): axum::Json<Value>| {
+                let kept = Arc::clone(&kept);
+                async move {
+                    // Keep the token header next to the body, for the test to check.
+                    if let Some(token) = headers.get("authorization").and_then(|v| v.to_str().ok())
+                    {
+                        body["_authorization"] = token.into();
+                    }
+                    kept.lock().unwrap().push(body);
+                    "ok"
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -75,6 +82,7 @@ fn webhook(url: &str) -> lookout_alerting::notify::WebhookConfig {
     serde_json::from_value(serde_json::json!({
         "name": "test",
         "url": url,
+        "headers": {"Authorization": "Bearer e2e-token"},
         "group_wait": "1s",
         "group_interval": "1s",
         "repeat_interval": "1h",
@@ -200,6 +208,9 @@ async fn rising_error_rate_fires_then_resolves_through_a_webhook() {
     // Alertmanager's webhook body, exactly (times, fingerprint, value and evidence aside).
     let mut normalized = firing.clone();
     normalized["alerts"][0]["evidence"] = Value::Null;
+    // The configured header came along.
+    assert_eq!(normalized["_authorization"], "Bearer e2e-token");
+    normalized.as_object_mut().unwrap().remove("_authorization");
     assert_eq!(
         normalized,
         serde_json::json!({
@@ -558,9 +569,25 @@ groups:
         c.host_metrics.enabled = false;
         c.alerting.default_rules = false;
         c.alerting.rule_files = vec![file];
+        // Nobody listens on port 1: deliveries fail, are retried and counted.
+        c.alerting.webhooks = vec![webhook("http://127.0.0.1:1/hook")];
     })
     .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
+    let metrics = client()
+        .get(format!("http://{}/metrics", server.http_addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lookout_alert_notifications_total{outcome=\"failed\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(failed >= 1.0, "{metrics}");
     let data = rules_api(&server, "").await;
     let group = &data["groups"][0];
     assert_eq!(group["name"], "g");
