@@ -138,57 +138,7 @@ impl StateStore for MemoryState {
 
 /// Expands promtool's value notation; `None` is a missing sample.
 pub fn expand_values(text: &str) -> Result<Vec<Option<f64>>, String> {
-    let mut out = Vec::new();
-    let number = |s: &str| -> Option<f64> {
-        match s {
-            "NaN" => Some(f64::NAN),
-            "Inf" | "+Inf" => Some(f64::INFINITY),
-            "-Inf" => Some(f64::NEG_INFINITY),
-            "stale" => Some(f64::from_bits(0x7ff0_0000_0000_0002)),
-            _ => s.parse().ok(),
-        }
-    };
-    for token in text.split_whitespace() {
-        if token == "_" {
-            out.push(None);
-            continue;
-        }
-        if let Some(n) = token.strip_prefix("_x") {
-            let n: usize = n.parse().map_err(|_| format!("bad value {token:?}"))?;
-            out.extend(std::iter::repeat_n(None, n));
-            continue;
-        }
-        if let Some(v) = number(token) {
-            out.push(Some(v));
-            continue;
-        }
-        let (head, times) = token
-            .rsplit_once('x')
-            .ok_or_else(|| format!("bad value {token:?}"))?;
-        let n: usize = times.parse().map_err(|_| format!("bad value {token:?}"))?;
-        let split = head
-            .char_indices()
-            .skip(1)
-            .find(|(i, c)| (*c == '+' || *c == '-') && !head[..*i].ends_with(['e', 'E']))
-            .map(|(i, _)| i);
-        let (start, step) = match split {
-            Some(i) => (
-                number(&head[..i]).ok_or_else(|| format!("bad value {token:?}"))?,
-                number(&head[i..]).ok_or_else(|| format!("bad value {token:?}"))?,
-            ),
-            None => (
-                number(head).ok_or_else(|| format!("bad value {token:?}"))?,
-                0.0,
-            ),
-        };
-        let mut v = start;
-        out.push(Some(v));
-        for _ in 0..n {
-            v += step;
-            out.push(Some(v));
-        }
-    }
-    Ok(out)
+    lookout_proto::prometheus::expand_test_values(text)
 }
 
 /// The labels of a series written as a selector: `name{a="b"}`.

@@ -179,6 +179,62 @@ pub fn format_label_float(v: f64) -> String {
     }
 }
 
+/// A sample value in Prometheus's test notations (`NaN`, `Inf`, `-Inf`, `stale`, numbers).
+pub fn parse_test_value(s: &str) -> Option<f64> {
+    match s {
+        "NaN" | "nan" => Some(f64::NAN),
+        "Inf" | "+Inf" | "inf" | "+inf" => Some(f64::INFINITY),
+        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
+        // Prometheus's stale marker.
+        "stale" => Some(f64::from_bits(0x7ff0_0000_0000_0002)),
+        _ => s.parse::<f64>().ok(),
+    }
+}
+
+/// Expands the series-value notation of Prometheus's engine tests and of promtool's rule
+/// tests: `a`, `a+bxN` and `a-bxN` (N more values, each b apart), `axN`, `_` (no sample),
+/// `_xN`, `stale`. `None` is a missing sample.
+pub fn expand_test_values(text: &str) -> Result<Vec<Option<f64>>, String> {
+    let mut out = Vec::new();
+    for token in text.split_whitespace() {
+        let bad = || format!("bad value {token:?}");
+        if token == "_" {
+            out.push(None);
+            continue;
+        }
+        if let Some(n) = token.strip_prefix("_x") {
+            let n: usize = n.parse().map_err(|_| bad())?;
+            out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        if let Some(v) = parse_test_value(token) {
+            out.push(Some(v));
+            continue;
+        }
+        let (head, times) = token.rsplit_once('x').ok_or_else(bad)?;
+        let n: usize = times.parse().map_err(|_| bad())?;
+        let split = head
+            .char_indices()
+            .skip(1)
+            .find(|(i, c)| (*c == '+' || *c == '-') && !head[..*i].ends_with(['e', 'E']))
+            .map(|(i, _)| i);
+        let (start, step) = match split {
+            Some(i) => (
+                parse_test_value(&head[..i]).ok_or_else(bad)?,
+                parse_test_value(&head[i..]).ok_or_else(bad)?,
+            ),
+            None => (parse_test_value(head).ok_or_else(bad)?, 0.0),
+        };
+        let mut v = start;
+        out.push(Some(v));
+        for _ in 0..n {
+            v += step;
+            out.push(Some(v));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +284,33 @@ mod tests {
         ] {
             assert_eq!(metric_name(name, unit, kind), want, "{name} {unit}");
         }
+    }
+
+    #[test]
+    fn test_value_notation_expands() {
+        assert_eq!(
+            expand_test_values("1+2x2 _ 5 -1-1x1 _x2 3x1 1e3+1e3x1").unwrap(),
+            vec![
+                Some(1.0),
+                Some(3.0),
+                Some(5.0),
+                None,
+                Some(5.0),
+                Some(-1.0),
+                Some(-2.0),
+                None,
+                None,
+                Some(3.0),
+                Some(3.0),
+                Some(1000.0),
+                Some(2000.0)
+            ]
+        );
+        assert!(expand_test_values("1+x").is_err());
+        assert_eq!(
+            expand_test_values("stale").unwrap()[0].map(f64::to_bits),
+            Some(0x7ff0_0000_0000_0002)
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lookout_storage::series::{NewSample, STALE_NAN_BITS};
+use lookout_proto::prometheus::{expand_test_values, parse_test_value as parse_number};
+use lookout_storage::series::NewSample;
 use lookout_storage::{Labels, Store};
 use promql_parser::parser::Expr;
 
@@ -84,64 +85,6 @@ fn parse_duration(s: &str) -> Result<i64, String> {
         rest = &rest[unit_len..];
     }
     Ok(if negative { -total } else { total })
-}
-
-fn parse_number(s: &str) -> Option<f64> {
-    match s {
-        "NaN" | "nan" => Some(f64::NAN),
-        "Inf" | "+Inf" | "inf" | "+inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        "stale" => Some(f64::from_bits(STALE_NAN_BITS)),
-        _ => s.parse::<f64>().ok(),
-    }
-}
-
-/// Expands value notation: `a`, `a+bxN`, `a-bxN`, `axN`, `_`, `_xN`, `stale`.
-fn expand_values(tokens: &[&str]) -> Result<Vec<Option<f64>>, String> {
-    let mut out = Vec::new();
-    for token in tokens {
-        if let Some(times) = token.strip_prefix("_x") {
-            let n: usize = times.parse().map_err(|_| format!("bad value {token}"))?;
-            out.extend(std::iter::repeat_n(None, n));
-            continue;
-        }
-        if *token == "_" {
-            out.push(None);
-            continue;
-        }
-        if let Some(v) = parse_number(token) {
-            out.push(Some(v));
-            continue;
-        }
-        // a+bxN / a-bxN / axN
-        let (head, times) = token
-            .rsplit_once('x')
-            .ok_or_else(|| format!("bad value {token}"))?;
-        let n: usize = times.parse().map_err(|_| format!("bad value {token}"))?;
-        let split = head
-            .char_indices()
-            .skip(1)
-            .find(|(i, c)| (*c == '+' || *c == '-') && !head[..*i].ends_with(['e', 'E']))
-            .map(|(i, _)| i);
-        let (start, delta) = match split {
-            Some(i) => {
-                let start = parse_number(&head[..i]).ok_or_else(|| format!("bad value {token}"))?;
-                let delta = parse_number(&head[i..]).ok_or_else(|| format!("bad value {token}"))?;
-                (start, delta)
-            }
-            None => (
-                parse_number(head).ok_or_else(|| format!("bad value {token}"))?,
-                0.0,
-            ),
-        };
-        let mut v = start;
-        out.push(Some(v));
-        for _ in 0..n {
-            v += delta;
-            out.push(Some(v));
-        }
-    }
-    Ok(out)
 }
 
 /// Splits `metric{a="b"} values...` into the series part and the rest.
@@ -339,8 +282,7 @@ pub fn run(
                         );
                         continue;
                     }
-                    let tokens: Vec<&str> = values.split_whitespace().collect();
-                    let values = match expand_values(&tokens) {
+                    let values = match expand_test_values(values) {
                         Ok(v) => v,
                         Err(e) => {
                             native.insert(
@@ -570,8 +512,7 @@ fn parse_expected(eval: &Eval) -> Result<Expected, String> {
         for l in &eval.expected {
             let (series, values) = split_series(l);
             let labels = parse_labels(series)?;
-            let tokens: Vec<&str> = values.split_whitespace().collect();
-            out.push((labels, expand_values(&tokens)?));
+            out.push((labels, expand_test_values(values)?));
         }
         return Ok(Expected::Ranges(out));
     }
