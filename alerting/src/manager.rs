@@ -499,7 +499,6 @@ impl Manager {
             if a.state != AlertState::Pending {
                 outgoing.push(Outgoing {
                     alert: a.clone(),
-                    rule: rule.name.clone(),
                     expr: rule.expr.clone(),
                     group_interval: group.interval,
                 });

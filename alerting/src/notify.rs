@@ -89,7 +89,7 @@ impl WebhookConfig {
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     pub alert: Alert,
-    pub rule: String,
+    /// The rule's expression (Alertmanager's `generatorURL`).
     pub expr: String,
     pub group_interval: Duration,
 }
@@ -550,6 +550,3 @@ impl Dispatcher {
         false
     }
 }
-
-/// Shared for the binary's metrics.
-pub type SharedStats = Arc<Stats>;
