@@ -143,6 +143,81 @@ fn exemplar_of(e: &OtlpExemplar) -> Exemplar {
     }
 }
 
+/// A histogram as cumulative `le` buckets (classic, or an exponential one expanded).
+struct Buckets<'a> {
+    /// (upper bound, cumulative count), ascending; a `+Inf` bucket is added when missing.
+    bounds: Vec<(f64, u64)>,
+    count: u64,
+    sum: Option<f64>,
+    exemplars: &'a [OtlpExemplar],
+    start_ns: u64,
+    flags: u32,
+}
+
+/// Emits one sample: (out, metric name, extra label, value, start ns, flags) → its index.
+type Emit<'e> =
+    dyn FnMut(&mut Translated, &str, Option<(&str, String)>, f64, u64, u32) -> usize + 'e;
+
+impl Buckets<'_> {
+    /// `_bucket{le}` samples, `_sum`, `_count`; each exemplar goes on the first bucket that
+    /// holds its value.
+    fn emit(self, name: &str, out: &mut Translated, emit: &mut Emit<'_>) {
+        let bucket = format!("{name}_bucket");
+        let mut placed: Vec<(f64, usize)> = Vec::with_capacity(self.bounds.len() + 1);
+        for (le, cumulative) in &self.bounds {
+            let i = emit(
+                out,
+                &bucket,
+                Some(("le", format_label_float(*le))),
+                *cumulative as f64,
+                self.start_ns,
+                self.flags,
+            );
+            placed.push((*le, i));
+        }
+        if self
+            .bounds
+            .last()
+            .is_none_or(|(le, _)| *le != f64::INFINITY)
+        {
+            // No +Inf bucket among the counts: it holds the total count.
+            let i = emit(
+                out,
+                &bucket,
+                Some(("le", "+Inf".into())),
+                self.count as f64,
+                self.start_ns,
+                self.flags,
+            );
+            placed.push((f64::INFINITY, i));
+        }
+        if let Some(sum) = self.sum {
+            emit(
+                out,
+                &format!("{name}_sum"),
+                None,
+                sum,
+                self.start_ns,
+                self.flags,
+            );
+        }
+        emit(
+            out,
+            &format!("{name}_count"),
+            None,
+            self.count as f64,
+            self.start_ns,
+            self.flags,
+        );
+        for e in self.exemplars {
+            let ex = exemplar_of(e);
+            if let Some((_, i)) = placed.iter().find(|(le, _)| ex.value <= *le) {
+                out.exemplars.push((*i, ex));
+            }
+        }
+    }
+}
+
 /// A key of a point's source (resource, Prometheus name, attributes as sent), from which the
 /// keys of its samples are derived. 128 bits, so two sources colliding is not a concern.
 fn point_key(resource_id: u64, name: &str, attributes: &[KeyValue]) -> xxhash_rust::xxh3::Xxh3 {
@@ -298,61 +373,28 @@ pub fn translate(batch: &Batch<MetricItem>, known: &dyn Fn(u128) -> Option<u64>)
             }
             PointValue::Histogram(p) => {
                 let mut cumulative = 0u64;
-                let bucket = format!("{name}_bucket");
-                let mut bucket_samples = Vec::with_capacity(p.bucket_counts.len());
-                for (i, count) in p.bucket_counts.iter().enumerate() {
-                    cumulative += count;
-                    let le = p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                    let s = emit(
-                        &mut out,
-                        &bucket,
-                        Some(("le", format_label_float(le))),
-                        cumulative as f64,
-                        p.start_time_unix_nano,
-                        p.flags,
-                    );
-                    bucket_samples.push((le, s));
-                }
-                if p.explicit_bounds.len() >= p.bucket_counts.len() {
-                    // No +Inf bucket among the counts: it holds the total count.
-                    let s = emit(
-                        &mut out,
-                        &bucket,
-                        Some(("le", "+Inf".into())),
-                        p.count as f64,
-                        p.start_time_unix_nano,
-                        p.flags,
-                    );
-                    bucket_samples.push((f64::INFINITY, s));
-                }
-                if let Some(sum) = p.sum {
-                    emit(
-                        &mut out,
-                        &format!("{name}_sum"),
-                        None,
-                        sum,
-                        p.start_time_unix_nano,
-                        p.flags,
-                    );
-                }
-                emit(
-                    &mut out,
-                    &format!("{name}_count"),
-                    None,
-                    p.count as f64,
-                    p.start_time_unix_nano,
-                    p.flags,
-                );
-                for e in &p.exemplars {
-                    let ex = exemplar_of(e);
-                    if let Some((_, s)) = bucket_samples.iter().find(|(le, _)| ex.value <= *le) {
-                        out.exemplars.push((*s, ex));
-                    }
-                }
+                let bounds = p
+                    .bucket_counts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, count)| {
+                        cumulative += count;
+                        let le = p.explicit_bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                        (le, cumulative)
+                    })
+                    .collect();
+                let buckets = Buckets {
+                    bounds,
+                    count: p.count,
+                    sum: p.sum,
+                    exemplars: &p.exemplars,
+                    start_ns: p.start_time_unix_nano,
+                    flags: p.flags,
+                };
+                buckets.emit(&name, &mut out, &mut emit);
             }
             PointValue::ExponentialHistogram(p) => {
                 let base = 2f64.powf(2f64.powi(-p.scale));
-                let bucket = format!("{name}_bucket");
                 let mut cumulative = 0u64;
                 let mut bounds: Vec<(f64, u64)> = Vec::new();
                 if let Some(neg) = &p.negative {
@@ -375,51 +417,15 @@ pub fn translate(batch: &Batch<MetricItem>, known: &dyn Fn(u128) -> Option<u64>)
                         bounds.push((base.powi(pos.offset + i as i32 + 1), cumulative));
                     }
                 }
-                let mut bucket_samples = Vec::with_capacity(bounds.len() + 1);
-                for (le, c) in bounds {
-                    let s = emit(
-                        &mut out,
-                        &bucket,
-                        Some(("le", format_label_float(le))),
-                        c as f64,
-                        p.start_time_unix_nano,
-                        p.flags,
-                    );
-                    bucket_samples.push((le, s));
-                }
-                let s = emit(
-                    &mut out,
-                    &bucket,
-                    Some(("le", "+Inf".into())),
-                    p.count as f64,
-                    p.start_time_unix_nano,
-                    p.flags,
-                );
-                bucket_samples.push((f64::INFINITY, s));
-                if let Some(sum) = p.sum {
-                    emit(
-                        &mut out,
-                        &format!("{name}_sum"),
-                        None,
-                        sum,
-                        p.start_time_unix_nano,
-                        p.flags,
-                    );
-                }
-                emit(
-                    &mut out,
-                    &format!("{name}_count"),
-                    None,
-                    p.count as f64,
-                    p.start_time_unix_nano,
-                    p.flags,
-                );
-                for e in &p.exemplars {
-                    let ex = exemplar_of(e);
-                    if let Some((_, s)) = bucket_samples.iter().find(|(le, _)| ex.value <= *le) {
-                        out.exemplars.push((*s, ex));
-                    }
-                }
+                let buckets = Buckets {
+                    bounds,
+                    count: p.count,
+                    sum: p.sum,
+                    exemplars: &p.exemplars,
+                    start_ns: p.start_time_unix_nano,
+                    flags: p.flags,
+                };
+                buckets.emit(&name, &mut out, &mut emit);
             }
             PointValue::Summary(p) => {
                 for q in &p.quantile_values {
