@@ -591,19 +591,7 @@ impl<'a> Evaluator<'a> {
                             .collect();
                         if op != "limitk" {
                             let top = op == "topk";
-                            // NaN sorts last for both.
-                            present.sort_by(|a, b| {
-                                let (x, y) = (a.1, b.1);
-                                match (x.is_nan(), y.is_nan()) {
-                                    (true, true) => std::cmp::Ordering::Equal,
-                                    (true, false) => std::cmp::Ordering::Greater,
-                                    (false, true) => std::cmp::Ordering::Less,
-                                    _ if top => {
-                                        y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal)
-                                    }
-                                    _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-                                }
-                            });
+                            present.sort_by(|a, b| rank(a.1, b.1, top));
                         }
                         for (i, v) in present.into_iter().take(k) {
                             values[i][step] = Some(v);
@@ -622,17 +610,11 @@ impl<'a> Evaluator<'a> {
                     // An instant result lists the chosen elements in rank order.
                     let top = op == "topk";
                     out.sort_by(|a, b| {
-                        let (x, y) = (
+                        rank(
                             a.values[0].unwrap_or(f64::NAN),
                             b.values[0].unwrap_or(f64::NAN),
-                        );
-                        match (x.is_nan(), y.is_nan()) {
-                            (true, true) => std::cmp::Ordering::Equal,
-                            (true, false) => std::cmp::Ordering::Greater,
-                            (false, true) => std::cmp::Ordering::Less,
-                            _ if top => y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal),
-                            _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-                        }
+                            top,
+                        )
                     });
                 }
                 return Ok(Val::Vector(out));
@@ -802,6 +784,19 @@ fn min_max(times: &[i64]) -> (i64, i64) {
     let lo = times.iter().copied().min().unwrap_or(0);
     let hi = times.iter().copied().max().unwrap_or(0);
     (lo, hi)
+}
+
+/// Order of values for `topk`/`bottomk`/`sort`/`sort_desc`: ascending, or descending with
+/// `desc`; NaN last either way, as Prometheus sorts them.
+pub(crate) fn rank(x: f64, y: f64, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (x.is_nan(), y.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if desc => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
+        _ => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+    }
 }
 
 pub(crate) fn is_valid_label_name(name: &str) -> bool {

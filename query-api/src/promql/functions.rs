@@ -5,8 +5,8 @@ use promql_parser::parser::{Call, Expr};
 
 use super::drop_name;
 use super::eval::{
-    is_valid_label_name, kahan_add, mean, merge_same_labels, quantile, stdvar, Evaluator, Matrix,
-    StepSeries, Val,
+    is_valid_label_name, kahan_add, mean, merge_same_labels, quantile, rank, stdvar, Evaluator,
+    Matrix, StepSeries, Val,
 };
 use super::PromqlError;
 
@@ -196,21 +196,11 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, call: &Call) -> Result<Val, PromqlErr
             if steps == 1 {
                 let desc = name == "sort_desc";
                 v.sort_by(|a, b| {
-                    let (x, y) = (
+                    rank(
                         a.values[0].unwrap_or(f64::NAN),
                         b.values[0].unwrap_or(f64::NAN),
-                    );
-                    let ord = match (x.is_nan(), y.is_nan()) {
-                        (true, true) => std::cmp::Ordering::Equal,
-                        (true, false) => return std::cmp::Ordering::Greater,
-                        (false, true) => return std::cmp::Ordering::Less,
-                        _ => x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal),
-                    };
-                    if desc {
-                        ord.reverse()
-                    } else {
-                        ord
-                    }
+                        desc,
+                    )
                 });
             }
             Ok(Val::Vector(v))
