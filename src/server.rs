@@ -275,7 +275,17 @@ impl Server {
         if let Some(metrics) = &span_metrics {
             tasks.push((
                 "span metrics",
-                tokio::spawn(span_metrics_loop(Arc::clone(metrics), stop_rx.clone())),
+                tokio::spawn({
+                    let metrics = Arc::clone(metrics);
+                    every(
+                        "span metrics",
+                        metrics.flush_interval(),
+                        false,
+                        stop_rx.clone(),
+                        move || Ok(metrics.flush()?),
+                        |points| tracing::debug!(points, "span metrics written"),
+                    )
+                }),
             ));
         }
         tasks.push((
@@ -301,20 +311,37 @@ impl Server {
         }
         tasks.push((
             "series checkpoint",
-            tokio::spawn(checkpoint_loop(
-                Arc::clone(&store),
-                config.storage.series.checkpoint_interval,
-                stop_rx.clone(),
-            )),
+            tokio::spawn({
+                let store = Arc::clone(&store);
+                every(
+                    "series checkpoint",
+                    config.storage.series.checkpoint_interval,
+                    false,
+                    stop_rx.clone(),
+                    move || Ok(store.checkpoint_series()?),
+                    |series| tracing::debug!(series, "series head checkpointed"),
+                )
+            }),
         ));
         tasks.push((
             "retention",
-            tokio::spawn(retention_loop(
-                Arc::clone(&store),
-                Arc::clone(&log_index),
-                config.retention.clone(),
-                stop_rx,
-            )),
+            tokio::spawn({
+                let (store, log_index) = (Arc::clone(&store), Arc::clone(&log_index));
+                let retention = config.retention.clone();
+                every(
+                    "retention",
+                    retention.check_interval,
+                    true,
+                    stop_rx,
+                    move || {
+                        let report =
+                            store.enforce_retention(&retention, lookout_proto::now_unix_nano())?;
+                        log_index.drop_before(report.logs_before)?;
+                        Ok(report)
+                    },
+                    |report| tracing::debug!(?report, "retention applied"),
+                )
+            }),
         ));
 
         tracing::info!(
@@ -382,25 +409,35 @@ impl Server {
     }
 }
 
-/// Writes the span-derived RED series every `flush_interval` until stopped (the last flush is
-/// done by [`Server::shutdown`] once the receivers have stopped).
-async fn span_metrics_loop(
-    metrics: Arc<SpanMetrics>,
+/// Runs `pass` on a blocking thread every `interval` until stopped: first at once when
+/// `immediately`, else after one interval. A failing pass is logged and runs again at the next
+/// tick; `done` logs what a pass did.
+async fn every<T: Send + 'static>(
+    what: &'static str,
+    interval: std::time::Duration,
+    immediately: bool,
     mut stop: watch::Receiver<bool>,
+    pass: impl Fn() -> anyhow::Result<T> + Send + Sync + 'static,
+    done: impl Fn(T),
 ) -> anyhow::Result<()> {
-    let mut interval = tokio::time::interval(metrics.flush_interval());
+    let pass = Arc::new(pass);
+    let mut interval = tokio::time::interval(interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
+    if !immediately {
+        interval.tick().await;
+    }
     loop {
         tokio::select! {
             _ = interval.tick() => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        let metrics = Arc::clone(&metrics);
-        match tokio::task::spawn_blocking(move || metrics.flush()).await {
-            Ok(Ok(points)) => tracing::debug!(points, "span metrics written"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "writing span metrics failed, will retry"),
-            Err(e) => tracing::warn!(error = %e, "span metrics task failed, will retry"),
+        let pass = Arc::clone(&pass);
+        match tokio::task::spawn_blocking(move || pass()).await {
+            Ok(Ok(result)) => done(result),
+            Ok(Err(e)) => {
+                tracing::warn!(task = what, error = %format!("{e:#}"), "periodic task failed, will retry")
+            }
+            Err(e) => tracing::warn!(task = what, error = %e, "periodic task panicked, will retry"),
         }
     }
 }
@@ -449,53 +486,30 @@ async fn host_metrics_loop(
     registry: Arc<Registry>,
     interval: std::time::Duration,
     limits: lookout_proto::Limits,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let host = Arc::new(std::sync::Mutex::new(
+    let host = std::sync::Mutex::new(
         tokio::task::spawn_blocking(lookout_collector::HostMetrics::new).await?,
-    ));
-    let mut interval = tokio::time::interval(interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.wait_for(|s| *s) => return Ok(()),
+    );
+    let pass = move || -> anyhow::Result<()> {
+        let mut host = host
+            .lock()
+            .map_err(|_| anyhow::anyhow!("host metrics poisoned"))?;
+        let request = host.collect();
+        let converted = lookout_proto::convert_metrics(request, &limits);
+        let rejected =
+            lookout_storage::MetricWriter::write_metric_points(store.as_ref(), &converted.batch)?;
+        if rejected.total() > 0 {
+            tracing::warn!(rejected = rejected.total(), "host metrics were rejected");
         }
-        let (store, registry, host, limits) = (
-            Arc::clone(&store),
-            Arc::clone(&registry),
-            Arc::clone(&host),
-            limits.clone(),
-        );
-        let pass = move || -> anyhow::Result<()> {
-            let mut host = host
-                .lock()
-                .map_err(|_| anyhow::anyhow!("host metrics poisoned"))?;
-            let request = host.collect();
-            let converted = lookout_proto::convert_metrics(request, &limits);
-            let rejected = lookout_storage::MetricWriter::write_metric_points(
-                store.as_ref(),
-                &converted.batch,
-            )?;
-            if rejected.total() > 0 {
-                tracing::warn!(rejected = rejected.total(), "host metrics were rejected");
-            }
-            let mut text = String::new();
-            prometheus_client::encoding::text::encode(&mut text, &registry)?;
-            let now = (lookout_proto::now_unix_nano() / 1_000_000) as i64;
-            let samples = crate::self_metrics::exposition_samples(&text, host.host(), now);
-            store.append_samples(&samples)?;
-            Ok(())
-        };
-        match tokio::task::spawn_blocking(pass).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %format!("{e:#}"), "collecting host metrics failed")
-            }
-            Err(e) => tracing::warn!(error = %e, "host metrics task failed"),
-        }
-    }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry)?;
+        let now = (lookout_proto::now_unix_nano() / 1_000_000) as i64;
+        let samples = crate::self_metrics::exposition_samples(&text, host.host(), now);
+        store.append_samples(&samples)?;
+        Ok(())
+    };
+    every("host metrics", interval, false, stop, pass, |()| {}).await
 }
 
 /// Reloads the rule files on SIGHUP (a bad file is refused and the old rules keep running).
@@ -512,58 +526,5 @@ async fn reload_on_hangup(
         }
         let api = Arc::clone(&api);
         let _ = tokio::task::spawn_blocking(move || api.reload()).await;
-    }
-}
-
-/// Snapshots the series head every `interval` until stopped, so a restart replays little.
-async fn checkpoint_loop(
-    store: Arc<Store>,
-    interval: std::time::Duration,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let mut interval = tokio::time::interval(interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    interval.tick().await;
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        }
-        let store = Arc::clone(&store);
-        match tokio::task::spawn_blocking(move || store.checkpoint_series()).await {
-            Ok(Ok(series)) => tracing::debug!(series, "series head checkpointed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "series checkpoint failed, will retry"),
-            Err(e) => tracing::warn!(error = %e, "series checkpoint task failed, will retry"),
-        }
-    }
-}
-
-/// Applies retention now and then every `check_interval` until stopped.
-async fn retention_loop(
-    store: Arc<Store>,
-    log_index: Arc<LogIndex>,
-    retention: lookout_storage::Retention,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let mut interval = tokio::time::interval(retention.check_interval);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        }
-        let (store, log_index) = (Arc::clone(&store), Arc::clone(&log_index));
-        let retention = retention.clone();
-        let now = lookout_proto::now_unix_nano();
-        let pass = move || {
-            let report = store.enforce_retention(&retention, now)?;
-            log_index.drop_before(report.logs_before)?;
-            Ok::<_, lookout_storage::StorageError>(report)
-        };
-        match tokio::task::spawn_blocking(pass).await {
-            Ok(Ok(report)) => tracing::debug!(?report, "retention applied"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "retention failed, will retry"),
-            Err(e) => tracing::warn!(error = %e, "retention task failed, will retry"),
-        }
     }
 }
