@@ -114,42 +114,7 @@ impl std::fmt::Display for Problem {
 
 /// A Prometheus duration (`30s`, `5m`, `1h30m`, `2d`, `1w`, `0`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let bad = || format!("not a valid duration string: {text:?}");
-    let mut total: u64 = 0;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(bad()),
-        };
-        total = total
-            .checked_add(n.checked_mul(ms).ok_or_else(bad)?)
-            .ok_or_else(bad)?;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_millis(total))
+    lookout_proto::prometheus::parse_duration_ms(text).map(Duration::from_millis)
 }
 
 fn valid_metric_name(name: &str) -> bool {

@@ -179,6 +179,47 @@ pub fn format_label_float(v: f64) -> String {
     }
 }
 
+/// A Prometheus duration (`30s`, `5m`, `1h30m`, `2d`, `1w`, `1y`, `0`) in milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let bad = || format!("not a valid duration string: {text:?}");
+    if text == "0" {
+        return Ok(0);
+    }
+    if text.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let ms: u64 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
 /// A sample value in Prometheus's test notations (`NaN`, `Inf`, `-Inf`, `stale`, numbers).
 pub fn parse_test_value(s: &str) -> Option<f64> {
     match s {
@@ -311,6 +352,17 @@ mod tests {
             expand_test_values("stale").unwrap()[0].map(f64::to_bits),
             Some(0x7ff0_0000_0000_0002)
         );
+    }
+
+    #[test]
+    fn durations_parse_as_prometheus_does() {
+        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("0"), Ok(0));
+        assert_eq!(parse_duration_ms("0m"), Ok(0));
+        assert_eq!(parse_duration_ms("250ms"), Ok(250));
+        for bad in ["", "5", "5 minutes", "m5", "1x"] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

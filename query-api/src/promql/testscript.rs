@@ -61,30 +61,9 @@ fn parse_duration(s: &str) -> Result<i64, String> {
         Some(rest) => (true, rest),
         None => (false, s),
     };
-    let bad = || format!("bad duration {s:?}");
-    let mut total: i64 = 0;
-    let mut rest = body;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(bad()),
-        };
-        total += n * unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(if negative { -total } else { total })
+    let ms = lookout_proto::prometheus::parse_duration_ms(body)
+        .map_err(|_| format!("bad duration {s:?}"))? as i64;
+    Ok(if negative { -ms } else { ms })
 }
 
 /// Splits `metric{a="b"} values...` into the series part and the rest.
