@@ -520,25 +520,12 @@ impl<'a> Evaluator<'a> {
         };
         let input = self.eval_vector(&agg.expr, "aggregation")?;
         self.check_deadline()?;
+        // The group of a series: its `by` labels, or all but `without` and the name (the
+        // same projection as a binary operator's `on`/`ignoring` signature).
         let group_labels = |labels: &Labels| -> Labels {
             match &agg.modifier {
                 None => Labels::default(),
-                Some(LabelModifier::Include(keep)) => Labels(
-                    labels
-                        .0
-                        .iter()
-                        .filter(|(n, _)| keep.labels.iter().any(|k| k == n))
-                        .cloned()
-                        .collect(),
-                ),
-                Some(LabelModifier::Exclude(drop)) => Labels(
-                    labels
-                        .0
-                        .iter()
-                        .filter(|(n, _)| n != "__name__" && !drop.labels.iter().any(|k| k == n))
-                        .cloned()
-                        .collect(),
-                ),
+                Some(m) => signature(labels, Some(m)),
             }
         };
         // Groups in order of first appearance.
