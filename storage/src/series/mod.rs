@@ -363,6 +363,14 @@ pub(crate) fn chunk_key_time(key: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
 }
 
+/// A big-endian u64 at `at` in `bytes` (series ids in keys, value bits), if there is one.
+fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
 fn posting_prefix(name: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(name.len() + 2);
     key.push(b'p');
@@ -403,11 +411,7 @@ impl SeriesDb {
             if key.first() != Some(&b'i') {
                 break;
             }
-            let id = key
-                .get(1..9)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| corrupt(CF_SERIES, key, "bad series key"))?;
+            let id = be_u64(key, 1).ok_or_else(|| corrupt(CF_SERIES, key, "bad series key"))?;
             let labels =
                 Labels::decode(value).ok_or_else(|| corrupt(CF_SERIES, key, "bad labels"))?;
             index.insert(id, Arc::new(labels));
@@ -431,11 +435,7 @@ impl SeriesDb {
             if key.first() != Some(&b'h') {
                 break;
             }
-            let id = key
-                .get(1..9)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .ok_or_else(|| corrupt(CF_SERIES, key, "bad head key"))?;
+            let id = be_u64(key, 1).ok_or_else(|| corrupt(CF_SERIES, key, "bad head key"))?;
             let open = ChunkEncoder::from_encoded(value)
                 .ok_or_else(|| corrupt(CF_SERIES, key, "bad head chunk"))?;
             head.series.insert(
@@ -1098,10 +1098,8 @@ impl SeriesDb {
                 if t > maxt {
                     break;
                 }
-                let v = value
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(|b| f64::from_bits(u64::from_be_bytes(b)))
+                let v = be_u64(value, 0)
+                    .map(f64::from_bits)
                     .ok_or_else(|| corrupt(CF_EXEMPLARS, key, "bad exemplar"))?;
                 let labels = Labels::decode(&value[8..])
                     .ok_or_else(|| corrupt(CF_EXEMPLARS, key, "bad exemplar labels"))?;
@@ -1136,11 +1134,7 @@ impl SeriesDb {
         let mut it = db.raw_iterator_cf(cf(db, CF_CHUNKS)?);
         it.seek_to_first();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let id = k
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(u64::MAX);
+            let id = be_u64(k, 0).unwrap_or(u64::MAX);
             if !kept(id) {
                 it.next();
                 continue;
