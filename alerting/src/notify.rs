@@ -331,7 +331,9 @@ impl Dispatcher {
                 Some(r) if resolved => r,
                 _ => now + 4 * (o.group_interval.max(self.resend_delay).as_millis() as i64),
             };
-            let annotations = self.with_evidence(&labels, &a.annotations, a.active_at, now);
+            let annotations = self
+                .with_evidence(&labels, &a.annotations, a.active_at, now)
+                .await;
             body.push(serde_json::json!({
                 "labels": labels,
                 "annotations": annotations,
@@ -358,9 +360,15 @@ impl Dispatcher {
     }
 
     /// Annotations plus `lookout_evidence` (trace ids, log lines, a link) for service alerts.
-    fn with_evidence(&self, labels: &Labels, annotations: &Labels, from: i64, now: i64) -> Labels {
+    async fn with_evidence(
+        &self,
+        labels: &Labels,
+        annotations: &Labels,
+        from: i64,
+        now: i64,
+    ) -> Labels {
         let mut out = annotations.clone();
-        if let Some(e) = self.evidence_for(labels, from, now) {
+        if let Some(e) = self.evidence_for(labels, from, now).await {
             if !e.trace_ids.is_empty() {
                 out.insert("lookout_error_trace_ids".into(), e.trace_ids.join(","));
             }
@@ -374,13 +382,18 @@ impl Dispatcher {
         out
     }
 
-    fn evidence_for(&self, labels: &Labels, from: i64, now: i64) -> Option<crate::Evidence> {
-        let source = self.evidence.as_ref()?;
+    /// Evidence reads the trace and log indexes: on a blocking thread, not the executor.
+    async fn evidence_for(&self, labels: &Labels, from: i64, now: i64) -> Option<crate::Evidence> {
+        let source = Arc::clone(self.evidence.as_ref()?);
         let service = labels
             .get("service_name")
             .or_else(|| labels.get("service"))
-            .or_else(|| labels.get("job"))?;
-        let e = source.evidence(service, from - 5 * 60_000, now);
+            .or_else(|| labels.get("job"))?
+            .clone();
+        let e =
+            tokio::task::spawn_blocking(move || source.evidence(&service, from - 5 * 60_000, now))
+                .await
+                .ok()?;
         (!e.trace_ids.is_empty() || !e.log_lines.is_empty()).then_some(e)
     }
 
@@ -447,24 +460,22 @@ impl Dispatcher {
         };
         let common_labels = common(&|a| &a.labels);
         let common_annotations = common(&|a| &a.annotations);
-        let body_alerts: Vec<serde_json::Value> = alerts
-            .iter()
-            .map(|(a, s)| {
-                let mut v = serde_json::json!({
-                    "status": s,
-                    "labels": a.labels,
-                    "annotations": a.annotations,
-                    "startsAt": rfc3339(a.fired_at.unwrap_or(a.active_at)),
-                    "endsAt": if s == "resolved" { rfc3339(a.resolved_at.unwrap_or(now)) } else { rfc3339(0) },
-                    "generatorURL": self.generator_url_for(a),
-                    "fingerprint": fingerprint(&a.labels),
-                });
-                if let Some(e) = self.evidence_for(&a.labels, a.active_at, now) {
-                    v["evidence"] = serde_json::to_value(e).unwrap_or_default();
-                }
-                v
-            })
-            .collect();
+        let mut body_alerts: Vec<serde_json::Value> = Vec::with_capacity(alerts.len());
+        for (a, s) in &alerts {
+            let mut v = serde_json::json!({
+                "status": s,
+                "labels": a.labels,
+                "annotations": a.annotations,
+                "startsAt": rfc3339(a.fired_at.unwrap_or(a.active_at)),
+                "endsAt": if s == "resolved" { rfc3339(a.resolved_at.unwrap_or(now)) } else { rfc3339(0) },
+                "generatorURL": self.generator_url_for(a),
+                "fingerprint": fingerprint(&a.labels),
+            });
+            if let Some(e) = self.evidence_for(&a.labels, a.active_at, now).await {
+                v["evidence"] = serde_json::to_value(e).unwrap_or_default();
+            }
+            body_alerts.push(v);
+        }
         let body = serde_json::json!({
             "version": "4",
             "groupKey": key,

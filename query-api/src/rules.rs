@@ -108,11 +108,16 @@ pub async fn history(State(api): State<Rules>, RawQuery(raw): RawQuery) -> Respo
             )
         }
     };
-    match api.history(now - since, now, limit) {
-        Ok(changes) => json(StatusCode::OK, serde_json::json!({"changes": changes})),
-        Err(e) => json(
+    // The history is read from storage: off the executor.
+    match tokio::task::spawn_blocking(move || api.history(now - since, now, limit)).await {
+        Ok(Ok(changes)) => json(StatusCode::OK, serde_json::json!({"changes": changes})),
+        Ok(Err(e)) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": e}),
+        ),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": e.to_string()}),
         ),
     }
 }
