@@ -126,13 +126,13 @@ impl ChunkEncoder {
                 self.first_v = bits;
             }
             1 => {
-                self.delta = t - self.t;
+                self.delta = t.wrapping_sub(self.t);
                 self.write_dod(self.delta);
                 self.write_value(bits);
             }
             _ => {
-                let delta = t - self.t;
-                self.write_dod(delta - self.delta);
+                let delta = t.wrapping_sub(self.t);
+                self.write_dod(delta.wrapping_sub(self.delta));
                 self.delta = delta;
                 self.write_value(bits);
             }
@@ -146,6 +146,7 @@ impl ChunkEncoder {
         let s = &mut self.stream;
         match dod {
             0 => s.push_bit(false),
+            // Asymmetric ranges, decoded by `dod_from_bits`.
             -63..=64 => {
                 s.push_bits(0b10, 2);
                 s.push_bits(dod as u64, 7);
@@ -235,16 +236,17 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<(i64, f64)>> {
         let dod = if !r.bit()? {
             0
         } else if !r.bit()? {
-            sign_extend(r.bits(7)?, 7)
+            dod_from_bits(r.bits(7)?, 7)
         } else if !r.bit()? {
-            sign_extend(r.bits(9)?, 9)
+            dod_from_bits(r.bits(9)?, 9)
         } else if !r.bit()? {
-            sign_extend(r.bits(12)?, 12)
+            dod_from_bits(r.bits(12)?, 12)
         } else {
             r.bits(64)? as i64
         };
-        delta = if i == 1 { dod } else { delta + dod };
-        t += delta;
+        // Wrapping, as the encoder: any i64 times round-trip, and garbage cannot overflow.
+        delta = if i == 1 { dod } else { delta.wrapping_add(dod) };
+        t = t.wrapping_add(delta);
         if r.bit()? {
             if r.bit()? {
                 leading = r.bits(5)? as u8;
@@ -262,9 +264,15 @@ pub fn decode(bytes: &[u8]) -> Option<Vec<(i64, f64)>> {
     Some(out)
 }
 
-fn sign_extend(value: u64, bits: u32) -> i64 {
-    let shift = 64 - bits;
-    ((value << shift) as i64) >> shift
+/// A delta-of-delta written in `bits` bits. The ranges are asymmetric, as in Prometheus's XOR
+/// chunk (`bitRange`): `-(2^(bits-1) - 1) ..= 2^(bits-1)`, so the pattern `2^(bits-1)` is the
+/// positive edge (+64, +256, +2048), not the negative one a plain sign extension would give.
+fn dod_from_bits(value: u64, bits: u32) -> i64 {
+    if value > 1 << (bits - 1) {
+        value as i64 - (1 << bits)
+    } else {
+        value as i64
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +331,201 @@ mod tests {
         roundtrip(&samples);
         roundtrip(&[]);
         roundtrip(&[(7, 7.0)]);
+    }
+
+    /// Samples 15 s apart but for `dods`, each added to the delta once.
+    fn with_dods(dods: &[i64]) -> Vec<(i64, f64)> {
+        let mut t = 1_700_000_000_123i64;
+        let mut delta = 15_000i64;
+        let mut out = vec![(t, 0.0), (t + delta, 1.0)];
+        t += delta;
+        for (i, dod) in dods.iter().enumerate() {
+            delta += dod;
+            t += delta;
+            out.push((t, i as f64 + 2.0));
+        }
+        out
+    }
+
+    #[test]
+    fn the_reported_jitter_reads_back_at_the_times_written() {
+        // The reproduction: deltas of deltas 0, 64, 0, 256, 0, 2048 came back with the
+        // wrong sign, and every later sample drifted.
+        let t0 = 1_700_000_000_000i64;
+        let offsets = [0, 15_000, 30_000, 45_064, 60_128, 75_448, 90_768, 108_136];
+        let samples: Vec<_> = offsets.iter().map(|o| (t0 + o, *o as f64)).collect();
+        roundtrip(&samples);
+    }
+
+    #[test]
+    fn every_delta_of_delta_bucket_edge_round_trips() {
+        // Bucket edges of the 7-, 9- and 12-bit ranges (-63..=64, -255..=256, -2047..=2048)
+        // and the 64-bit fallback, each alone and after each other.
+        let edges: [i64; 27] = [
+            0,
+            1,
+            -1,
+            -63,
+            63,
+            64,
+            65,
+            -64,
+            -65,
+            -255,
+            255,
+            256,
+            257,
+            -256,
+            -257,
+            -2047,
+            2047,
+            2048,
+            2049,
+            -2048,
+            -2049,
+            4_000_000,
+            -4_000_000,
+            1 << 40,
+            -(1 << 40),
+            i64::MAX / 4,
+            i64::MIN / 4,
+        ];
+        for dod in edges {
+            let samples = with_dods(&[dod]);
+            roundtrip(&samples);
+            let back = decode(
+                &ChunkEncoder::from_encoded(&roundtrip(&samples))
+                    .unwrap()
+                    .encode(),
+            );
+            assert_eq!(back.unwrap(), samples, "dod {dod}");
+        }
+        roundtrip(&with_dods(&edges));
+        let mut reversed = edges;
+        reversed.reverse();
+        roundtrip(&with_dods(&reversed));
+        // The pattern of each range's positive edge, repeated: no drift accumulates.
+        roundtrip(&with_dods(&[
+            64, 0, 256, 0, 2048, 0, 64, -64, 256, -256, 2048, -2048,
+        ]));
+    }
+
+    #[test]
+    fn extreme_times_round_trip() {
+        roundtrip(&[(i64::MIN, 1.0), (0, 2.0), (i64::MAX, 3.0)]);
+        roundtrip(&[(i64::MIN, 1.0), (i64::MAX, 2.0)]);
+        roundtrip(&[(-1, 1.0), (0, 2.0), (1, 3.0), (3, 4.0), (i64::MAX - 1, 5.0)]);
+    }
+
+    #[test]
+    fn value_encoding_edges_round_trip() {
+        // XOR windows: reuse of the previous window, a wider one, 64 significant bits (written
+        // as 0), leading zeros past 31 (capped), sign flips, and repeats.
+        let values = [
+            0.0,
+            0.0,
+            1.0,
+            1.0000000000000002,
+            -1.0,
+            f64::from_bits(1),
+            f64::from_bits(u64::MAX),
+            f64::from_bits(0x8000_0000_0000_0001),
+            f64::from_bits(0x0000_0001_0000_0000),
+            f64::from_bits(0x0000_0001_0000_0001),
+            f64::from_bits(0x7ff0_0000_0000_0002),
+            f64::NAN,
+            1e308,
+            -1e-308,
+            42.0,
+            42.0,
+        ];
+        let samples: Vec<_> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (1_000 + i as i64 * 15_001, *v))
+            .collect();
+        roundtrip(&samples);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A scrape-like step: jittered, a gap, a burst, or an extreme jump.
+        fn step() -> impl Strategy<Value = i64> {
+            prop_oneof![
+                8 => 15_000i64 - 2_500..=15_000 + 2_500,
+                1 => 60_000i64..=6 * 3_600_000,
+                1 => 1i64..=100,
+                1 => 1i64..=1 << 45,
+            ]
+        }
+
+        /// A counter that sometimes resets, a random value, or a stale marker.
+        fn value() -> impl Strategy<Value = (u8, u64)> {
+            (0u8..10, any::<u64>())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            #[test]
+            fn encode_decode_reencode(
+                start in any::<i64>().prop_map(|t| t / 4),
+                steps in proptest::collection::vec((step(), value()), 0..300),
+            ) {
+                let mut samples = Vec::with_capacity(steps.len());
+                let (mut t, mut counter) = (start, 0.0f64);
+                for (i, (dt, (kind, bits))) in steps.into_iter().enumerate() {
+                    if i > 0 {
+                        t = t.saturating_add(dt);
+                        if samples.last().is_some_and(|(last, _)| *last == t) {
+                            break; // saturated at the end of time
+                        }
+                    }
+                    let v = match kind {
+                        0 => { counter = (bits % 10) as f64; counter } // a reset
+                        1 => f64::from_bits(bits),
+                        2 => f64::from_bits(0x7ff0_0000_0000_0002),
+                        _ => { counter += (bits % 1000) as f64 / 8.0; counter }
+                    };
+                    samples.push((t, v));
+                }
+                let mut e = ChunkEncoder::new();
+                for &(t, v) in &samples {
+                    e.append(t, v);
+                }
+                let bytes = e.encode();
+                let back = decode(&bytes).unwrap();
+                prop_assert_eq!(back.len(), samples.len());
+                for (a, b) in back.iter().zip(&samples) {
+                    prop_assert_eq!(a.0, b.0);
+                    prop_assert_eq!(a.1.to_bits(), b.1.to_bits());
+                }
+                // From the decoded state (as the head rebuilt at start): the same bytes, and
+                // appending more keeps every time.
+                let mut again = ChunkEncoder::from_encoded(&bytes).unwrap();
+                prop_assert_eq!(again.encode(), bytes);
+                if let Some(last) = again.last_time() {
+                    if last < i64::MAX - 20_000 {
+                        again.append(last + 15_064, 1.0);
+                        again.append(last + 30_128, 2.0);
+                        let more = decode(&again.encode()).unwrap();
+                        let bits = |s: &[(i64, f64)]| -> Vec<(i64, u64)> {
+                            s.iter().map(|(t, v)| (*t, v.to_bits())).collect()
+                        };
+                        prop_assert_eq!(bits(&more[..samples.len()]), bits(&back));
+                        prop_assert_eq!(more[samples.len()].0, last + 15_064);
+                        prop_assert_eq!(more[samples.len() + 1].0, last + 30_128);
+                    }
+                }
+            }
+
+            #[test]
+            fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+                let _ = decode(&bytes);
+                let _ = ChunkEncoder::from_encoded(&bytes);
+            }
+        }
     }
 
     #[test]
