@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use lookout_proto::convert::Rejections;
-use lookout_proto::model::Batch;
+use lookout_proto::model::{Batch, LogItem, MetricItem, SpanItem};
 use lookout_proto::otlp::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -107,6 +107,10 @@ struct Inner {
     inflight: Arc<Semaphore>,
     /// One permit per worker: bounds how many requests are decoded at once.
     workers: Arc<Semaphore>,
+    /// Per signal, one permit per worker: bounds how many batches of that signal are written
+    /// at once. Separate from the decode permits and per signal, so a write that waits (many
+    /// new series, a RocksDB stall) holds up only writes of its own signal.
+    writes: [Arc<Semaphore>; 3],
 }
 
 /// A request's share of the in-flight byte budget, returned when it is dropped. Taken before
@@ -157,9 +161,11 @@ impl Ingest {
     ) -> Self {
         let budget = config.max_inflight_bytes.as_u64().min(u64::from(u32::MAX)) as usize;
         let workers = Arc::new(Semaphore::new(config.effective_workers()));
+        let writes = [(); 3].map(|()| Arc::new(Semaphore::new(config.effective_workers())));
         Ingest {
             inner: Arc::new(Inner {
                 workers,
+                writes,
                 writers,
                 limits,
                 config,
@@ -263,34 +269,58 @@ impl Ingest {
         }
         admission.grow_to(body.len())?;
         // Decoding, conversion and the RocksDB write are CPU and I/O work: keep them off the
-        // async workers so a large batch does not stall other connections, and run at most one
-        // per worker so waiting requests stay compact bytes.
-        // The permit moves into the blocking task: it is held until the work is done even if
-        // the client goes away and this future is dropped.
+        // async workers so a large batch does not stall other connections, and decode at most
+        // one request per worker so waiting requests stay compact bytes. The decode permit is
+        // given back before the write: a write can wait on work of unbounded length (creating
+        // many series, a RocksDB write stall), and must not keep other signals from ingesting.
         let worker = Arc::clone(&self.inner.workers)
             .acquire_owned()
             .await
             .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
         let inner = Arc::clone(&self.inner);
-        // Logs of the blocking part carry the request's span (and so its request id).
+        // Logs of the blocking parts carry the request's span (and so its request id).
         let span = tracing::Span::current();
+        let (decoded, admission) = {
+            let span = span.clone();
+            tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                let _worker = worker;
+                let inflated;
+                let bytes: &[u8] = if gzip {
+                    inflated = inflate(&body, limit)?;
+                    admission.grow_to(inflated.len())?;
+                    &inflated
+                } else {
+                    &body
+                };
+                Ok::<_, IngestError>((inner.decode(signal, encoding, bytes)?, admission))
+            })
+            .await
+            .map_err(|e| IngestError::Internal(format!("request processing failed: {e}")))??
+        };
+        // The admission stays held until the batch is written: the in-flight budget bounds
+        // decoded batches waiting here too. Until the write starts, a client that goes away
+        // drops the batch unwritten (and unacknowledged); once started, it runs to the end.
+        let writer = Arc::clone(&self.inner.writes[signal as usize])
+            .acquire_owned()
+            .await
+            .map_err(|_| IngestError::Internal("ingest writers closed".into()))?;
+        let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let _worker = worker;
-            let inflated;
-            let bytes: &[u8] = if gzip {
-                inflated = inflate(&body, limit)?;
-                admission.grow_to(inflated.len())?;
-                &inflated
-            } else {
-                &body
-            };
-            let _admission = admission;
-            inner.process(signal, encoding, bytes)
+            let (_writer, _admission) = (writer, admission);
+            inner.write(decoded)
         })
         .await
         .map_err(|e| IngestError::Internal(format!("request processing failed: {e}")))?
     }
+}
+
+/// A request decoded and converted, ready to be written.
+enum Decoded {
+    Traces(Converted<SpanItem>),
+    Logs(Converted<LogItem>),
+    Metrics(Converted<MetricItem>),
 }
 
 /// Inflates a gzip body, refusing it as soon as it passes `limit` bytes (decompression bombs).
@@ -321,40 +351,49 @@ where
 }
 
 impl Inner {
-    fn process(
+    fn decode(
         &self,
         signal: Signal,
         encoding: Encoding,
         body: &[u8],
-    ) -> Result<ExportOutcome, IngestError> {
-        match signal {
+    ) -> Result<Decoded, IngestError> {
+        Ok(match signal {
             Signal::Traces => {
                 let request: ExportTraceServiceRequest = decode(encoding, body)?;
-                let converted = convert_traces(request, &self.limits);
-                self.store(signal, converted, |b| {
-                    self.writers
-                        .spans
-                        .write_spans(b)
-                        .map(|()| Rejections::default())
-                })
+                Decoded::Traces(convert_traces(request, &self.limits))
             }
             Signal::Logs => {
                 let request: ExportLogsServiceRequest = decode(encoding, body)?;
-                let converted = convert_logs(request, &self.limits, lookout_proto::now_unix_nano());
-                self.store(signal, converted, |b| {
-                    self.writers
-                        .logs
-                        .write_logs(b)
-                        .map(|()| Rejections::default())
-                })
+                Decoded::Logs(convert_logs(
+                    request,
+                    &self.limits,
+                    lookout_proto::now_unix_nano(),
+                ))
             }
             Signal::Metrics => {
                 let request: ExportMetricsServiceRequest = decode(encoding, body)?;
-                let converted = convert_metrics(request, &self.limits);
-                self.store(signal, converted, |b| {
-                    self.writers.metrics.write_metric_points(b)
-                })
+                Decoded::Metrics(convert_metrics(request, &self.limits))
             }
+        })
+    }
+
+    fn write(&self, decoded: Decoded) -> Result<ExportOutcome, IngestError> {
+        match decoded {
+            Decoded::Traces(converted) => self.store(Signal::Traces, converted, |b| {
+                self.writers
+                    .spans
+                    .write_spans(b)
+                    .map(|()| Rejections::default())
+            }),
+            Decoded::Logs(converted) => self.store(Signal::Logs, converted, |b| {
+                self.writers
+                    .logs
+                    .write_logs(b)
+                    .map(|()| Rejections::default())
+            }),
+            Decoded::Metrics(converted) => self.store(Signal::Metrics, converted, |b| {
+                self.writers.metrics.write_metric_points(b)
+            }),
         }
     }
 
@@ -580,6 +619,100 @@ pub(crate) mod tests {
             .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
             .await
             .unwrap();
+    }
+
+    /// Metric writes wait until released (as a write creating a million series); spans and
+    /// logs are written at once.
+    struct SlowMetrics {
+        entered: Mutex<mpsc::Sender<()>>,
+        release: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl SpanWriter for SlowMetrics {
+        fn write_spans(&self, _: &Batch<SpanItem>) -> lookout_storage::Result<()> {
+            Ok(())
+        }
+    }
+    impl LogWriter for SlowMetrics {
+        fn write_logs(&self, _: &Batch<LogItem>) -> lookout_storage::Result<()> {
+            Ok(())
+        }
+    }
+    impl MetricWriter for SlowMetrics {
+        fn write_metric_points(
+            &self,
+            _: &Batch<MetricItem>,
+        ) -> lookout_storage::Result<lookout_proto::convert::Rejections> {
+            let _ = self.entered.lock().unwrap().send(());
+            self.release.lock().unwrap().recv().unwrap();
+            Ok(Default::default())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_metric_writes_do_not_hold_up_traces_and_logs() {
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let slow = Arc::new(SlowMetrics {
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+        });
+        let workers = 2;
+        let config = OtlpConfig {
+            workers,
+            ..Default::default()
+        };
+        let writers = Writers {
+            spans: slow.clone(),
+            logs: slow.clone(),
+            metrics: slow,
+        };
+        let metrics = IngestMetrics::new(&mut Registry::default());
+        let ingest = Ingest::new(writers, Limits::default(), config, metrics);
+        // Twice as many metric exports as workers: every metric write permit is taken and more
+        // metric batches wait behind them.
+        let empty_metrics = Bytes::from(ExportMetricsServiceRequest::default().encode_to_vec());
+        let pending: Vec<_> = (0..2 * workers)
+            .map(|_| {
+                let (ingest, body) = (ingest.clone(), empty_metrics.clone());
+                tokio::spawn(async move {
+                    ingest
+                        .export(Protocol::Grpc, Signal::Metrics, Encoding::Protobuf, body)
+                        .await
+                })
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            for _ in 0..workers {
+                entered.recv().unwrap();
+            }
+        })
+        .await
+        .unwrap();
+        // Traces and logs are decoded and written meanwhile (before the decode permit was given
+        // back ahead of the write, they waited for the metric writes: an ingest outage).
+        let wait = std::time::Duration::from_secs(60);
+        let traces = ingest.export(Protocol::Http, Signal::Traces, Encoding::Protobuf, body());
+        tokio::time::timeout(wait, traces)
+            .await
+            .expect("a trace export waited for metric writes")
+            .unwrap();
+        let logs = Bytes::from(ExportLogsServiceRequest::default().encode_to_vec());
+        let logs = ingest.export(Protocol::Grpc, Signal::Logs, Encoding::Protobuf, logs);
+        tokio::time::timeout(wait, logs)
+            .await
+            .expect("a log export waited for metric writes")
+            .unwrap();
+        assert!(
+            pending.iter().all(|p| !p.is_finished()),
+            "the metric writes were still held"
+        );
+        for _ in 0..2 * workers {
+            release.send(()).unwrap();
+        }
+        for p in pending {
+            assert_eq!(p.await.unwrap().unwrap(), ExportOutcome::default());
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,7 +35,9 @@ pub use log_index::{
 pub use series::{
     Exemplar, Labels, MatchOp, Matcher, Metadata, SelectLimits, SeriesConfig, SeriesData,
 };
-pub use store::{log_level, LogStream, Records, RetentionReport, Store, FORMAT_VERSION};
+pub use store::{
+    log_level, LogStream, PendingLogs, Records, RetentionReport, Store, FORMAT_VERSION,
+};
 pub use trace_index::GraphSpan;
 
 /// Bytes of all files below `dir` (0 for what cannot be read).

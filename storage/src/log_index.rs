@@ -2,9 +2,9 @@
 //! one per UTC day (`<data_dir>/log-index/<day number>`), so retention drops whole days and a
 //! search opens only the days of its range.
 //!
-//! Every log write also puts its records' keys in the `log_pending` column family (same write
-//! batch). [`LogIndex::index_pending`] indexes what is pending, commits, then deletes those
-//! keys: an acknowledged record is either pending or committed to the index, so after a crash
+//! Every log write also puts its records' keys in the `log_queue` column family (same write
+//! batch), in write order. [`index_pending`] indexes what is queued, commits, then deletes
+//! those entries with one range deletion: an acknowledged record is either pending or committed to the index, so after a crash
 //! (even between the commit and the deletion) the next pass catches up; a record found both
 //! pending and committed after a restart is recognised by its sequence number and not indexed
 //! twice.
@@ -679,7 +679,7 @@ fn search_partition(
         .collect())
 }
 
-/// Indexes every pending record: adds them, commits, then clears them from `log_pending`.
+/// Indexes every pending record: adds them, commits, then clears them from `log_queue`.
 /// With `recovering` (the first pass after opening), records already in the index (committed
 /// just before a crash) are skipped. Reads `batch` records at a time and commits every
 /// `COMMIT_EVERY` records (fewer, larger segments when catching up) and at the end. Returns
@@ -692,31 +692,32 @@ pub fn index_pending(
 ) -> Result<usize> {
     const COMMIT_EVERY: usize = 200_000;
     let mut total = 0;
-    let mut uncommitted: Vec<LogKey> = Vec::new();
+    let mut uncommitted = 0usize;
     let mut after = None;
     loop {
         let pending = store.pending_logs(after, batch)?;
-        let done = pending.len() < batch;
-        after = pending.last().map(|(k, _)| *k);
-        let keys: Vec<LogKey> = pending.iter().map(|(k, _)| *k).collect();
+        let done = pending.read < batch;
+        after = pending.last.or(after);
+        uncommitted += pending.read;
         let records: Vec<(LogKey, StoredLog)> = if recovering {
-            let mut fresh = Vec::with_capacity(pending.len());
-            for (key, log) in pending {
+            let mut fresh = Vec::with_capacity(pending.records.len());
+            for (key, log) in pending.records {
                 if !index.contains(key)? {
                     fresh.push((key, log));
                 }
             }
             fresh
         } else {
-            pending
+            pending.records
         };
         index.add(&records)?;
         total += records.len();
-        uncommitted.extend(keys);
-        if done || uncommitted.len() >= COMMIT_EVERY {
+        if done || uncommitted >= COMMIT_EVERY {
             index.commit()?;
-            store.clear_pending_logs(&uncommitted)?;
-            uncommitted.clear();
+            if let Some(last) = after {
+                store.clear_pending_logs(last, uncommitted)?;
+            }
+            uncommitted = 0;
         }
         if done {
             return Ok(total);
@@ -829,7 +830,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, index) = setup(dir.path());
         assert_eq!(index_pending(&store, &index, false, 4).unwrap(), 6);
-        assert!(store.pending_logs(None, 10).unwrap().is_empty());
+        assert!(store.pending_logs(None, 10).unwrap().records.is_empty());
         assert_eq!(index.days().len(), 2, "one index per day");
 
         assert_eq!(
@@ -918,7 +919,7 @@ mod tests {
         let (store, index) = setup(dir.path());
         // Commit without clearing the pending entries, as a crash right after the commit would.
         let pending = store.pending_logs(None, 100).unwrap();
-        index.add(&pending[..3]).unwrap();
+        index.add(&pending.records[..3]).unwrap();
         index.commit().unwrap();
         drop(index);
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();

@@ -1,9 +1,9 @@
 //! The RocksDB implementation of every signal's writer and reader.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lookout_proto::convert::{RejectReason, Rejections};
 use lookout_proto::model::{
@@ -34,7 +34,10 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The version before the log queue (`log_pending`, keyed by time): migrated at open.
+const FORMAT_VERSION_LOG_PENDING: u32 = 3;
 
 const CF_META: &str = "default";
 const CF_RESOURCES: &str = "resources";
@@ -42,7 +45,9 @@ const CF_SCOPES: &str = "scopes";
 const CF_SPANS: &str = "spans";
 const CF_TRACE_HOURS: &str = "trace_hours";
 const CF_LOGS: &str = "logs";
-const CF_LOG_PENDING: &str = "log_pending";
+/// Format 3's pending logs, keyed by time · sequence: moved to `log_queue` at open.
+const CF_LOG_PENDING_V3: &str = "log_pending";
+const CF_LOG_QUEUE: &str = "log_queue";
 const CF_LOG_STREAMS: &str = "log_streams";
 const CF_METRIC_POINTS: &str = "metric_points";
 pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
@@ -61,7 +66,7 @@ const ALL_CFS: [&str; 15] = [
     CF_LOGS,
     CF_METRIC_POINTS,
     CF_TRACE_INDEX,
-    CF_LOG_PENDING,
+    CF_LOG_QUEUE,
     CF_LOG_STREAMS,
 ];
 
@@ -103,6 +108,32 @@ pub struct Store {
     pub(crate) series: SeriesDb,
     keep_otlp_points: bool,
     series_compacted_ms: AtomicI64,
+    log_queue: LogQueue,
+}
+
+/// One read of the log queue.
+#[derive(Debug, Default)]
+pub struct PendingLogs {
+    /// The records, in write order (those that retention removed meanwhile are left out).
+    pub records: Vec<(LogKey, StoredLog)>,
+    /// Queue entries read (with or without a record).
+    pub read: usize,
+    /// The last entry read: where the next read starts, and what a clear covers.
+    pub last: Option<LogKey>,
+}
+
+/// Where the log index stands in `log_queue` (see `storage/FORMAT.md`, "Log index").
+#[derive(Default)]
+struct LogQueue {
+    /// Log writes in progress, by their first sequence number: the indexer reads the queue
+    /// only below the oldest, so it never passes a record whose write has not committed yet.
+    writing: Mutex<BTreeSet<u64>>,
+    /// Everything in the queue below this sequence number was indexed and range-deleted: reads
+    /// start here, so they never step over deleted keys one by one.
+    floor: AtomicU64,
+    /// Entries in the queue (exact at open; an estimate once retention removed records that
+    /// were still queued).
+    len: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -227,13 +258,22 @@ impl Store {
             ColumnFamilyDescriptor::new(name, opts)
         };
 
-        let descriptors: Vec<_> = ALL_CFS.iter().map(|name| cf_options(name)).collect();
-        let db = DB::open_cf_descriptors(&db_opts, path, descriptors)?;
+        let mut descriptors: Vec<_> = ALL_CFS.iter().map(|name| cf_options(name)).collect();
+        let existing = DB::list_cf(&db_opts, path).unwrap_or_default();
+        let legacy_queue = existing.iter().any(|cf| cf == CF_LOG_PENDING_V3);
+        if legacy_queue {
+            descriptors.push(cf_options(CF_LOG_PENDING_V3));
+        }
+        let mut db = DB::open_cf_descriptors(&db_opts, path, descriptors)?;
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync);
 
-        Self::check_format_version(&db, path)?;
+        Self::check_format_version(&mut db, path, legacy_queue)?;
+        let log_queue = LogQueue {
+            len: AtomicU64::new(count_keys(&db, CF_LOG_QUEUE)?),
+            ..Default::default()
+        };
         let series = SeriesDb::open(&db, config.series.clone(), series_cutoff_ms)?;
         Ok(Store {
             db,
@@ -245,20 +285,45 @@ impl Store {
             series,
             keep_otlp_points: config.series.keep_otlp_points,
             series_compacted_ms: AtomicI64::new(i64::MIN),
+            log_queue,
         })
     }
 
-    fn check_format_version(db: &DB, path: &Path) -> Result<()> {
+    /// Checks the directory's format version; a version 3 directory is migrated (its
+    /// `log_pending` entries move to `log_queue`) and becomes version 4.
+    fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
             .ok_or(StorageError::MissingColumnFamily(CF_META))?;
-        match db.get_cf(meta, FORMAT_KEY)? {
+        let found = db.get_cf(meta, FORMAT_KEY)?;
+        let current = FORMAT_VERSION.to_string();
+        match found {
             None => {
-                db.put_cf(meta, FORMAT_KEY, FORMAT_VERSION.to_string().as_bytes())?;
+                db.put_cf(meta, FORMAT_KEY, current.as_bytes())?;
                 db.flush_wal(true)?;
                 Ok(())
             }
-            Some(found) if found == FORMAT_VERSION.to_string().as_bytes() => Ok(()),
+            Some(found) if found == current.as_bytes() => Ok(()),
+            Some(found) if found == FORMAT_VERSION_LOG_PENDING.to_string().as_bytes() => {
+                let moved = if legacy_queue {
+                    migrate_log_pending(db)?
+                } else {
+                    0
+                };
+                let meta = db
+                    .cf_handle(CF_META)
+                    .ok_or(StorageError::MissingColumnFamily(CF_META))?;
+                db.put_cf(meta, FORMAT_KEY, current.as_bytes())?;
+                db.flush_wal(true)?;
+                if legacy_queue {
+                    db.drop_cf(CF_LOG_PENDING_V3)?;
+                }
+                tracing::info!(
+                    pending_logs = moved,
+                    "data directory migrated from format version 3 to 4 (log queue)"
+                );
+                Ok(())
+            }
             Some(found) => Err(StorageError::FormatVersion {
                 path: path.display().to_string(),
                 found: String::from_utf8_lossy(&found).into_owned(),
@@ -421,7 +486,6 @@ impl Store {
         }
         for (cf, before) in [
             (CF_LOGS, report.logs_before),
-            (CF_LOG_PENDING, report.logs_before),
             (CF_METRIC_POINTS, report.metrics_before),
         ] {
             self.delete_and_compact(cf, &0u64.to_be_bytes(), &before.to_be_bytes())?;
@@ -805,13 +869,32 @@ impl LogWriter for Store {
         if batch.is_empty() {
             return Ok(());
         }
+        let n = batch.items.len() as u64;
+        let first_seq = {
+            let mut writing = self.log_queue.lock_writing();
+            let first = self.seq.fetch_add(n, Ordering::SeqCst);
+            writing.insert(first);
+            first
+        };
+        let result = self.write_logs_from(batch, first_seq);
+        self.log_queue.lock_writing().remove(&first_seq);
+        if result.is_ok() {
+            self.log_queue.len.fetch_add(n, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl Store {
+    /// Writes `batch` with the sequence numbers from `first_seq` on.
+    fn write_logs_from(&self, batch: &Batch<LogItem>, first_seq: u64) -> Result<()> {
         let mut wb = WriteBatch::default();
         self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
-        let (logs, pending) = (self.cf(CF_LOGS)?, self.cf(CF_LOG_PENDING)?);
+        let (logs, queue) = (self.cf(CF_LOGS)?, self.cf(CF_LOG_QUEUE)?);
         let streams = self.cf(CF_LOG_STREAMS)?;
         let mut seen_streams = std::collections::HashSet::new();
         let mut buf = Vec::with_capacity(512);
-        for item in &batch.items {
+        for (item, seq) in batch.items.iter().zip(first_seq..) {
             let level = item.record.record.as_ref().map_or("unknown", |r| {
                 log_level(&r.severity_text, r.severity_number)
             });
@@ -831,13 +914,70 @@ impl LogWriter for Store {
                     key: item.time_unix_nano.to_string(),
                     reason: e.to_string(),
                 })?;
-            let key = keys::time_key(item.time_unix_nano, self.next_seq());
-            wb.put_cf(logs, key, &buf);
+            wb.put_cf(logs, keys::time_key(item.time_unix_nano, seq), &buf);
             // Until the log index has it (see `log_index`).
-            wb.put_cf(pending, key, []);
+            wb.put_cf(queue, queue_key(seq, item.time_unix_nano), []);
         }
         self.write(wb)
     }
+}
+
+impl LogQueue {
+    fn lock_writing(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.writing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `log_queue`: sequence (8) · time (8): in write order, whatever the records' times.
+fn queue_key(seq: u64, time_unix_nano: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&seq.to_be_bytes());
+    key[8..].copy_from_slice(&time_unix_nano.to_be_bytes());
+    key
+}
+
+/// Keys in a column family (a scan: used at open for the log queue, whose deleted ranges it
+/// skips whole).
+fn count_keys(db: &DB, name: &'static str) -> Result<u64> {
+    let cf = db
+        .cf_handle(name)
+        .ok_or(StorageError::MissingColumnFamily(name))?;
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_to_first();
+    let mut n = 0;
+    while it.valid() {
+        n += 1;
+        it.next();
+    }
+    it.status()?;
+    Ok(n)
+}
+
+/// Moves format 3's `log_pending` entries (time · sequence) to `log_queue` (sequence · time);
+/// returns how many.
+fn migrate_log_pending(db: &DB) -> Result<u64> {
+    let (old, new) = (
+        db.cf_handle(CF_LOG_PENDING_V3)
+            .ok_or(StorageError::MissingColumnFamily(CF_LOG_PENDING_V3))?,
+        db.cf_handle(CF_LOG_QUEUE)
+            .ok_or(StorageError::MissingColumnFamily(CF_LOG_QUEUE))?,
+    );
+    let mut it = db.raw_iterator_cf(old);
+    it.seek_to_first();
+    let (mut wb, mut moved) = (WriteBatch::default(), 0u64);
+    while let Some(key) = it.key() {
+        let k = log_key(CF_LOG_PENDING_V3, key)?;
+        wb.put_cf(new, queue_key(k.seq, k.time_unix_nano), []);
+        moved += 1;
+        if wb.len() >= 100_000 {
+            db.write(std::mem::take(&mut wb))?;
+        }
+        it.next();
+    }
+    it.status()?;
+    db.write(wb)?;
+    db.flush_wal(true)?;
+    Ok(moved)
 }
 
 /// The `level` of a log record as Loki names it: the severity text in lower case when it is
@@ -912,60 +1052,90 @@ impl crate::LogStreamReader for Store {
 }
 
 impl Store {
-    /// About how many log records wait for the log index (RocksDB's estimate of the pending
-    /// keys; exact when nothing was deleted recently).
+    /// About how many log records wait for the log index (exact but for records that
+    /// retention removed while they waited).
     pub fn pending_logs_estimate(&self) -> Result<u64> {
-        let cf = self.cf(CF_LOG_PENDING)?;
-        Ok(self
-            .db
-            .property_int_value_cf(cf, "rocksdb.estimate-num-keys")?
-            .unwrap_or(0))
+        Ok(self.log_queue.len.load(Ordering::Relaxed))
     }
 
-    /// Records written but not yet in the log index, by key, after `after` (exclusive), at
-    /// most `limit`.
-    pub fn pending_logs(
-        &self,
-        after: Option<LogKey>,
-        limit: usize,
-    ) -> Result<Vec<(LogKey, StoredLog)>> {
-        let pending = self.cf(CF_LOG_PENDING)?;
-        let mut it = self.db.raw_iterator_cf(pending);
-        match after {
-            Some(k) => {
-                it.seek(keys::time_key(k.time_unix_nano, k.seq));
-                if it.key() == Some(&keys::time_key(k.time_unix_nano, k.seq)[..]) {
-                    it.next();
-                }
-            }
-            None => it.seek_to_first(),
+    /// Records written but not yet in the log index, in write order, after `after`
+    /// (exclusive; `None`: from the first not cleared), at most `limit`. Only records whose
+    /// writes and every earlier log write have committed are returned, so the next call after
+    /// the last key returned never misses one.
+    pub fn pending_logs(&self, after: Option<LogKey>, limit: usize) -> Result<PendingLogs> {
+        let queue = self.cf(CF_LOG_QUEUE)?;
+        let from = match after {
+            Some(k) => k.seq.saturating_add(1),
+            None => self.log_queue.floor.load(Ordering::SeqCst),
+        };
+        let end = {
+            let writing = self.log_queue.lock_writing();
+            writing
+                .first()
+                .copied()
+                .unwrap_or_else(|| self.seq.load(Ordering::SeqCst))
+        };
+        if from >= end {
+            return Ok(PendingLogs::default());
         }
+        let mut opts = rocksdb::ReadOptions::default();
+        opts.set_iterate_lower_bound(from.to_be_bytes().to_vec());
+        opts.set_iterate_upper_bound(end.to_be_bytes().to_vec());
+        let mut it = self.db.raw_iterator_cf_opt(queue, opts);
+        it.seek(from.to_be_bytes());
         let mut keys = Vec::new();
         while let Some(key) = it.key() {
             if keys.len() == limit {
                 break;
             }
-            keys.push(log_key(CF_LOG_PENDING, key)?);
+            let (Some(seq), Some(time)) = (be_u64_at(key, 0), be_u64_at(key, 8)) else {
+                return Err(StorageError::Corrupt {
+                    cf: CF_LOG_QUEUE,
+                    key: hex(key),
+                    reason: "key is not sequence | time".into(),
+                });
+            };
+            keys.push(LogKey {
+                time_unix_nano: time,
+                seq,
+            });
             it.next();
         }
         it.status()?;
         drop(it);
         let records = self.logs_by_key(&keys)?;
-        Ok(keys
-            .into_iter()
-            .zip(records)
-            .filter_map(|(k, r)| Some((k, r?)))
-            .collect())
+        Ok(PendingLogs {
+            read: keys.len(),
+            last: keys.last().copied(),
+            records: keys
+                .into_iter()
+                .zip(records)
+                .filter_map(|(k, r)| Some((k, r?)))
+                .collect(),
+        })
     }
 
-    /// Forgets pending entries once the log index has committed them.
-    pub fn clear_pending_logs(&self, keys: &[LogKey]) -> Result<()> {
-        let pending = self.cf(CF_LOG_PENDING)?;
-        let mut wb = WriteBatch::default();
-        for k in keys {
-            wb.delete_cf(pending, keys::time_key(k.time_unix_nano, k.seq));
+    /// Forgets queued entries once the log index has committed them: everything from the
+    /// first not cleared up to `last` (the last key [`Store::pending_logs`] returned and the
+    /// index committed), `count` records, with one range deletion.
+    pub fn clear_pending_logs(&self, last: LogKey, count: usize) -> Result<()> {
+        let queue = self.cf(CF_LOG_QUEUE)?;
+        let from = self.log_queue.floor.load(Ordering::SeqCst);
+        let to = last.seq.saturating_add(1);
+        if to <= from {
+            return Ok(());
         }
-        self.write(wb)
+        let mut wb = WriteBatch::default();
+        wb.delete_range_cf(queue, from.to_be_bytes(), to.to_be_bytes());
+        self.write(wb)?;
+        self.log_queue.floor.store(to, Ordering::SeqCst);
+        let _ = self
+            .log_queue
+            .len
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(count as u64))
+            });
+        Ok(())
     }
 
     /// The records at `keys`, in the same order; `None` for a key with no record (deleted by
@@ -1015,6 +1185,13 @@ impl Store {
             record: record.record.unwrap_or_default(),
         })
     }
+}
+
+fn be_u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
 }
 
 fn log_key(cf: &'static str, key: &[u8]) -> Result<LogKey> {
@@ -1374,6 +1551,132 @@ mod tests {
         store.write_spans(&batch.batch).unwrap();
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
         assert_eq!(store.count(CF_RESOURCES), 1);
+    }
+
+    /// Reads the whole queue as the indexer does and clears it; returns the records' times.
+    fn drain_queue(store: &Store, batch: usize) -> Vec<u64> {
+        let (mut times, mut after, mut read) = (Vec::new(), None, 0);
+        loop {
+            let pending = store.pending_logs(after, batch).unwrap();
+            times.extend(pending.records.iter().map(|(k, _)| k.time_unix_nano));
+            read += pending.read;
+            after = pending.last.or(after);
+            if pending.read < batch {
+                break;
+            }
+        }
+        if let Some(last) = after {
+            store.clear_pending_logs(last, read).unwrap();
+        }
+        times
+    }
+
+    #[test]
+    fn the_log_queue_is_read_in_write_order_and_never_past_a_write_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let write = |times: &[u64]| {
+            let batch = convert_logs(logs_request(times), &Limits::default(), 0);
+            store.write_logs(&batch.batch).unwrap();
+        };
+        // Times out of order across writes: the queue follows the writes, not the times.
+        write(&[DAY_NS + 50, DAY_NS + 10]);
+        write(&[DAY_NS + 5]);
+        assert_eq!(store.pending_logs_estimate().unwrap(), 3);
+        assert_eq!(
+            drain_queue(&store, 2),
+            [DAY_NS + 50, DAY_NS + 10, DAY_NS + 5]
+        );
+        assert_eq!(store.pending_logs_estimate().unwrap(), 0);
+        assert_eq!(drain_queue(&store, 2), Vec::<u64>::new());
+
+        // A write that took its sequence numbers but has not committed holds back the reader,
+        // so a later write that committed first is not read (and cleared) ahead of it.
+        let in_progress = store.seq.fetch_add(1, Ordering::SeqCst);
+        store.log_queue.lock_writing().insert(in_progress);
+        write(&[DAY_NS + 7]);
+        assert_eq!(drain_queue(&store, 10), Vec::<u64>::new());
+        store.log_queue.lock_writing().remove(&in_progress);
+        assert_eq!(drain_queue(&store, 10), [DAY_NS + 7]);
+
+        // Across a restart: what was queued and not cleared is read again.
+        write(&[DAY_NS + 1, DAY_NS + 2]);
+        drop(store);
+        let store = open(dir.path());
+        assert_eq!(store.pending_logs_estimate().unwrap(), 2);
+        assert_eq!(drain_queue(&store, 10), [DAY_NS + 1, DAY_NS + 2]);
+    }
+
+    #[test]
+    fn reading_the_log_queue_does_not_step_over_cleared_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        // 400 writes of 250 records, indexed as they come: 100 000 entries cleared.
+        for round in 0..400u64 {
+            let times: Vec<u64> = (0..250).map(|i| DAY_NS + round * 1000 + i).collect();
+            let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
+            store.write_logs(&batch.batch).unwrap();
+            assert_eq!(drain_queue(&store, 1000).len(), 250);
+        }
+        let batch = convert_logs(logs_request(&[DAY_NS]), &Limits::default(), 0);
+        store.write_logs(&batch.batch).unwrap();
+        rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::EnableCount);
+        let mut perf = rocksdb::perf::PerfContext::default();
+        perf.reset();
+        assert_eq!(store.pending_logs(None, 1000).unwrap().read, 1);
+        let skipped = perf.metric(rocksdb::perf::PerfMetric::InternalDeleteSkippedCount)
+            + perf.metric(rocksdb::perf::PerfMetric::InternalKeySkippedCount);
+        rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
+        // One entry per cleared key (100 000) before the queue had a floor and range deletions.
+        assert!(skipped < 10, "{skipped} deleted entries stepped over");
+    }
+
+    #[test]
+    fn a_format_3_log_pending_is_migrated_to_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            let batch = convert_logs(
+                logs_request(&[DAY_NS + 9, DAY_NS + 3]),
+                &Limits::default(),
+                0,
+            );
+            store.write_logs(&batch.batch).unwrap();
+        }
+        {
+            // Make it a version 3 directory: the queue's entries in `log_pending` by time.
+            let mut opts = rocksdb::Options::default();
+            opts.create_missing_column_families(true);
+            let mut cfs = ALL_CFS.to_vec();
+            cfs.push(CF_LOG_PENDING_V3);
+            let db = DB::open_cf(&opts, dir.path(), cfs).unwrap();
+            let (queue, pending) = (
+                db.cf_handle(CF_LOG_QUEUE).unwrap(),
+                db.cf_handle(CF_LOG_PENDING_V3).unwrap(),
+            );
+            let entries: Vec<_> = db
+                .iterator_cf(queue, rocksdb::IteratorMode::Start)
+                .map(|e| e.unwrap().0)
+                .collect();
+            assert_eq!(entries.len(), 2);
+            for key in entries {
+                let (seq, time) = (be_u64_at(&key, 0).unwrap(), be_u64_at(&key, 8).unwrap());
+                db.put_cf(pending, keys::time_key(time, seq), []).unwrap();
+                db.delete_cf(queue, &key).unwrap();
+            }
+            db.put_cf(db.cf_handle(CF_META).unwrap(), FORMAT_KEY, b"3")
+                .unwrap();
+        }
+        let store = open(dir.path());
+        assert_eq!(store.pending_logs_estimate().unwrap(), 2);
+        let mut times = drain_queue(&store, 10);
+        times.sort();
+        assert_eq!(times, [DAY_NS + 3, DAY_NS + 9]);
+        let meta = store.cf(CF_META).unwrap();
+        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"4");
+        drop(store);
+        let cfs = DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
+        assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
     }
 
     #[test]

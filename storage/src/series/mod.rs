@@ -22,6 +22,9 @@ use rocksdb::{WriteBatch, DB};
 use crate::error::{Result, StorageError};
 use chunk::ChunkEncoder;
 
+/// New series written (and made visible) together when a batch creates many.
+const CREATE_SLICE: usize = 20_000;
+
 /// Samples per closed chunk (Prometheus's number: past it, compression gains little).
 pub const CHUNK_SAMPLES: usize = 120;
 
@@ -710,6 +713,11 @@ impl SeriesDb {
 
     /// Creates the series of `samples[missing]` (those over a limit are rejected), durably
     /// and before any sample refers to them, and fills in their ids.
+    ///
+    /// Linear in the number of new series (one map of the batch's new label sets), and written
+    /// in slices of [`CREATE_SLICE`] series, each made visible once durable: a batch creating a
+    /// million series neither holds one huge RocksDB write (which every other writer of the
+    /// database would queue behind) nor the index lock for its whole length.
     fn create_series(
         &self,
         db: &DB,
@@ -720,79 +728,90 @@ impl SeriesDb {
         write: &dyn Fn(WriteBatch) -> Result<()>,
     ) -> Result<()> {
         let series_cf = cf(db, CF_SERIES)?;
-        // One creator at a time; readers of the index are not blocked until the insert.
+        // One creator at a time (ids are allocated in order); readers of the index are not
+        // blocked but for each slice's insert.
         let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
-        let mut wb = WriteBatch::default();
-        let mut created: Vec<(u64, Arc<Labels>)> = Vec::new();
-        {
-            let index = self.index_read();
-            let mut next_id = index.next_id;
+        // The batch's new label sets → their ids (a sample may name a series created earlier
+        // in the same batch).
+        let mut created_in_batch: HashMap<&Labels, u64> = HashMap::new();
+        let mut pending = missing;
+        while !pending.is_empty() {
+            // New series of this slice per metric (earlier slices are in the index by now).
             let mut per_metric_new: HashMap<&str, usize> = HashMap::new();
-            for &i in missing {
-                let s = &samples[i];
-                let hash = s.labels.hash();
-                let known = index.find(&s.labels, hash).or_else(|| {
-                    created
-                        .iter()
-                        .find(|(_, l)| **l == s.labels)
-                        .map(|(id, _)| *id)
-                });
-                if let Some(id) = known {
+            let mut wb = WriteBatch::default();
+            let mut created: Vec<(u64, Arc<Labels>)> = Vec::new();
+            {
+                let index = self.index_read();
+                let mut next_id = index.next_id;
+                let mut taken = 0;
+                for &i in pending {
+                    if created.len() == CREATE_SLICE {
+                        break;
+                    }
+                    taken += 1;
+                    let s = &samples[i];
+                    let known = index
+                        .find(&s.labels, s.labels.hash())
+                        .or_else(|| created_in_batch.get(&s.labels).copied());
+                    if let Some(id) = known {
+                        sample_ids[i] = Some(id);
+                        continue;
+                    }
+                    let name = s.labels.name();
+                    let metric_count = index.per_metric.get(name).copied().unwrap_or(0)
+                        + per_metric_new.get(name).copied().unwrap_or(0);
+                    if index.labels.len() + created.len() >= self.config.max_series {
+                        report.rejected_points.push((
+                            s.point,
+                            SampleRejection::SeriesLimit,
+                            format!(
+                                "series limit of {} reached (storage.series.max_series)",
+                                self.config.max_series
+                            ),
+                        ));
+                        continue;
+                    }
+                    if metric_count >= self.config.max_series_per_metric {
+                        report.rejected_points.push((
+                            s.point,
+                            SampleRejection::SeriesLimit,
+                            format!(
+                                "metric {name} has {} series (storage.series.max_series_per_metric)",
+                                self.config.max_series_per_metric
+                            ),
+                        ));
+                        continue;
+                    }
+                    let id = next_id;
+                    next_id += 1;
+                    *per_metric_new.entry(name).or_default() += 1;
+                    let labels = Arc::new(s.labels.clone());
+                    let encoded = labels.encode();
+                    let mut key = vec![b'n'];
+                    key.extend_from_slice(&encoded);
+                    wb.put_cf(series_cf, key, id.to_be_bytes());
+                    wb.put_cf(series_cf, id_key(b'i', id), &encoded);
+                    for (n, v) in labels.iter() {
+                        let mut key = posting_prefix(n);
+                        key.extend_from_slice(v.as_bytes());
+                        key.push(SEP);
+                        key.extend_from_slice(&id.to_be_bytes());
+                        wb.put_cf(series_cf, key, []);
+                    }
+                    created.push((id, labels));
+                    created_in_batch.insert(&s.labels, id);
                     sample_ids[i] = Some(id);
-                    continue;
                 }
-                let name = s.labels.name();
-                let metric_count = index.per_metric.get(name).copied().unwrap_or(0)
-                    + per_metric_new.get(name).copied().unwrap_or(0);
-                if index.labels.len() + created.len() >= self.config.max_series {
-                    report.rejected_points.push((
-                        s.point,
-                        SampleRejection::SeriesLimit,
-                        format!(
-                            "series limit of {} reached (storage.series.max_series)",
-                            self.config.max_series
-                        ),
-                    ));
-                    continue;
-                }
-                if metric_count >= self.config.max_series_per_metric {
-                    report.rejected_points.push((
-                        s.point,
-                        SampleRejection::SeriesLimit,
-                        format!(
-                            "metric {name} has {} series (storage.series.max_series_per_metric)",
-                            self.config.max_series_per_metric
-                        ),
-                    ));
-                    continue;
-                }
-                let id = next_id;
-                next_id += 1;
-                *per_metric_new.entry(name).or_default() += 1;
-                let labels = Arc::new(s.labels.clone());
-                let encoded = labels.encode();
-                let mut key = vec![b'n'];
-                key.extend_from_slice(&encoded);
-                wb.put_cf(series_cf, key, id.to_be_bytes());
-                wb.put_cf(series_cf, id_key(b'i', id), &encoded);
-                for (n, v) in labels.iter() {
-                    let mut key = posting_prefix(n);
-                    key.extend_from_slice(v.as_bytes());
-                    key.push(SEP);
-                    key.extend_from_slice(&id.to_be_bytes());
-                    wb.put_cf(series_cf, key, []);
-                }
-                created.push((id, labels));
-                sample_ids[i] = Some(id);
+                pending = &pending[taken..];
             }
-        }
-        if created.is_empty() {
-            return Ok(());
-        }
-        write(wb)?;
-        let mut index = self.index_write();
-        for (id, labels) in created {
-            index.insert(id, labels);
+            if created.is_empty() {
+                continue;
+            }
+            write(wb)?;
+            let mut index = self.index_write();
+            for (id, labels) in created {
+                index.insert(id, labels);
+            }
         }
         Ok(())
     }
