@@ -509,7 +509,32 @@ async fn host_metrics_loop(
         store.append_samples(&samples)?;
         Ok(())
     };
-    every("host metrics", interval, false, stop, pass, |()| {}).await
+    // A fresh start shows its host at once: what needs no earlier reading now, the CPU
+    // utilisations after a first short delta, then every interval.
+    let pass = Arc::new(pass);
+    for delay in [
+        std::time::Duration::ZERO,
+        lookout_collector::MIN_UTILISATION_DELTA * 2,
+    ] {
+        let mut stopped = stop.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stopped.wait_for(|s| *s) => return Ok(()),
+        }
+        let pass = Arc::clone(&pass);
+        if let Err(e) = tokio::task::spawn_blocking(move || pass()).await? {
+            tracing::warn!(task = "host metrics", error = %format!("{e:#}"), "periodic task failed, will retry");
+        }
+    }
+    every(
+        "host metrics",
+        interval,
+        false,
+        stop,
+        move || pass(),
+        |()| {},
+    )
+    .await
 }
 
 /// Reloads the rule files on SIGHUP (a bad file is refused and the old rules keep running).

@@ -63,7 +63,13 @@ pub struct HostMetrics {
     pid: Option<Pid>,
     host: String,
     start_unix_nano: u64,
+    /// When CPU times were last read: utilisations are measured from there.
+    cpu_read_at: std::time::Instant,
 }
+
+/// The shortest interval a CPU utilisation is measured over (sysinfo needs 200 ms; shorter
+/// readings are mostly noise).
+pub const MIN_UTILISATION_DELTA: Duration = Duration::from_millis(500);
 
 impl std::fmt::Debug for HostMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,15 +140,24 @@ impl Builder {
 impl HostMetrics {
     pub fn new() -> HostMetrics {
         let mut system = System::new().ok();
+        let pid = sysinfo::get_current_pid().ok();
         if let Some(s) = system.as_mut() {
-            // The first CPU reading is a baseline for the next.
+            // The first CPU readings (host and process) are a baseline for the next.
             s.refresh_cpu_usage();
+            if let Some(pid) = pid {
+                s.refresh_processes_specifics(
+                    ProcessesToUpdate::Some(&[pid]),
+                    false,
+                    ProcessRefreshKind::nothing().with_cpu(),
+                );
+            }
         }
         HostMetrics {
+            cpu_read_at: std::time::Instant::now(),
             system,
             networks: Networks::new_with_refreshed_list().ok(),
             disks: Disks::new_with_refreshed_list().ok(),
-            pid: sysinfo::get_current_pid().ok(),
+            pid,
             host: System::host_name().unwrap_or_else(|_| "localhost".into()),
             start_unix_nano: lookout_proto::now_unix_nano(),
         }
@@ -152,15 +167,27 @@ impl HostMetrics {
         &self.host
     }
 
-    /// One export request with every metric read now.
+    /// Whether [`HostMetrics::collect`] would include CPU utilisations now (the last reading
+    /// of CPU times is at least [`MIN_UTILISATION_DELTA`] old).
+    pub fn utilisation_ready(&self) -> bool {
+        self.cpu_read_at.elapsed() >= MIN_UTILISATION_DELTA
+    }
+
+    /// One export request with every metric read now. CPU utilisations (host and process)
+    /// are left out when the previous reading of CPU times is too recent to measure them
+    /// ([`HostMetrics::utilisation_ready`]); everything else needs no earlier reading.
     pub fn collect(&mut self) -> ExportMetricsServiceRequest {
         let mut b = Builder {
             time: lookout_proto::now_unix_nano(),
             start: self.start_unix_nano,
             metrics: Vec::new(),
         };
+        let utilisation = self.utilisation_ready();
         if let Some(system) = self.system.as_mut() {
-            system.refresh_cpu_usage();
+            if utilisation {
+                system.refresh_cpu_usage();
+                self.cpu_read_at = std::time::Instant::now();
+            }
             system.refresh_memory();
             let cpus = system.cpus();
             let mut per_core: Vec<(f64, Vec<KeyValue>)> = cpus
@@ -179,12 +206,14 @@ impl HostMetrics {
                     / 100.0;
                 per_core.push((total, vec![kv("cpu", "total")]));
             }
-            b.gauge(
-                "system.cpu.utilization",
-                "1",
-                "Share of CPU time not idle, per logical CPU and in total (cpu=\"total\")",
-                per_core,
-            );
+            if utilisation {
+                b.gauge(
+                    "system.cpu.utilization",
+                    "1",
+                    "Share of CPU time not idle, per logical CPU and in total (cpu=\"total\")",
+                    per_core,
+                );
+            }
             b.gauge(
                 "system.cpu.logical.count",
                 "{cpu}",
@@ -238,10 +267,15 @@ impl HostMetrics {
                 }
             }
             if let Some(pid) = self.pid {
+                let refresh = ProcessRefreshKind::nothing().with_memory();
                 system.refresh_processes_specifics(
                     ProcessesToUpdate::Some(&[pid]),
                     false,
-                    ProcessRefreshKind::nothing().with_cpu().with_memory(),
+                    if utilisation {
+                        refresh.with_cpu()
+                    } else {
+                        refresh
+                    },
                 );
                 if let Some(p) = system.process(pid) {
                     b.sum(
@@ -251,12 +285,14 @@ impl HostMetrics {
                         true,
                         vec![(p.accumulated_cpu_time() as f64 / 1000.0, vec![])],
                     );
-                    b.gauge(
-                        "process.cpu.utilization",
-                        "1",
-                        "CPU share of the Lookout process (1 = one CPU)",
-                        vec![(f64::from(p.cpu_usage()) / 100.0, vec![])],
-                    );
+                    if utilisation {
+                        b.gauge(
+                            "process.cpu.utilization",
+                            "1",
+                            "CPU share of the Lookout process (1 = one CPU)",
+                            vec![(f64::from(p.cpu_usage()) / 100.0, vec![])],
+                        );
+                    }
                     b.sum(
                         "process.memory.usage",
                         "By",
@@ -404,11 +440,37 @@ impl Default for HostMetrics {
 mod tests {
     use super::*;
 
+    fn names(request: &ExportMetricsServiceRequest) -> Vec<&str> {
+        request.resource_metrics[0].scope_metrics[0]
+            .metrics
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn what_needs_no_earlier_reading_is_collected_at_once() {
+        let mut host = HostMetrics::new();
+        let first = host.collect();
+        let names = names(&first);
+        for name in [
+            "system.memory.usage",
+            "system.filesystem.usage",
+            "system.network.io",
+            "process.memory.usage",
+        ] {
+            assert!(names.contains(&name), "{name} missing at once: {names:?}");
+        }
+        assert!(!names.contains(&"system.cpu.utilization"), "{names:?}");
+        assert!(!names.contains(&"process.cpu.utilization"), "{names:?}");
+    }
+
     #[test]
     fn host_metrics_have_sane_values() {
         let mut host = HostMetrics::new();
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(MIN_UTILISATION_DELTA);
         let request = host.collect();
+        assert!(names(&request).contains(&"process.cpu.utilization"));
         let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
         let values = |name: &str| -> Vec<f64> {
             let m = metrics

@@ -17,7 +17,7 @@ pub mod span_metrics;
 
 pub use config::OtlpConfig;
 pub use error::IngestError;
-pub use host_metrics::{HostMetrics, HostMetricsConfig};
+pub use host_metrics::{HostMetrics, HostMetricsConfig, MIN_UTILISATION_DELTA};
 pub use ingest::{
     response_json, response_protobuf, Admission, Encoding, ExportOutcome, Ingest, Protocol, Signal,
     Writers,

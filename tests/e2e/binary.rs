@@ -24,6 +24,7 @@ fn serve(data_dir: &Path) -> ServerProcess {
             ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
             // The test compares stored metric points with those sent, one for one.
             ("LOOKOUT_SPAN_METRICS__ENABLED", "false"),
+            ("LOOKOUT_HOST_METRICS__ENABLED", "false"),
             ("LOOKOUT_STORAGE__SERIES__KEEP_OTLP_POINTS", "true"),
         ],
     )

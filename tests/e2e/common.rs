@@ -29,9 +29,11 @@ pub fn no_span_metrics(config: &mut Config) {
     keep_otlp_points(config);
 }
 
-/// For tests that read back the OTLP metric points as received (series hold the rest).
+/// For tests that read back the OTLP metric points as received (series hold the rest): no
+/// host metrics among them (they are stored from the start).
 pub fn keep_otlp_points(config: &mut Config) {
     config.storage.series.keep_otlp_points = true;
+    config.host_metrics.enabled = false;
 }
 
 pub fn bytesize_mib(n: u64) -> bytesize::ByteSize {

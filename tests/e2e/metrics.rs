@@ -102,7 +102,7 @@ async fn scalar_of(server: &lookout::Server, query: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_metrics_answer_promql_as_computed_by_hand() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |c| c.span_metrics.enabled = false).await;
+    let server = start(dir.path(), only_what_is_sent).await;
     let endpoint = format!("http://{}", server.otlp_grpc_addr);
     tokio::task::spawn_blocking(move || send(endpoint))
         .await
@@ -256,8 +256,49 @@ async fn sdk_metrics_answer_promql_as_computed_by_hand() {
     // Nothing acknowledged is lost over a restart (the head is rebuilt from its log).
     let store_dir = dir.path().to_path_buf();
     server.shutdown().await.unwrap();
-    let server = start(&store_dir, |c| c.span_metrics.enabled = false).await;
+    let server = start(&store_dir, only_what_is_sent).await;
     assert_eq!(scalar_of(&server, "sum(http_requests_total)").await, 12.0);
+    server.shutdown().await.unwrap();
+}
+
+/// Only the metrics the test sends: no span metrics, no host metrics (stored from the start).
+fn only_what_is_sent(c: &mut lookout::Config) {
+    c.span_metrics.enabled = false;
+    c.host_metrics.enabled = false;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_server_shows_its_host_without_waiting_an_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    // An interval far longer than the test: what shows comes from the passes at start.
+    let server = start(dir.path(), |c| {
+        c.host_metrics.interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    for query in [
+        r#"sum(system_memory_usage_bytes{job="lookout"})"#,
+        r#"system_cpu_utilization_ratio{job="lookout",cpu="total"}"#,
+        "max(system_filesystem_utilization_ratio)",
+        "process_memory_usage_bytes",
+        "process_cpu_utilization_ratio",
+    ] {
+        let mut tries = 0;
+        loop {
+            let answer = prom(&server, "/api/v1/query", &[("query", query)]).await;
+            if !answer["result"].as_array().unwrap().is_empty() {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 300, "{query}: nothing 30 s after start");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let cpu = scalar_of(
+        &server,
+        r#"system_cpu_utilization_ratio{job="lookout",cpu="total"}"#,
+    )
+    .await;
+    assert!((0.0..=1.0).contains(&cpu), "{cpu}");
     server.shutdown().await.unwrap();
 }
 
