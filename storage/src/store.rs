@@ -24,7 +24,7 @@ use crate::keys;
 use crate::log_index::LogKey;
 use crate::series::{
     self, Exemplar, Labels, Matcher, Metadata, SampleRejection, SelectLimits, SeriesData, SeriesDb,
-    CF_CHUNKS, CF_EXEMPLARS, CF_SERIES, CF_SERIES_WAL,
+    CF_CHUNKS, CF_CHUNKS_OOO, CF_EXEMPLARS, CF_SERIES, CF_SERIES_WAL,
 };
 use crate::trace_index::{self, Summary};
 use crate::{
@@ -52,11 +52,12 @@ const CF_LOG_STREAMS: &str = "log_streams";
 const CF_METRIC_POINTS: &str = "metric_points";
 pub(crate) const CF_TRACE_INDEX: &str = "trace_index";
 const CF_ALERTS: &str = "alerts";
-const ALL_CFS: [&str; 15] = [
+const ALL_CFS: [&str; 16] = [
     CF_ALERTS,
     CF_SERIES,
     CF_SERIES_WAL,
     CF_CHUNKS,
+    CF_CHUNKS_OOO,
     CF_EXEMPLARS,
     CF_META,
     CF_RESOURCES,
@@ -229,7 +230,7 @@ impl Store {
                         },
                     );
                 }
-                CF_CHUNKS | CF_EXEMPLARS => {
+                CF_CHUNKS | CF_CHUNKS_OOO | CF_EXEMPLARS => {
                     // Keys end in the newest sample's time: expired chunks go at compaction.
                     let cutoff = Arc::clone(&series_cutoff_ms);
                     opts.set_compaction_filter(
@@ -477,7 +478,7 @@ impl Store {
         let compacted = self.series_compacted_ms.load(Ordering::Relaxed);
         if previous != i64::MIN && cutoff_ms - compacted >= 3_600_000 {
             self.series_compacted_ms.store(cutoff_ms, Ordering::Relaxed);
-            for name in [CF_CHUNKS, CF_EXEMPLARS] {
+            for name in [CF_CHUNKS, CF_CHUNKS_OOO, CF_EXEMPLARS] {
                 self.db
                     .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
             }

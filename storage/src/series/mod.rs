@@ -38,9 +38,18 @@ pub fn is_stale(v: f64) -> bool {
 pub(crate) const CF_SERIES: &str = "series";
 pub(crate) const CF_SERIES_WAL: &str = "series_wal";
 pub(crate) const CF_CHUNKS: &str = "chunks";
+/// Chunks of samples accepted out of order (same layout as `chunks`), written at checkpoints.
+pub(crate) const CF_CHUNKS_OOO: &str = "chunks_ooo";
 pub(crate) const CF_EXEMPLARS: &str = "exemplars";
 
 const SEP: u8 = 0xff;
+
+/// Marks a write-ahead sample accepted out of order (series ids never reach bit 63).
+const OOO_FLAG: u64 = 1 << 63;
+
+/// The longest time an out-of-order chunk covers (ms): reads of `[mint, maxt]` stop at chunks
+/// whose newest sample is past `maxt` by more than this.
+const OOO_CHUNK_SPAN_MS: i64 = 3_600_000;
 
 /// A hasher for keys that are already hashes or sequential ids (SipHash costs more than the
 /// rest of a lookup here).
@@ -229,6 +238,11 @@ pub struct SeriesConfig {
     /// How often open chunks are snapshotted and the write-ahead records before them deleted.
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: std::time::Duration,
+    /// Samples up to this much older than their series' newest are accepted out of order
+    /// (Prometheus's `out_of_order_time_window`: several senders, retries and Collector
+    /// replicas deliver a series' points out of order); older ones are rejected. 0 disables.
+    #[serde(with = "humantime_serde")]
+    pub out_of_order_window: std::time::Duration,
 }
 
 impl Default for SeriesConfig {
@@ -238,6 +252,7 @@ impl Default for SeriesConfig {
             max_series_per_metric: 200_000,
             keep_otlp_points: false,
             checkpoint_interval: std::time::Duration::from_secs(300),
+            out_of_order_window: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -295,6 +310,9 @@ pub struct AppendReport {
 
 struct HeadSeries {
     open: ChunkEncoder,
+    /// Samples accepted out of order since the last checkpoint (which writes them to
+    /// `chunks_ooo`), by time; the first written of a time is kept.
+    ooo: std::collections::BTreeMap<i64, f64>,
     /// The newest sample written to `chunks` ((i64::MIN, NaN): none).
     persisted_last: (i64, f64),
     /// Changed since the last checkpoint.
@@ -445,6 +463,7 @@ impl SeriesDb {
                 id,
                 HeadSeries {
                     open,
+                    ooo: Default::default(),
                     persisted_last: NONE,
                     dirty: false,
                 },
@@ -484,16 +503,22 @@ impl SeriesDb {
             head.wal_seq = head.wal_seq.max(seq);
             for sample in WalRecord(value) {
                 let (id, t, v) = sample.ok_or_else(|| corrupt(CF_SERIES_WAL, key, "bad record"))?;
+                let (id, out_of_order) = (id & !OOO_FLAG, id & OOO_FLAG != 0);
                 let entry = match head.series.entry(id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => e.insert(HeadSeries {
                         open: ChunkEncoder::new(),
+                        ooo: Default::default(),
                         persisted_last: persisted(id)?,
                         dirty: false,
                     }),
                 };
                 let last = entry.open.last_time().unwrap_or(i64::MIN);
-                if t > last.max(entry.persisted_last.0) {
+                if out_of_order {
+                    // Since the last checkpoint (which wrote the earlier ones to chunks_ooo).
+                    entry.ooo.entry(t).or_insert(v);
+                    replayed += 1;
+                } else if t > last.max(entry.persisted_last.0) {
                     entry.open.append(t, v);
                     entry.dirty = true;
                     replayed += 1;
@@ -609,6 +634,8 @@ impl SeriesDb {
         // The newest (t, v) per series within this batch.
         let mut staged: IdMap<(i64, f64)> = IdMap::default();
         let mut accepted: Vec<(u64, i64, f64)> = Vec::with_capacity(samples.len());
+        let mut out_of_order: Vec<(u64, i64, f64)> = Vec::new();
+        let window = i64::try_from(self.config.out_of_order_window.as_millis()).unwrap_or(i64::MAX);
         {
             for (s, id) in samples.iter().zip(&sample_ids) {
                 let Some(id) = *id else { continue };
@@ -629,6 +656,28 @@ impl SeriesDb {
                     }
                 }
                 if let Some((lt, lv)) = last {
+                    // Within the window (not deltas: they add to the newest value).
+                    if s.t < lt && s.delta_start.is_none() && s.t >= lt.saturating_sub(window) {
+                        let earlier = head.series.get(&id).and_then(|h| h.ooo.get(&s.t));
+                        match earlier {
+                            // The same sample again (a retried export).
+                            Some(e) if e.to_bits() == v.to_bits() => {}
+                            Some(_) => report.rejected_points.push((
+                                s.point,
+                                SampleRejection::OutOfOrder,
+                                format!(
+                                    "sample {}at {} ms has another value than the one already stored for that time",
+                                    match s.labels.name() {
+                                        "" => String::new(),
+                                        name => format!("of {name} "),
+                                    },
+                                    s.t
+                                ),
+                            )),
+                            None => out_of_order.push((id, s.t, v)),
+                        }
+                        continue;
+                    }
                     if s.t < lt
                         || (s.t == lt && lv.to_bits() != v.to_bits() && s.delta_start.is_none())
                     {
@@ -636,12 +685,24 @@ impl SeriesDb {
                             s.point,
                             SampleRejection::OutOfOrder,
                             format!(
-                                "sample {}at {} ms is older than its series' newest at {lt} ms",
+                                "sample {}at {} ms is older than its series' newest at {lt} ms{}",
                                 match s.labels.name() {
                                     "" => String::new(),
                                     name => format!("of {name} "),
                                 },
-                                s.t
+                                s.t,
+                                if s.t == lt {
+                                    " (with another value)".to_owned()
+                                } else if window > 0 && s.delta_start.is_none() {
+                                    format!(
+                                        " by more than storage.series.out_of_order_window ({})",
+                                        humantime_serde::re::humantime::format_duration(
+                                            self.config.out_of_order_window
+                                        )
+                                    )
+                                } else {
+                                    String::new()
+                                }
                             ),
                         ));
                         continue;
@@ -654,12 +715,16 @@ impl SeriesDb {
                 accepted.push((id, s.t, v));
             }
         }
-        if !accepted.is_empty() {
+        if !accepted.is_empty() || !out_of_order.is_empty() {
             head.wal_seq += 1;
+            let flagged = out_of_order
+                .iter()
+                .map(|(id, t, v)| (id | OOO_FLAG, *t, *v));
+            let record: Vec<_> = accepted.iter().copied().chain(flagged).collect();
             wb.put_cf(
                 cf(db, CF_SERIES_WAL)?,
                 head.wal_seq.to_be_bytes(),
-                WalRecord::encode(&accepted),
+                WalRecord::encode(&record),
             );
         }
         if !exemplars.is_empty() {
@@ -680,11 +745,21 @@ impl SeriesDb {
         // together (the records' sequence numbers keep replay in head order; a checkpoint
         // taken meanwhile snapshots these samples and its range deletion does not cover the
         // record written after it).
-        report.appended = accepted.len() as u64;
+        report.appended = (accepted.len() + out_of_order.len()) as u64;
+        for (id, t, v) in out_of_order {
+            let s = head.series.entry(id).or_insert_with(|| HeadSeries {
+                open: ChunkEncoder::new(),
+                ooo: Default::default(),
+                persisted_last: NONE,
+                dirty: false,
+            });
+            s.ooo.entry(t).or_insert(v);
+        }
         let chunks = cf(db, CF_CHUNKS)?;
         for (id, t, v) in accepted {
             let s = head.series.entry(id).or_insert_with(|| HeadSeries {
                 open: ChunkEncoder::new(),
+                ooo: Default::default(),
                 persisted_last: NONE,
                 dirty: false,
             });
@@ -831,6 +906,17 @@ impl SeriesDb {
             s.dirty = false;
             n += 1;
         }
+        // Out-of-order samples become chunks, in the same batch as the deletion of the
+        // write-ahead records that hold them.
+        let ooo_cf = cf(db, CF_CHUNKS_OOO)?;
+        let mut taken = Vec::new();
+        for (id, s) in head.series.iter_mut().filter(|(_, s)| !s.ooo.is_empty()) {
+            let samples = std::mem::take(&mut s.ooo);
+            for (max_t, chunk) in ooo_chunks(&samples) {
+                wb.put_cf(ooo_cf, chunk_key(*id, max_t), chunk);
+            }
+            taken.push((*id, samples));
+        }
         wb.delete_range_cf(
             cf(db, CF_SERIES_WAL)?,
             0u64.to_be_bytes(),
@@ -840,9 +926,14 @@ impl SeriesDb {
             for s in head.series.values_mut() {
                 s.dirty = true;
             }
+            for (id, samples) in taken {
+                if let Some(s) = head.series.get_mut(&id) {
+                    s.ooo.extend(samples);
+                }
+            }
             return Err(e.into());
         }
-        Ok(n)
+        Ok(n + taken.len())
     }
 
     /// Ids of the series matching every matcher (at least one must not match the empty string).
@@ -957,7 +1048,18 @@ impl SeriesDb {
             }
             it.status()?;
             drop(it);
-            let open = self.head().series.get(&id).map(|s| s.open.encode());
+            let mut ooo = ooo_chunk_samples(db, id, mint, maxt)?;
+            let (open, ooo_head) = match self.head().series.get(&id) {
+                Some(s) => (
+                    Some(s.open.encode()),
+                    s.ooo
+                        .range(mint..=maxt)
+                        .map(|(t, v)| (*t, *v))
+                        .collect::<Vec<_>>(),
+                ),
+                None => (None, Vec::new()),
+            };
+            ooo.extend(ooo_head);
             if let Some(open) = open {
                 let decoded = chunk::decode(&open).unwrap_or_default();
                 let after = samples.last().map(|(t, _)| *t).unwrap_or(i64::MIN);
@@ -967,6 +1069,7 @@ impl SeriesDb {
                         .filter(|(t, _)| *t >= mint && *t <= maxt && *t > after),
                 );
             }
+            let samples = merge_out_of_order(samples, ooo);
             if samples.is_empty() {
                 continue;
             }
@@ -1006,10 +1109,11 @@ impl SeriesDb {
                 return Err(StorageError::Timeout);
             }
             let in_head = self.head().series.get(&id).is_some_and(|s| {
-                match (s.open.first_time(), s.open.last_time()) {
+                let in_open = match (s.open.first_time(), s.open.last_time()) {
                     (Some(a), Some(b)) => a <= maxt && b >= mint,
                     _ => false,
-                }
+                };
+                in_open || s.ooo.range(mint..=maxt).next().is_some()
             });
             let in_chunks = !in_head && {
                 let mut it = db.raw_iterator_cf(chunks);
@@ -1023,7 +1127,7 @@ impl SeriesDb {
                     _ => false,
                 };
                 it.status()?;
-                found
+                found || !ooo_chunk_samples(db, id, mint, maxt)?.is_empty()
             };
             if in_head || in_chunks {
                 if let Some(labels) = self.index_read().labels.get(&id) {
@@ -1148,24 +1252,26 @@ impl SeriesDb {
             .series
             .iter()
             .filter(|(id, _)| kept(**id))
-            .map(|(_, s)| s.open.len() as u64)
+            .map(|(_, s)| (s.open.len() + s.ooo.len()) as u64)
             .sum();
-        let mut it = db.raw_iterator_cf(cf(db, CF_CHUNKS)?);
-        it.seek_to_first();
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            let id = be_u64(k, 0).unwrap_or(u64::MAX);
-            if !kept(id) {
+        for name in [CF_CHUNKS, CF_CHUNKS_OOO] {
+            let mut it = db.raw_iterator_cf(cf(db, name)?);
+            it.seek_to_first();
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let id = be_u64(k, 0).unwrap_or(u64::MAX);
+                if !kept(id) {
+                    it.next();
+                    continue;
+                }
+                n += v
+                    .get(..2)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u16::from_be_bytes)
+                    .unwrap_or(0) as u64;
                 it.next();
-                continue;
             }
-            n += v
-                .get(..2)
-                .and_then(|b| b.try_into().ok())
-                .map(u16::from_be_bytes)
-                .unwrap_or(0) as u64;
-            it.next();
+            it.status()?;
         }
-        it.status()?;
         Ok(n)
     }
 
@@ -1175,7 +1281,9 @@ impl SeriesDb {
             .head()
             .series
             .values()
-            .map(|s| s.open.heap_bytes() + std::mem::size_of::<HeadSeries>() + 16)
+            .map(|s| {
+                s.open.heap_bytes() + s.ooo.len() * 40 + std::mem::size_of::<HeadSeries>() + 16
+            })
             .sum();
         let index = self.index_read();
         let labels: usize = index
@@ -1189,7 +1297,84 @@ impl SeriesDb {
     }
 }
 
-/// A write-ahead record: samples as (series id, time ms, value bits), 24 bytes each.
+/// Out-of-order samples (sorted by time) as chunks of at most [`CHUNK_SAMPLES`] samples over
+/// at most [`OOO_CHUNK_SPAN_MS`], each with its newest time (its key).
+fn ooo_chunks(samples: &std::collections::BTreeMap<i64, f64>) -> Vec<(i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut chunk = ChunkEncoder::new();
+    for (&t, &v) in samples {
+        let full = chunk.len() >= CHUNK_SAMPLES
+            || chunk
+                .first_time()
+                .is_some_and(|first| t.saturating_sub(first) > OOO_CHUNK_SPAN_MS);
+        if full {
+            if let Some(last) = chunk.last_time() {
+                out.push((last, chunk.encode()));
+            }
+            chunk = ChunkEncoder::new();
+        }
+        chunk.append(t, v);
+    }
+    if let Some(last) = chunk.last_time() {
+        out.push((last, chunk.encode()));
+    }
+    out
+}
+
+/// Samples of series `id` in `[mint, maxt]` from its out-of-order chunks (unsorted).
+fn ooo_chunk_samples(db: &DB, id: u64, mint: i64, maxt: i64) -> Result<Vec<(i64, f64)>> {
+    let mut out = Vec::new();
+    let mut it = db.raw_iterator_cf(cf(db, CF_CHUNKS_OOO)?);
+    it.seek(chunk_key(id, mint));
+    while let (Some(key), Some(value)) = (it.key(), it.value()) {
+        if key.get(..8) != Some(&id.to_be_bytes()[..]) {
+            break;
+        }
+        if chunk_key_time(key).is_some_and(|newest| newest > maxt.saturating_add(OOO_CHUNK_SPAN_MS))
+        {
+            break;
+        }
+        let decoded =
+            chunk::decode(value).ok_or_else(|| corrupt(CF_CHUNKS_OOO, key, "bad chunk"))?;
+        out.extend(
+            decoded
+                .into_iter()
+                .filter(|(t, _)| *t >= mint && *t <= maxt),
+        );
+        it.next();
+    }
+    it.status()?;
+    Ok(out)
+}
+
+/// Merges out-of-order samples into a series' in-order samples (both within one range): by
+/// time; of samples with the same time, an in-order one wins, else the first written.
+fn merge_out_of_order(in_order: Vec<(i64, f64)>, mut ooo: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+    if ooo.is_empty() {
+        return in_order;
+    }
+    ooo.sort_by_key(|(t, _)| *t);
+    ooo.dedup_by_key(|(t, _)| *t);
+    let mut out = Vec::with_capacity(in_order.len() + ooo.len());
+    let mut late = ooo.into_iter().peekable();
+    for (t, v) in in_order {
+        while let Some(&(lt, lv)) = late.peek() {
+            if lt > t {
+                break;
+            }
+            if lt < t {
+                out.push((lt, lv));
+            }
+            late.next();
+        }
+        out.push((t, v));
+    }
+    out.extend(late);
+    out
+}
+
+/// A write-ahead record: samples as (series id, time ms, value bits), 24 bytes each; the id's
+/// top bit marks a sample accepted out of order.
 struct WalRecord<'a>(&'a [u8]);
 
 impl WalRecord<'_> {
@@ -1492,13 +1677,134 @@ mod tests {
                 (4, SampleRejection::SeriesLimit)
             ]
         );
-        // Older than the newest sample: rejected; the same sample again: accepted silently.
+        // Older than the newest sample by more than the out-of-order window (30m): rejected;
+        // the same sample again: accepted silently.
+        let newest = 40 * 60_000;
+        store
+            .append_samples(&[sample(&s("a", "1"), newest, 2.0)])
+            .unwrap();
         let report = store
-            .append_samples(&[sample(&s("a", "1"), 5, 2.0), sample(&s("a", "2"), 10, 1.0)])
+            .append_samples(&[
+                sample(&s("a", "1"), newest - 30 * 60_000 - 1, 2.0),
+                sample(&s("a", "2"), 10, 1.0),
+            ])
             .unwrap();
         assert_eq!(report.rejected_points.len(), 1);
         assert_eq!(report.rejected_points[0].1, SampleRejection::OutOfOrder);
-        assert_eq!(store.count_samples(|_| true).unwrap(), 3);
+        assert!(
+            report.rejected_points[0]
+                .2
+                .contains("by more than storage.series.out_of_order_window (30m)"),
+            "{}",
+            report.rejected_points[0].2
+        );
+        assert_eq!(store.count_samples(|_| true).unwrap(), 4);
+    }
+
+    #[test]
+    fn samples_within_the_out_of_order_window_are_merged_into_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = labels(&[("__name__", "up"), ("job", "late")]);
+        let t0 = 1_700_000_000_137i64;
+        // 400 scrapes; every third arrives 10 scrapes late (150 s), the rest in order: closed
+        // chunks, the open chunk and out-of-order samples all hold part of the series.
+        let all: Vec<NewSample> = (0..400)
+            .map(|i| sample(&l, t0 + i * 15_000 + (i * 37) % 500, i as f64))
+            .collect();
+        let mut arrival: Vec<&NewSample> = Vec::new();
+        for i in 0..all.len() + 10 {
+            if i < all.len() && i % 3 != 0 {
+                arrival.push(&all[i]);
+            }
+            if i >= 10 && (i - 10) % 3 == 0 && i - 10 < all.len() {
+                arrival.push(&all[i - 10]);
+            }
+        }
+        let want: Vec<(i64, f64)> = all.iter().map(|s| (s.t, s.v)).collect();
+        let config = SeriesConfig::default();
+        {
+            let store = open(dir.path(), config.clone());
+            for (k, batch) in arrival.chunks(5).enumerate() {
+                let batch: Vec<NewSample> = batch.iter().map(|s| (*s).clone()).collect();
+                let report = store.append_samples(&batch).unwrap();
+                assert!(
+                    report.rejected_points.is_empty(),
+                    "{:?}",
+                    report.rejected_points
+                );
+                if k == 30 {
+                    store.checkpoint_series().unwrap();
+                }
+            }
+            assert_eq!(read_all(&store, "late"), want);
+            // A range inside the series, and the series list of a range that only an
+            // out-of-order sample covers.
+            let some = store
+                .select(
+                    &[Matcher::equal("job", "late")],
+                    all[100].t,
+                    all[130].t,
+                    SelectLimits::NONE,
+                )
+                .unwrap();
+            assert_eq!(some[0].samples, want[100..=130]);
+            // Another value at the time of a late sample still in memory: rejected; the same
+            // value again: accepted and stored once.
+            let late_one = &all[393];
+            let report = store
+                .append_samples(&[sample(&l, late_one.t, -2.0)])
+                .unwrap();
+            assert_eq!(report.rejected_points[0].1, SampleRejection::OutOfOrder);
+            let report = store.append_samples(&[late_one.clone()]).unwrap();
+            assert!(report.rejected_points.is_empty());
+            // Another value at the time of an in-order sample: the first written stays.
+            let again = sample(&l, all[391].t, -1.0);
+            assert_eq!(store.append_samples(&[again]).unwrap().appended, 1);
+            assert_eq!(read_all(&store, "late"), want);
+            // Deltas add to the newest value: not accepted out of order.
+            let delta = NewSample {
+                delta_start: Some(all[395].t - 1),
+                ..sample(&l, all[395].t, 1.0)
+            };
+            let report = store.append_samples(&[delta]).unwrap();
+            assert_eq!(report.rejected_points[0].1, SampleRejection::OutOfOrder);
+            // Dropped without a checkpoint: the late samples since the last one are replayed.
+        }
+        let store = open(dir.path(), config.clone());
+        assert_eq!(read_all(&store, "late"), want);
+        // A checkpoint writes them as out-of-order chunks; nothing doubles across reopening.
+        store.checkpoint_series().unwrap();
+        let late = sample(&l, all[399].t - 1, 7.0);
+        store.append_samples(&[late.clone()]).unwrap();
+        drop(store);
+        let store = open(dir.path(), config);
+        let mut with_late = want.clone();
+        with_late.insert(399, (late.t, late.v));
+        assert_eq!(read_all(&store, "late"), with_late);
+        store.checkpoint_series().unwrap();
+        drop(store);
+        let store = open(dir.path(), SeriesConfig::default());
+        assert_eq!(read_all(&store, "late"), with_late);
+        let listed = store
+            .series(
+                &[Matcher::equal("job", "late")],
+                late.t,
+                late.t,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        // With the window at 0, a late sample is rejected as before.
+        drop(store);
+        let strict = SeriesConfig {
+            out_of_order_window: std::time::Duration::ZERO,
+            ..Default::default()
+        };
+        let store = open(dir.path(), strict);
+        let report = store
+            .append_samples(&[sample(&l, all[399].t - 2, 1.0)])
+            .unwrap();
+        assert_eq!(report.rejected_points[0].1, SampleRejection::OutOfOrder);
     }
 
     #[test]
