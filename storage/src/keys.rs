@@ -10,13 +10,36 @@ pub fn hour_of(unix_nano: u64) -> u32 {
     (unix_nano / HOUR_NS).min(u32::MAX as u64) as u32
 }
 
-/// `spans`: hour (4) | trace id (16) | span id (8).
-pub fn span_key(hour: u32, trace_id: &TraceId, span_id: &SpanId) -> [u8; 28] {
-    let mut key = [0u8; 28];
+/// `spans`: hour (4) | trace id (16) | span id (8) | content hash (8).
+///
+/// The content hash is [`content_hash`] of the stored value: a retried export (the same span
+/// again) lands on the same key, while two different spans that share a span id (the client
+/// and server halves of a Zipkin-style shared span, or a client that reuses ids) get two keys.
+pub fn span_key(hour: u32, trace_id: &TraceId, span_id: &SpanId, content: u64) -> [u8; 36] {
+    let mut key = [0u8; 36];
     key[..4].copy_from_slice(&hour.to_be_bytes());
     key[4..20].copy_from_slice(trace_id.as_bytes());
-    key[20..].copy_from_slice(span_id.as_bytes());
+    key[20..28].copy_from_slice(span_id.as_bytes());
+    key[28..].copy_from_slice(&content.to_be_bytes());
     key
+}
+
+/// The content hash of a stored span value (its `SpanRecord` encoding): xxh3-64.
+pub fn content_hash(value: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(value)
+}
+
+/// The span id and content hash of a `spans` key. Keys written before format 4 are 28 bytes,
+/// without the hash: it is then computed from `value`, so an old span and the same span
+/// written again after an upgrade are recognised as one.
+pub fn span_of_key(key: &[u8], value: &[u8]) -> Option<(SpanId, u64)> {
+    let span = SpanId::from_slice(key.get(20..28)?).ok()?;
+    let content = match key.len() {
+        28 => content_hash(value),
+        36 => u64::from_be_bytes(key.get(28..36)?.try_into().ok()?),
+        _ => return None,
+    };
+    Some((span, content))
 }
 
 /// The prefix of all spans of one trace that started in one hour.
@@ -70,8 +93,18 @@ mod tests {
         assert!(time_key(255, 0) < time_key(256, 0));
         let t = TraceId([7; 16]);
         let s = SpanId([9; 8]);
-        assert!(span_key(10, &t, &s) < span_key(11, &TraceId([0; 16]), &s));
-        assert!(span_key(10, &t, &s).starts_with(&span_prefix(10, &t)));
+        assert!(span_key(10, &t, &s, u64::MAX) < span_key(11, &TraceId([0; 16]), &s, 0));
+        assert!(span_key(10, &t, &s, 1).starts_with(&span_prefix(10, &t)));
+        assert_eq!(
+            span_of_key(&span_key(10, &t, &s, 77), b"value"),
+            Some((s, 77))
+        );
+        // A key of format 3 (no hash): the hash is that of the value.
+        assert_eq!(
+            span_of_key(&span_key(10, &t, &s, 0)[..28], b"value"),
+            Some((s, content_hash(b"value")))
+        );
+        assert_eq!(span_of_key(&span_key(10, &t, &s, 0)[..30], b"value"), None);
         assert_eq!(trace_hour_of_key(&trace_hour_key(&t, 42)), Some(42));
         assert_eq!(time_of_key(&time_key(1234, 5)), Some(1234));
         assert_eq!(hour_of(HOUR_NS * 3 + 1), 3);

@@ -95,8 +95,9 @@ pub struct StoredMetricPoint {
     pub point: MetricPoint,
 }
 
-/// Stores spans. Writing a span whose trace id and span id are already stored (a retried
-/// export) replaces it, so retries do not duplicate spans.
+/// Stores spans. A span identical to a stored one (a retried export) is stored once, so
+/// retries do not duplicate spans; a different span with the same trace id and span id (the
+/// halves of a Zipkin-style shared span, a client that reuses ids) is kept beside it.
 pub trait SpanWriter: Send + Sync {
     fn write_spans(&self, batch: &Batch<SpanItem>) -> Result<()>;
 }
@@ -138,7 +139,7 @@ pub struct TraceQuery {
     pub span_kind: Option<i32>,
     /// OTLP `StatusCode` number.
     pub status: Option<i32>,
-    /// Span, event or resource attribute key = value (values compared as text).
+    /// Span, resource, scope, event or link attribute key = value (values compared as text).
     pub attributes: Vec<(String, String)>,
     pub min_duration_ns: Option<u64>,
     pub max_duration_ns: Option<u64>,

@@ -12,7 +12,7 @@ use lookout_proto::model::{
 };
 use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::trace::v1::Span;
-use lookout_proto::{now_unix_nano, SpanId, TraceId};
+use lookout_proto::{now_unix_nano, TraceId};
 use prost::Message;
 use rocksdb::{
     BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor,
@@ -36,8 +36,10 @@ use crate::{
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
 pub const FORMAT_VERSION: u32 = 4;
 
-/// The version before the log queue (`log_pending`, keyed by time): migrated at open.
-const FORMAT_VERSION_LOG_PENDING: u32 = 3;
+/// The format before this one: opened and upgraded at open. It differs in `log_pending`
+/// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
+/// hash, which reads accept as they are.
+const FORMAT_VERSION_3: u32 = 3;
 
 const CF_META: &str = "default";
 const CF_RESOURCES: &str = "resources";
@@ -305,12 +307,14 @@ impl Store {
                 Ok(())
             }
             Some(found) if found == current.as_bytes() => Ok(()),
-            Some(found) if found == FORMAT_VERSION_LOG_PENDING.to_string().as_bytes() => {
+            Some(found) if found == FORMAT_VERSION_3.to_string().as_bytes() => {
                 let moved = if legacy_queue {
                     migrate_log_pending(db)?
                 } else {
                     0
                 };
+                // The new version is recorded so that an older build refuses the directory
+                // instead of misreading the keys written from now on.
                 let meta = db
                     .cf_handle(CF_META)
                     .ok_or(StorageError::MissingColumnFamily(CF_META))?;
@@ -321,7 +325,7 @@ impl Store {
                 }
                 tracing::info!(
                     pending_logs = moved,
-                    "data directory migrated from format version 3 to 4 (log queue)"
+                    "data directory upgraded from format version 3 to 4"
                 );
                 Ok(())
             }
@@ -595,6 +599,9 @@ impl SpanWriter for Store {
         for r in &batch.resources {
             index.resource(&mut wb, r)?;
         }
+        for scope in &batch.scopes {
+            index.scope(scope)?;
+        }
         let mut buf = Vec::with_capacity(512);
         let mut last_trace_hour = None;
         for item in &batch.items {
@@ -607,9 +614,12 @@ impl SpanWriter for Store {
                     key: item.trace_id.to_hex(),
                     reason: e.to_string(),
                 })?;
+            // The content hash in the key keeps two different spans that share an id apart,
+            // and stores an identical retried span once.
+            let content = keys::content_hash(&buf);
             wb.put_cf(
                 spans,
-                keys::span_key(hour, &item.trace_id, &item.span_id),
+                keys::span_key(hour, &item.trace_id, &item.span_id, content),
                 &buf,
             );
             // Spans of a trace usually arrive together: skip repeats of the same index entry.
@@ -618,7 +628,7 @@ impl SpanWriter for Store {
                 last_trace_hour = Some((item.trace_id, hour));
             }
             if let Some(span) = &item.record.span {
-                index.span(&mut wb, item, span, hour);
+                index.span(&mut wb, item, span, hour, content);
             }
         }
         self.write(wb)
@@ -631,6 +641,8 @@ struct IndexWriter<'a> {
     config: &'a TraceIndexConfig,
     /// Service of each resource of the batch, by resource id.
     services: HashMap<u64, Arc<str>>,
+    /// Attributes of each scope of the batch, by scope id (indexed with each of its spans).
+    scope_attributes: HashMap<u64, Arc<[KeyValue]>>,
     /// Hashes of the (service, kind, operation) entries already written in this batch.
     seen: std::collections::HashSet<u64>,
     key: Vec<u8>,
@@ -644,6 +656,7 @@ impl<'a> IndexWriter<'a> {
             cf,
             config,
             services: HashMap::new(),
+            scope_attributes: HashMap::new(),
             seen: Default::default(),
             key: Vec::with_capacity(128),
             value: Vec::with_capacity(64),
@@ -684,6 +697,16 @@ impl<'a> IndexWriter<'a> {
         Ok(())
     }
 
+    /// Records the attributes of a scope of the batch, indexed with each of its spans.
+    fn scope(&mut self, interned: &Interned) -> Result<()> {
+        let scope: Scope = decode(CF_SCOPES, &keys::id_key(interned.id), &interned.encoded)?;
+        if !scope.attributes.is_empty() {
+            self.scope_attributes
+                .insert(interned.id, scope.attributes.into());
+        }
+        Ok(())
+    }
+
     /// Whether `kv` is indexed; leaves its text in `self.text`.
     fn indexable(&mut self, kv: &KeyValue) -> bool {
         trace_index::keyable(&kv.key)
@@ -693,7 +716,7 @@ impl<'a> IndexWriter<'a> {
             && trace_index::keyable(&self.text)
     }
 
-    fn span(&mut self, wb: &mut WriteBatch, item: &SpanItem, span: &Span, hour: u32) {
+    fn span(&mut self, wb: &mut WriteBatch, item: &SpanItem, span: &Span, hour: u32, content: u64) {
         let service = self
             .services
             .get(&item.record.resource_id)
@@ -736,23 +759,39 @@ impl<'a> IndexWriter<'a> {
             wb.put_cf(self.cf, &self.key, summary);
         }
 
-        // Span attributes, then event attributes and names (Jaeger's log fields).
+        // Span attributes, then the scope's attributes, event names and attributes (Jaeger's
+        // log fields) and link attributes: a tag matches any of them, as in Jaeger's own
+        // store. `None` is an event's name.
         let mut budget = self.config.max_attributes_per_span;
+        let scope_attributes = self
+            .scope_attributes
+            .get(&item.record.scope_id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([]));
         let events = span.events.iter().flat_map(|e| {
-            std::iter::once(None)
-                .chain(e.attributes.iter().map(Some))
-                .map(move |kv| (e, kv))
+            std::iter::once((Some(e.name.as_str()), None))
+                .chain(e.attributes.iter().map(|kv| (None, Some(kv))))
         });
-        let attributes = span.attributes.iter().map(|kv| (None, Some(kv)));
-        for (event, kv) in attributes.chain(events.map(|(e, kv)| (Some(e), kv))) {
+        let candidates = span
+            .attributes
+            .iter()
+            .chain(scope_attributes.iter())
+            .map(|kv| (None, Some(kv)))
+            .chain(events)
+            .chain(
+                span.links
+                    .iter()
+                    .flat_map(|l| l.attributes.iter().map(|kv| (None, Some(kv)))),
+            );
+        for (event_name, kv) in candidates {
             if budget == 0 {
                 break;
             }
-            let indexed = match (event, kv) {
+            let indexed = match (event_name, kv) {
                 (_, Some(kv)) => self.indexable(kv).then_some(kv.key.as_str()),
-                (Some(e), None) => {
+                (Some(name), None) => {
                     self.text.clear();
-                    self.text.push_str(&e.name);
+                    self.text.push_str(name);
                     (self.text.len() <= self.config.max_value_length
                         && trace_index::keyable(&self.text))
                     .then_some("event")
@@ -781,7 +820,7 @@ impl<'a> IndexWriter<'a> {
         trace_index::encode_graph_value(span, &service, &mut self.value);
         wb.put_cf(
             self.cf,
-            trace_index::graph_key(hour, trace, id),
+            trace_index::graph_key(hour, trace, id, content),
             &self.value,
         );
     }
@@ -818,6 +857,7 @@ impl SpanReader for Store {
         let spans_cf = self.cf(CF_SPANS)?;
         let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let (mut bytes, mut truncated) = (0usize, false);
         'hours: for hour in hours {
             let prefix = keys::span_prefix(hour, trace_id);
@@ -829,18 +869,24 @@ impl SpanReader for Store {
                 if !key.starts_with(&prefix) {
                     break;
                 }
+                let (span_id, content) =
+                    keys::span_of_key(key, value).ok_or_else(|| StorageError::Corrupt {
+                        cf: CF_SPANS,
+                        key: hex(key),
+                        reason: "key is not hour | trace id | span id [| content hash]".into(),
+                    })?;
+                // A span stored in format 3 and written again (a retry) after the upgrade to
+                // format 4 is there under both layouts: read once.
+                if !seen.insert((span_id, content)) {
+                    it.next();
+                    continue;
+                }
                 bytes = bytes.saturating_add(value.len());
                 if out.len() >= max_spans || bytes > max_bytes {
                     truncated = true;
                     break 'hours;
                 }
                 let record: SpanRecord = decode(CF_SPANS, key, value)?;
-                let span_id =
-                    SpanId::from_slice(&key[20..]).map_err(|e| StorageError::Corrupt {
-                        cf: CF_SPANS,
-                        key: hex(key),
-                        reason: format!("span id {e}"),
-                    })?;
                 let mut span: Span = record.span.unwrap_or_default();
                 span.trace_id = trace_id.as_bytes().to_vec();
                 span.span_id = span_id.as_bytes().to_vec();
@@ -857,7 +903,11 @@ impl SpanReader for Store {
             }
             it.status()?;
         }
-        out.sort_by_key(|s| (s.span.start_time_unix_nano, s.span.span_id.clone()));
+        // Spans sharing an id keep their key order (by content hash), so the order is stable.
+        out.sort_by(|a, b| {
+            (a.span.start_time_unix_nano, &a.span.span_id)
+                .cmp(&(b.span.start_time_unix_nano, &b.span.span_id))
+        });
         Ok(TraceRead {
             spans: out,
             truncated,
@@ -1487,6 +1537,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TraceSearch;
     use lookout_proto::convert::{convert_logs, convert_traces, Limits};
     use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
     use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -1680,6 +1731,112 @@ mod tests {
         assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
     }
 
+    /// The hour the test spans start in.
+    fn day() -> TimeRange {
+        TimeRange {
+            start_unix_nano: DAY_NS,
+            end_unix_nano: DAY_NS + keys::HOUR_NS,
+        }
+    }
+
+    /// The client and server halves of a Zipkin-style shared span: one trace id and span id,
+    /// two services and kinds.
+    fn shared_halves() -> Vec<ExportTraceServiceRequest> {
+        let mut client = span(1, 7, DAY_NS);
+        client.kind = 3;
+        client.parent_span_id = vec![6; 8];
+        let mut server = span(1, 7, DAY_NS + 10);
+        server.kind = 2;
+        server.parent_span_id = vec![6; 8];
+        vec![
+            requests::traces(Some("frontend"), vec![client]),
+            requests::traces(Some("backend"), vec![server]),
+        ]
+    }
+
+    #[test]
+    fn spans_sharing_an_id_are_both_kept_and_retries_of_each_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        for _ in 0..2 {
+            for request in shared_halves() {
+                let batch = convert_traces(request, &Limits::default());
+                store.write_spans(&batch.batch).unwrap();
+            }
+        }
+        let trace = store.trace(&TraceId([1; 16])).unwrap();
+        let halves: Vec<_> = trace
+            .iter()
+            .map(|s| (s.resource.service_name(), s.span.kind, s.span.span_id[0]))
+            .collect();
+        assert_eq!(
+            halves,
+            [(Some("frontend"), 3, 7), (Some("backend"), 2, 7)],
+            "both halves, in start order, each once"
+        );
+        assert_eq!(store.count(CF_SPANS), 2);
+        let mut graph = Vec::new();
+        store
+            .graph_spans(day(), None, &mut |spans| {
+                graph.extend(spans.iter().map(|g| g.service.clone()))
+            })
+            .unwrap();
+        graph.sort();
+        assert_eq!(graph, ["backend", "frontend"]);
+    }
+
+    #[test]
+    fn a_format_3_directory_is_read_as_it_is_and_marked_4() {
+        let dir = tempfile::tempdir().unwrap();
+        let requests = shared_halves();
+        let client = convert_traces(requests[0].clone(), &Limits::default()).batch;
+        {
+            // A span written as format 3 wrote it: keys without the content hash.
+            let store = open(dir.path());
+            let mut wb = WriteBatch::default();
+            store
+                .put_interned(&mut wb, &client.resources, &client.scopes)
+                .unwrap();
+            let item = &client.items[0];
+            let value = item.record.encode_to_vec();
+            let hour = keys::hour_of(item.start_time_unix_nano);
+            let key = keys::span_key(hour, &item.trace_id, &item.span_id, 0);
+            wb.put_cf(store.cf(CF_SPANS).unwrap(), &key[..28], &value);
+            wb.put_cf(
+                store.cf(CF_TRACE_HOURS).unwrap(),
+                keys::trace_hour_key(&item.trace_id, hour),
+                [],
+            );
+            let mut graph = Vec::new();
+            let span = item.record.span.as_ref().unwrap();
+            trace_index::encode_graph_value(span, "frontend", &mut graph);
+            let key = trace_index::graph_key(hour, &item.trace_id, &item.span_id, 0);
+            wb.put_cf(store.cf(CF_TRACE_INDEX).unwrap(), &key[..29], &graph);
+            let meta = store.cf(CF_META).unwrap();
+            wb.put_cf(meta, FORMAT_KEY, b"3");
+            store.write(wb).unwrap();
+        }
+        let store = open(dir.path());
+        let meta = store.cf(CF_META).unwrap();
+        assert_eq!(
+            store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
+            Some(&b"4"[..])
+        );
+        assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
+        // The exporter retries the old span after the upgrade, and sends the server half.
+        store.write_spans(&client).unwrap();
+        let server = convert_traces(requests[1].clone(), &Limits::default()).batch;
+        store.write_spans(&server).unwrap();
+        let trace = store.trace(&TraceId([1; 16])).unwrap();
+        let services: Vec<_> = trace.iter().map(|s| s.resource.service_name()).collect();
+        assert_eq!(services, [Some("frontend"), Some("backend")]);
+        let mut graph = 0;
+        store
+            .graph_spans(day(), None, &mut |spans| graph += spans.len())
+            .unwrap();
+        assert_eq!(graph, 2, "the retried span is counted once");
+    }
+
     #[test]
     fn logs_scan_by_time_range() {
         let dir = tempfile::tempdir().unwrap();
@@ -1743,5 +1900,17 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
+        for refused in ["1", "2", "5"] {
+            {
+                let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
+                let meta = db.cf_handle(CF_META).unwrap();
+                db.put_cf(meta, FORMAT_KEY, refused.as_bytes()).unwrap();
+            }
+            let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
+            assert!(
+                matches!(err, StorageError::FormatVersion { .. }),
+                "{refused}: {err}"
+            );
+        }
     }
 }

@@ -181,13 +181,17 @@ pub fn window(prefix: &[u8], start: u64, end: u64) -> (Vec<u8>, Vec<u8>) {
     (lower, upper)
 }
 
-/// `G · hour (4) · trace id (16) · span id (8)`: one per span, for the service graph.
-pub fn graph_key(hour: u32, trace: &TraceId, span: &SpanId) -> [u8; 29] {
-    let mut key = [0u8; 29];
+/// `G · hour (4) · trace id (16) · span id (8) · content hash (8)`: one per span, for the
+/// service graph. The content hash is the span's, as in its `spans` key, so two spans sharing
+/// an id each have their entry. Format 3 wrote these keys without the hash (29 bytes); reads
+/// accept both.
+pub fn graph_key(hour: u32, trace: &TraceId, span: &SpanId, content: u64) -> [u8; 37] {
+    let mut key = [0u8; 37];
     key[0] = GRAPH;
     key[1..5].copy_from_slice(&hour.to_be_bytes());
     key[5..21].copy_from_slice(trace.as_bytes());
-    key[21..].copy_from_slice(span.as_bytes());
+    key[21..29].copy_from_slice(span.as_bytes());
+    key[29..].copy_from_slice(&content.to_be_bytes());
     key
 }
 
@@ -225,7 +229,7 @@ pub fn encode_graph_value(span: &Span, service: &str, buf: &mut Vec<u8>) {
 }
 
 pub fn decode_graph(key: &[u8], value: &[u8]) -> Option<GraphSpan> {
-    if key.len() != 29 || value.len() < 26 {
+    if (key.len() != 29 && key.len() != 37) || value.len() < 26 {
         return None;
     }
     let u64_at = |at: usize| {
@@ -235,7 +239,7 @@ pub fn decode_graph(key: &[u8], value: &[u8]) -> Option<GraphSpan> {
     };
     Some(GraphSpan {
         trace_id: TraceId::from_slice(&key[5..21]).ok()?,
-        span_id: SpanId::from_slice(&key[21..]).ok()?,
+        span_id: SpanId::from_slice(&key[21..29]).ok()?,
         parent_span_id: SpanId::from_slice(&value[..8]).ok(),
         start_unix_nano: u64_at(8),
         duration_ns: u64_at(16),
@@ -370,9 +374,12 @@ mod tests {
         );
         encode_graph_value(&span, "pay", &mut buf);
         let (t, s) = (TraceId([1; 16]), SpanId([2; 8]));
-        let g = decode_graph(&graph_key(5, &t, &s), &buf).unwrap();
+        let g = decode_graph(&graph_key(5, &t, &s, 9), &buf).unwrap();
         assert_eq!(g.parent_span_id, Some(SpanId([3; 8])));
         assert_eq!((g.service.as_str(), g.duration_ns, g.kind), ("pay", 15, 2));
+        assert_eq!(entry_time(&graph_key(5, &t, &s, 9)), Some(5 * HOUR_NS));
+        // A key of format 3, without the content hash, reads the same.
+        assert_eq!(decode_graph(&graph_key(5, &t, &s, 9)[..29], &buf), Some(g));
         assert_eq!(truncate("héllo", 2), "h");
     }
 }

@@ -370,3 +370,189 @@ async fn three_services_through_the_real_sdk() {
         errors
     );
 }
+
+/// An OTLP/JSON export (as over OTLP/HTTP) of one trace: `orders` receives a request (span 1),
+/// consumes a message in a span (2) whose links say `child_of` its parent and point at the
+/// producer's span in another trace, and calls `stock` (span 3); `stock` reports its server
+/// half of the call under the same span id, as Zipkin-instrumented services do, and does a
+/// query (span 4) under it. The `orders` spans come from a scope with attributes.
+fn shared_and_linked(trace: &str, producer: &str, now: u64) -> Value {
+    let span = |id: &str, parent: &str, name: &str, kind: u8, from_ms: u64, to_ms: u64| {
+        serde_json::json!({
+            "traceId": trace, "spanId": id, "parentSpanId": parent, "name": name, "kind": kind,
+            "startTimeUnixNano": (now + from_ms * 1_000_000).to_string(),
+            "endTimeUnixNano": (now + to_ms * 1_000_000).to_string(),
+        })
+    };
+    let kv = |k: &str, v: &str| serde_json::json!({"key": k, "value": {"stringValue": v}});
+    let mut consume = span("0000000000000002", "0000000000000001", "consume", 5, 5, 20);
+    consume["links"] = serde_json::json!([
+        {"traceId": trace, "spanId": "0000000000000001",
+         "attributes": [kv("opentracing.ref_type", "child_of")]},
+        {"traceId": producer, "spanId": "00000000000000f1",
+         "attributes": [kv("messaging.message.id", "m-42")]},
+    ]);
+    let resource = |service: &str| serde_json::json!({"attributes": [kv("service.name", service)]});
+    serde_json::json!({"resourceSpans": [
+        {"resource": resource("orders"), "scopeSpans": [{
+            "scope": {"name": "orders-consumer", "version": "2.1",
+                      "attributes": [kv("messaging.system", "kafka")]},
+            "spans": [
+                span("0000000000000001", "", "GET /orders", 2, 0, 100),
+                consume,
+                span("0000000000000003", "0000000000000001", "GET /stock", 3, 30, 80),
+            ]}]},
+        {"resource": resource("stock"), "scopeSpans": [{"spans": [
+            span("0000000000000003", "0000000000000001", "GET /stock", 2, 32, 78),
+            span("0000000000000004", "0000000000000003", "SELECT stock", 3, 40, 60),
+        ]}]},
+    ]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_scope_attributes_and_shared_span_ids_over_otlp_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), crate::common::no_span_metrics).await;
+    let base = format!("http://{}", server.http_addr);
+    let trace = "5b8efff798038103d269b633813fc60c";
+    let producer = "0af7651916cd43dd8448eb211c80319c";
+    let body = shared_and_linked(
+        trace,
+        producer,
+        // A second ago: searches end at now, and must see spans that start up to 80 ms later.
+        lookout_proto::now_unix_nano() - 1_000_000_000,
+    )
+    .to_string();
+    // Sent twice, as an exporter retrying after a lost answer.
+    for _ in 0..2 {
+        let response =
+            crate::common::post(&server, "/v1/traces", "application/json", body.clone(), &[]).await;
+        assert_eq!(response.status(), 200);
+    }
+
+    // Jaeger's model: every span once, both halves of span 3, the links as references.
+    let (status, body) = get(&base, &format!("/api/traces/{trace}")).await;
+    assert_eq!(status, 200, "{body}");
+    let jaeger = &body["data"][0];
+    let spans = jaeger["spans"].as_array().unwrap();
+    let service =
+        |s: &Value| jaeger["processes"][s["processID"].as_str().unwrap()]["serviceName"].clone();
+    let mut seen: Vec<(String, Value)> = spans
+        .iter()
+        .map(|s| (s["spanID"].as_str().unwrap().to_string(), service(s)))
+        .collect();
+    seen.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.to_string().cmp(&b.1.to_string())));
+    assert_eq!(
+        seen,
+        [
+            ("0000000000000001".to_string(), Value::from("orders")),
+            ("0000000000000002".into(), "orders".into()),
+            ("0000000000000003".into(), "orders".into()),
+            ("0000000000000003".into(), "stock".into()),
+            ("0000000000000004".into(), "stock".into()),
+        ]
+    );
+    let consume = spans
+        .iter()
+        .find(|s| s["operationName"] == "consume")
+        .unwrap();
+    assert_eq!(
+        consume["references"],
+        serde_json::json!([
+            {"refType": "CHILD_OF", "traceID": trace, "spanID": "0000000000000001"},
+            {"refType": "FOLLOWS_FROM", "traceID": producer, "spanID": "00000000000000f1"},
+        ])
+    );
+
+    // Found by a scope attribute and by a link attribute, as Jaeger's own store finds them.
+    let found = |query: String| {
+        let base = base.clone();
+        async move {
+            let (status, body) = get(&base, &format!("/api/traces?{query}&lookback=1h")).await;
+            assert_eq!(status, 200, "{query}: {body}");
+            body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["traceID"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found("service=orders&tag=messaging.system:kafka".into()).await,
+        [trace]
+    );
+    assert_eq!(
+        found("service=orders&tags=%7B%22messaging.message.id%22%3A%22m-42%22%7D".into()).await,
+        [trace]
+    );
+    assert!(found("service=orders&tag=messaging.message.id:m-43".into())
+        .await
+        .is_empty());
+    assert_eq!(
+        found("service=stock&tag=span.kind:server".into()).await,
+        [trace]
+    );
+
+    // api_v3: the `child_of` link to the parent is the parent; the other link says its type.
+    let (_, body) = get(&base, &format!("/api/v3/traces/{trace}")).await;
+    let consume = body["result"]["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rs| rs["scopeSpans"][0]["spans"].as_array().unwrap())
+        .find(|s| s["name"] == "consume")
+        .cloned()
+        .unwrap();
+    assert_eq!(consume["parentSpanId"], "0000000000000001");
+    let links = consume["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1, "{consume}");
+    assert_eq!(links[0]["spanId"], "00000000000000f1");
+    let mut keys: Vec<_> = links[0]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kv| {
+            format!(
+                "{}={}",
+                kv["key"].as_str().unwrap(),
+                kv["value"]["stringValue"].as_str().unwrap()
+            )
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "messaging.message.id=m-42",
+            "opentracing.ref_type=follows_from"
+        ]
+    );
+
+    // The tree: both halves under the root, the query under the stock half, a warning.
+    let (_, tree) = get(&base, &format!("/lookout/v1/traces/{trace}")).await;
+    assert_eq!(tree["spanCount"], 5);
+    let root = &tree["roots"][0];
+    let halves: Vec<_> = root["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["spanId"] == "0000000000000003")
+        .map(|c| {
+            (
+                c["service"].clone(),
+                c["children"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        halves,
+        [(Value::from("orders"), 0), (Value::from("stock"), 1)]
+    );
+    let warnings = tree["warnings"].to_string();
+    assert!(
+        warnings.contains("0000000000000003 (orders GET /stock, stock GET /stock)"),
+        "{warnings}"
+    );
+    server.shutdown().await.unwrap();
+}

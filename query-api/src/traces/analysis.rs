@@ -119,18 +119,29 @@ const MAX_NAMED: usize = 5;
 /// depth, the critical path and warnings for orphans, clock skew and truncation.
 pub fn tree(trace: &LoadedTrace, log_counts: &HashMap<String, usize>) -> serde_json::Value {
     let spans = &trace.spans;
-    let index: HashMap<&[u8], usize> = spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span.span_id.as_slice(), i))
+    // Spans by id: two spans may share one (the client and server halves of a Zipkin-style
+    // shared span, or a client that reuses ids). Each is shown, under its own parent.
+    let mut by_id: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        by_id.entry(s.span.span_id.as_slice()).or_default().push(i);
+    }
+    let parents: Vec<Option<usize>> = (0..spans.len())
+        .map(|i| {
+            let s = &spans[i];
+            if s.span.parent_span_id.is_empty() {
+                return None;
+            }
+            let candidates = by_id.get(s.span.parent_span_id.as_slice())?;
+            pick_parent(candidates, i, |p| service_of(&spans[p]) == service_of(s))
+        })
         .collect();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); spans.len()];
     let mut roots = Vec::new();
     let mut orphans = Vec::new();
     for (i, s) in spans.iter().enumerate() {
-        match index.get(s.span.parent_span_id.as_slice()) {
-            Some(&p) if !s.span.parent_span_id.is_empty() && p != i => children[p].push(i),
-            _ => {
+        match parents[i] {
+            Some(p) => children[p].push(i),
+            None => {
                 if !s.span.parent_span_id.is_empty() {
                     orphans.push(i);
                 }
@@ -238,10 +249,9 @@ pub fn tree(trace: &LoadedTrace, log_counts: &HashMap<String, usize>) -> serde_j
     }
     let skewed: Vec<usize> = (0..spans.len())
         .filter(|&i| {
-            let p = index.get(spans[i].span.parent_span_id.as_slice());
-            p.is_some_and(|&p| {
+            parents[i].is_some_and(|p| {
                 let ((ps, pe), (cs, ce)) = (bounds(&spans[p]), bounds(&spans[i]));
-                p != i && (cs < ps || ce > pe)
+                cs < ps || ce > pe
             })
         })
         .collect();
@@ -251,6 +261,30 @@ pub fn tree(trace: &LoadedTrace, log_counts: &HashMap<String, usize>) -> serde_j
             "{} span(s) start before or end after their parent (clock skew between hosts?): {}",
             skewed.len(),
             named.join(", ")
+        ));
+    }
+    let mut shared: Vec<&Vec<usize>> = by_id.values().filter(|v| v.len() > 1).collect();
+    if !shared.is_empty() {
+        shared.sort_unstable();
+        let named: Vec<_> = shared
+            .iter()
+            .take(MAX_NAMED)
+            .map(|same| {
+                let who: Vec<_> = same
+                    .iter()
+                    .map(|&i| format!("{} {}", service_of(&spans[i]), spans[i].span.name))
+                    .collect();
+                format!(
+                    "{} ({})",
+                    const_hex::encode(&spans[same[0]].span.span_id),
+                    who.join(", ")
+                )
+            })
+            .collect();
+        warnings.push(format!(
+            "{} span id(s) are shared by more than one span (a Zipkin-style client/server pair, or a client reusing ids); each span is shown: {}",
+            shared.len(),
+            named.join("; ")
         ));
     }
     if too_deep > 0 {
@@ -339,6 +373,20 @@ pub fn tree(trace: &LoadedTrace, log_counts: &HashMap<String, usize>) -> serde_j
     })
 }
 
+/// The parent of span `child` among `candidates` (the spans with its parent's id, in trace
+/// order): not the span itself, preferably one for which `same_service` holds (the children
+/// of a shared client/server span id belong under the half in their own service), else the
+/// first.
+fn pick_parent(
+    candidates: &[usize],
+    child: usize,
+    same_service: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let mut others = candidates.iter().copied().filter(|&p| p != child);
+    let first = others.clone().next()?;
+    Some(others.find(|&p| same_service(p)).unwrap_or(first))
+}
+
 /// Start and end of a span, with an end before the start taken as the start.
 fn bounds(s: &StoredSpan) -> (u64, u64) {
     let start = s.span.start_time_unix_nano;
@@ -372,9 +420,18 @@ impl ServiceGraph {
     /// a request for each span that enters its service (a root, a server or consumer span, or
     /// a span whose parent is in another service).
     pub fn add_trace(&mut self, spans: &[GraphSpan]) {
-        let by_id: HashMap<_, _> = spans.iter().map(|s| (s.span_id, s)).collect();
-        for s in spans {
-            let parent = s.parent_span_id.and_then(|p| by_id.get(&p));
+        let mut by_id: HashMap<_, Vec<usize>> = HashMap::new();
+        for (i, s) in spans.iter().enumerate() {
+            by_id.entry(s.span_id).or_default().push(i);
+        }
+        for (i, s) in spans.iter().enumerate() {
+            let parent = s
+                .parent_span_id
+                .and_then(|p| by_id.get(&p))
+                .and_then(|candidates| {
+                    pick_parent(candidates, i, |p| spans[p].service == s.service)
+                })
+                .map(|p| &spans[p]);
             let error = i32::from(s.status) == 2;
             let crosses = parent.is_some_and(|p| p.service != s.service);
             if let Some(p) = parent.filter(|_| crosses) {

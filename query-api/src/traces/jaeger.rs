@@ -10,9 +10,10 @@ use base64::Engine;
 use lookout_proto::otlp::common::v1::any_value::Value;
 use lookout_proto::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use lookout_proto::otlp::resource::v1::Resource as OtlpResource;
+use lookout_proto::otlp::trace::v1::span::Link;
 use lookout_proto::otlp::trace::v1::span::SpanKind;
 use lookout_proto::otlp::trace::v1::status::StatusCode as OtlpStatus;
-use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, TracesData};
+use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, TracesData};
 use lookout_proto::TraceId;
 use lookout_storage::{StoredSpan, TraceQuery};
 use serde::Serialize;
@@ -327,23 +328,109 @@ pub fn to_jaeger(trace: &LoadedTrace) -> serde_json::Value {
     })
 }
 
-fn span_json(trace_id: &TraceId, s: &StoredSpan, pid: &str) -> serde_json::Value {
-    let span = &s.span;
-    let mut references = Vec::new();
+/// The link attribute that carries an OpenTracing reference type (`child_of`, `follows_from`).
+const REF_TYPE: &str = "opentracing.ref_type";
+
+/// A Jaeger span reference type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RefType {
+    ChildOf,
+    FollowsFrom,
+}
+
+impl RefType {
+    /// As Jaeger's OTLP translator reads a link: `CHILD_OF` when its `opentracing.ref_type`
+    /// is `child_of`, else (any other value, or none) `FOLLOWS_FROM`.
+    fn of(link: &Link) -> RefType {
+        match lookout_proto::model::string_attribute(&link.attributes, REF_TYPE) {
+            Some("child_of") => RefType::ChildOf,
+            _ => RefType::FollowsFrom,
+        }
+    }
+
+    fn jaeger(self) -> &'static str {
+        match self {
+            RefType::ChildOf => "CHILD_OF",
+            RefType::FollowsFrom => "FOLLOWS_FROM",
+        }
+    }
+
+    fn attribute(self) -> &'static str {
+        match self {
+            RefType::ChildOf => "child_of",
+            RefType::FollowsFrom => "follows_from",
+        }
+    }
+}
+
+/// Whether `link` points at the span's own parent.
+fn links_parent(trace_id: &TraceId, span: &Span, link: &Link) -> bool {
+    !span.parent_span_id.is_empty()
+        && link.span_id == span.parent_span_id
+        && link.trace_id == trace_id.as_bytes()
+}
+
+/// The span's references as Jaeger's OTLP translator makes them: the parent first as
+/// `CHILD_OF`, then each link with the type its `opentracing.ref_type` says; a link to the
+/// parent is merged into the parent's reference and gives it its type.
+fn references(trace_id: &TraceId, span: &Span) -> Vec<serde_json::Value> {
+    let mut refs = Vec::with_capacity(span.links.len() + 1);
     if !span.parent_span_id.is_empty() {
-        references.push(json!({
-            "refType": "CHILD_OF",
+        refs.push(json!({
+            "refType": RefType::ChildOf.jaeger(),
             "traceID": trace_id.to_hex(),
             "spanID": const_hex::encode(&span.parent_span_id),
         }));
     }
     for link in &span.links {
-        references.push(json!({
-            "refType": "FOLLOWS_FROM",
+        let ref_type = RefType::of(link).jaeger();
+        if links_parent(trace_id, span, link) {
+            refs[0]["refType"] = json!(ref_type);
+            continue;
+        }
+        refs.push(json!({
+            "refType": ref_type,
             "traceID": const_hex::encode(&link.trace_id),
             "spanID": const_hex::encode(&link.span_id),
         }));
     }
+    refs
+}
+
+/// The span as api_v3 answers it, the OTLP form of [`references`]: a link to the span's own
+/// parent that says `child_of` is left out (the parent span id says it already), and every
+/// other link carries its type in `opentracing.ref_type`, as Jaeger's translator writes it.
+fn v3_span(trace_id: &TraceId, span: &Span) -> Span {
+    let mut out = span.clone();
+    if span.links.is_empty() {
+        return out;
+    }
+    out.links = span
+        .links
+        .iter()
+        .filter(|l| !(RefType::of(l) == RefType::ChildOf && links_parent(trace_id, span, l)))
+        .map(|l| {
+            let mut link = l.clone();
+            let value = Some(AnyValue {
+                value: Some(Value::StringValue(RefType::of(l).attribute().into())),
+            });
+            match link.attributes.iter_mut().find(|kv| kv.key == REF_TYPE) {
+                Some(kv) => kv.value = value,
+                None => link.attributes.push(KeyValue {
+                    key: REF_TYPE.into(),
+                    value,
+                    ..Default::default()
+                }),
+            }
+            link
+        })
+        .collect();
+    out
+}
+
+fn span_json(trace_id: &TraceId, s: &StoredSpan, pid: &str) -> serde_json::Value {
+    let span = &s.span;
+    let references = references(trace_id, span);
     let mut tags: Vec<_> = span.attributes.iter().map(kv_json).collect();
     if !s.scope.name.is_empty() {
         tags.push(tag("otel.scope.name", json!(s.scope.name), "string"));
@@ -596,7 +683,7 @@ fn otlp_json(traces: &[LoadedTrace]) -> Response {
             });
             data.resource_spans[ri].scope_spans[si]
                 .spans
-                .push(s.span.clone());
+                .push(v3_span(&trace.trace_id, &s.span));
         }
     }
     match serde_json::to_value(&data) {

@@ -265,6 +265,237 @@ async fn jaeger_v3_answers_match_golden_files() {
     }
 }
 
+/// One trace (id 0x11...) of services `front` and `back`: a root (span 1), three children of
+/// it with links of each kind, and span id 5 used twice (a Zipkin-style shared span: client
+/// half in `front`, server half in `back`, both under the root) with a child in `back`.
+fn links_and_shared_ids() -> Api {
+    use lookout_proto::otlp::trace::v1::{span::Link, Span};
+    use lookout_proto::requests::{string_kv, traces};
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::testing::store(dir.path());
+    let trace = vec![0x11; 16];
+    let ms = 1_000_000;
+    let span = |id: u8, parent: Option<u8>, kind: i32, from: u64, to: u64| Span {
+        trace_id: trace.clone(),
+        span_id: vec![id; 8],
+        parent_span_id: parent.map(|p| vec![p; 8]).unwrap_or_default(),
+        name: format!("op-{id}"),
+        kind,
+        start_time_unix_nano: T0 + from * ms,
+        end_time_unix_nano: T0 + to * ms,
+        ..Default::default()
+    };
+    let link = |trace: &[u8], id: u8, attributes| Link {
+        trace_id: trace.to_vec(),
+        span_id: vec![id; 8],
+        attributes,
+        ..Default::default()
+    };
+    let child_of = || vec![string_kv("opentracing.ref_type", "child_of")];
+    let mut c2 = span(2, Some(1), 1, 1, 2);
+    c2.links = vec![link(&trace, 1, child_of())];
+    let mut c3 = span(3, Some(1), 1, 2, 3);
+    c3.links = vec![link(&trace, 1, vec![])];
+    let mut c4 = span(4, Some(1), 1, 3, 4);
+    c4.links = vec![
+        link(&[0x99; 16], 9, child_of()),
+        link(&[0x99; 16], 8, vec![string_kv("batch", "b-1")]),
+    ];
+    let front = traces(
+        Some("front"),
+        vec![
+            span(1, None, 2, 0, 100),
+            c2,
+            c3,
+            c4,
+            span(5, Some(1), 3, 10, 50),
+        ],
+    );
+    let back = traces(
+        Some("back"),
+        vec![span(5, Some(1), 2, 12, 48), span(6, Some(5), 1, 20, 30)],
+    );
+    // Sent twice, as an exporter retrying: nothing is stored twice.
+    for request in [front.clone(), back.clone(), front, back] {
+        store
+            .write_spans(&convert_traces(request, &Limits::default()).batch)
+            .unwrap();
+    }
+    Api {
+        router: crate::router(crate::testing::state(store)),
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn links_are_references_of_their_ref_type_and_shared_span_ids_keep_both_spans() {
+    let api = links_and_shared_ids();
+    let id = "11".repeat(16);
+    let (status, body) = get(&api, &format!("/api/traces/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let spans = body["data"][0]["spans"].as_array().unwrap();
+    let refs = |span_id: &str| -> Vec<Vec<String>> {
+        let span = spans
+            .iter()
+            .find(|s| s["spanID"] == span_id)
+            .unwrap_or_else(|| panic!("span {span_id}"));
+        span["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                ["refType", "traceID", "spanID"]
+                    .iter()
+                    .map(|k| r[*k].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    let r = |t: &str, trace: &str, span: &str| -> Vec<String> {
+        vec![t.into(), trace.repeat(16), span.repeat(8)]
+    };
+    assert_eq!(refs(&"02".repeat(8)), [r("CHILD_OF", "11", "01")], "merged");
+    assert_eq!(
+        refs(&"03".repeat(8)),
+        [r("FOLLOWS_FROM", "11", "01")],
+        "the parent takes its link's type"
+    );
+    assert_eq!(
+        refs(&"04".repeat(8)),
+        [
+            r("CHILD_OF", "11", "01"),
+            r("CHILD_OF", "99", "09"),
+            r("FOLLOWS_FROM", "99", "08")
+        ]
+    );
+    // Both halves of span 5, each once.
+    assert_eq!(spans.len(), 7, "{body}");
+    let halves: Vec<_> = spans
+        .iter()
+        .filter(|s| s["spanID"] == "05".repeat(8))
+        .map(|s| {
+            body["data"][0]["processes"][s["processID"].as_str().unwrap()]["serviceName"].clone()
+        })
+        .collect();
+    assert_eq!(halves, ["front", "back"]);
+
+    // api_v3: the same in OTLP.
+    let (status, body) = get(&api, &format!("/api/v3/traces/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let otlp: Vec<&serde_json::Value> = body["result"]["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|rs| rs["scopeSpans"][0]["spans"].as_array().unwrap())
+        .collect();
+    assert_eq!(otlp.len(), 7);
+    let links = |span_id: &str| -> Vec<(String, serde_json::Value)> {
+        let span = otlp.iter().find(|s| s["spanId"] == span_id).unwrap();
+        span["links"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|l| {
+                        let attrs: serde_json::Map<String, serde_json::Value> = l["attributes"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|kv| {
+                                (
+                                    kv["key"].as_str().unwrap().into(),
+                                    kv["value"]["stringValue"].clone(),
+                                )
+                            })
+                            .collect();
+                        (l["spanId"].as_str().unwrap().to_string(), attrs.into())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(links(&"02".repeat(8)).is_empty(), "said by the parent id");
+    assert_eq!(
+        links(&"03".repeat(8)),
+        [(
+            "01".repeat(8),
+            serde_json::json!({"opentracing.ref_type": "follows_from"})
+        )]
+    );
+    assert_eq!(
+        links(&"04".repeat(8)),
+        [
+            (
+                "09".repeat(8),
+                serde_json::json!({"opentracing.ref_type": "child_of"})
+            ),
+            (
+                "08".repeat(8),
+                serde_json::json!({"batch": "b-1", "opentracing.ref_type": "follows_from"})
+            ),
+        ]
+    );
+
+    // Search finds the trace by the server half's service and kind.
+    let window = format!("start={}&end={}", us(T0), us(T0 + 60 * MINUTE));
+    let (_, body) = get(
+        &api,
+        &format!("/api/traces?service=back&tag=span.kind:server&{window}"),
+    )
+    .await;
+    assert_eq!(body["data"][0]["traceID"], id, "{body}");
+
+    // The tree: both halves under the root, the back child under the back half, a warning.
+    let (status, tree) = get(&api, &format!("/lookout/v1/traces/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{tree}");
+    let root = &tree["roots"][0];
+    assert_eq!(tree["roots"].as_array().unwrap().len(), 1, "{tree}");
+    let children: Vec<(String, String)> = root["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["spanId"].as_str().unwrap().into(),
+                c["service"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let five = "05".repeat(8);
+    assert_eq!(
+        children,
+        [
+            ("02".repeat(8), "front".into()),
+            ("03".repeat(8), "front".into()),
+            ("04".repeat(8), "front".into()),
+            (five.clone(), "front".into()),
+            (five.clone(), "back".into()),
+        ]
+    );
+    assert!(root["children"][3]["children"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(root["children"][4]["children"][0]["spanId"], "06".repeat(8));
+    let warnings = tree["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains(&format!("{five} (front op-5, back op-5)"))),
+        "{warnings:?}"
+    );
+    assert_eq!(tree["spanCount"], 7);
+
+    // The service map counts the call from front to back once.
+    let window = "start=2026-01-01T00:00:00Z&end=2026-01-01T01:00:00Z";
+    let (_, map) = get(&api, &format!("/lookout/v1/service-map?{window}")).await;
+    assert_eq!(
+        map["edges"],
+        serde_json::json!([{"caller": "front", "callee": "back", "calls": 1, "errors": 0}]),
+        "{map}"
+    );
+}
+
 #[tokio::test]
 async fn lookout_endpoints_match_golden_files() {
     let api = shop();
