@@ -184,11 +184,53 @@ async fn sdk_metrics_answer_promql_as_computed_by_hand() {
         labels,
         serde_json::json!(["__name__", "http_route", "instance", "job"])
     );
-    let metadata = prom(&server, "/api/v1/metadata", &[("metric", "http_requests")]).await;
-    assert_eq!(
-        metadata,
-        serde_json::json!({"http_requests": [{"type": "counter", "help": "", "unit": "{request}"}]})
-    );
+    // Metadata by the counter's family name and by its series name, the one every query uses.
+    for name in ["http_requests", "http_requests_total"] {
+        let metadata = prom(&server, "/api/v1/metadata", &[("metric", name)]).await;
+        assert_eq!(
+            metadata,
+            serde_json::json!({name: [{"type": "counter", "help": "", "unit": "{request}"}]})
+        );
+    }
+    // Grafana's metric browser asks `GET /api/v1/metadata?limit=40000` (its default series
+    // limit), derives the metadata of histogram and summary series from their family's
+    // (`fixSummariesMetadata`), then looks up each metric name of the `__name__` list: each
+    // shows its type.
+    let metadata = prom(&server, "/api/v1/metadata", &[("limit", "40000")]).await;
+    let mut types: std::collections::HashMap<String, String> = Default::default();
+    for (name, entries) in metadata.as_object().unwrap() {
+        let kind = entries[0]["type"].as_str().unwrap().to_string();
+        let derived: &[&str] = match kind.as_str() {
+            "histogram" => &["_bucket", "_count", "_sum"],
+            "summary" => &["_count", "_sum"],
+            _ => &[],
+        };
+        for suffix in derived {
+            types.insert(format!("{name}{suffix}"), "counter".into());
+        }
+        types.entry(name.clone()).or_insert(kind);
+    }
+    for (name, kind) in [
+        ("http_requests_total", "counter"),
+        ("queue_size", "gauge"),
+        ("room_temperature_celsius", "gauge"),
+        ("request_duration_seconds_bucket", "counter"),
+        ("request_duration_seconds_count", "counter"),
+        ("payload_size_bytes_bucket", "counter"),
+        ("payload_size_bytes_sum", "counter"),
+        ("target_info", "gauge"),
+    ] {
+        assert!(
+            names.as_array().unwrap().iter().any(|n| n == name),
+            "{name} in {names}"
+        );
+        assert_eq!(
+            types.get(name).map(String::as_str),
+            Some(kind),
+            "{name} in {metadata}"
+        );
+    }
+    assert_eq!(metadata["request_duration_seconds"][0]["type"], "histogram");
 
     // Range query over the last minute: the counter at every 15 s step since it was written.
     let now = lookout_proto::now_unix_nano() as f64 / 1e9;

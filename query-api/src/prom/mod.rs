@@ -528,25 +528,67 @@ pub async fn metadata(
     let p = params(raw, &HeaderMap::new(), &[]);
     let metric = param(&p, "metric").map(str::to_owned);
     let limit = limit(&p)?;
+    let per_metric = match param(&p, "limit_per_metric") {
+        None => usize::MAX,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n > 0 => n as usize,
+            Ok(_) => usize::MAX,
+            Err(_) => {
+                return Err(bad(format!(
+                    "invalid parameter \"limit_per_metric\": cannot parse \"{l}\" to a valid limit"
+                )))
+            }
+        },
+    };
     let data = blocking(move || {
         let all = api.reader.metadata().map_err(PromqlError::from)?;
+        let by_name = metadata_by_name(all);
         let mut out = serde_json::Map::new();
-        for (name, meta) in all {
+        for (name, entries) in by_name {
             if metric.as_ref().is_some_and(|m| *m != name) {
                 continue;
             }
             if out.len() >= limit {
                 break;
             }
-            out.insert(
-                name,
-                serde_json::json!([{"type": meta.kind, "help": meta.help, "unit": meta.unit}]),
-            );
+            let entries: Vec<_> = entries
+                .iter()
+                .take(per_metric)
+                .map(|m| serde_json::json!({"type": m.kind, "help": m.help, "unit": m.unit}))
+                .collect();
+            out.insert(name, serde_json::Value::Array(entries));
         }
         Ok(serde_json::Value::Object(out).to_string())
     })
     .await?;
     Ok(success(data))
+}
+
+/// Metadata under every name it is asked by. The store keeps it per metric family (a counter
+/// as `orders_placed`, as OpenMetrics names the family), but a counter's series, every query
+/// and Grafana's metric browser (which looks up each `__name__` in the whole list) use
+/// `orders_placed_total`, which is also the family name Prometheus's own OTLP translator
+/// gives it: a counter is listed under both. A histogram or summary is listed under its
+/// family name only, as Prometheus lists a scraped one (`http_server_request_duration_seconds`,
+/// not its `_bucket`, `_sum` and `_count` series, whose metadata Grafana derives from it).
+fn metadata_by_name(
+    all: Vec<(String, lookout_storage::Metadata)>,
+) -> std::collections::BTreeMap<String, Vec<lookout_storage::Metadata>> {
+    let mut by_name: std::collections::BTreeMap<String, Vec<lookout_storage::Metadata>> =
+        Default::default();
+    let mut add = |name: String, meta: &lookout_storage::Metadata| {
+        let entries = by_name.entry(name).or_default();
+        if !entries.contains(meta) {
+            entries.push(meta.clone());
+        }
+    };
+    for (family, meta) in all {
+        if meta.kind == "counter" {
+            add(format!("{family}_total"), &meta);
+        }
+        add(family, &meta);
+    }
+    by_name
 }
 
 pub async fn buildinfo() -> Response {

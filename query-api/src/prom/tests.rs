@@ -259,6 +259,67 @@ async fn values_are_the_ones_computed_by_hand() {
 }
 
 #[tokio::test]
+async fn metadata_answers_under_the_names_series_and_queries_use() {
+    let api = shop();
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        body["data"].as_object().unwrap().keys().cloned().collect()
+    };
+    let counter =
+        serde_json::json!([{"type": "counter", "help": "Requests served", "unit": "{request}"}]);
+    // By the counter's series name (what Grafana and every query use) and by its family name.
+    for name in ["http_server_requests_total", "http_server_requests"] {
+        let (status, body) = get(&api, &format!("/api/v1/metadata?metric={name}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"], serde_json::json!({ name: counter }), "{name}");
+    }
+    // A histogram under its family name, as Prometheus lists a scraped one; not under the
+    // names of its series (Grafana derives their metadata from the family's).
+    let (_, body) = get(
+        &api,
+        "/api/v1/metadata?metric=http_server_request_duration_seconds",
+    )
+    .await;
+    assert_eq!(
+        body["data"]["http_server_request_duration_seconds"][0]["type"],
+        "histogram"
+    );
+    for series in ["_bucket", "_sum", "_count"] {
+        let (_, body) = get(
+            &api,
+            &format!("/api/v1/metadata?metric=http_server_request_duration_seconds{series}"),
+        )
+        .await;
+        assert_eq!(body["data"], serde_json::json!({}), "{series}");
+    }
+    // What Grafana's Prometheus data source sends: the whole list, limited to its series limit.
+    let (_, body) = get(&api, "/api/v1/metadata?limit=40000").await;
+    assert_eq!(
+        names(&body),
+        [
+            "http_server_request_duration_seconds",
+            "http_server_requests",
+            "http_server_requests_total",
+            "queue_depth",
+            "target_info"
+        ]
+    );
+    let (_, body) = get(&api, "/api/v1/metadata?limit=2&limit_per_metric=1").await;
+    assert_eq!(
+        names(&body),
+        [
+            "http_server_request_duration_seconds",
+            "http_server_requests"
+        ]
+    );
+    let (status, body) = get(&api, "/api/v1/metadata?limit_per_metric=some").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("limit_per_metric"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn wrong_requests_are_prometheus_errors_naming_the_problem() {
     let api = shop();
     for (uri, status, error_type, needle) in [
