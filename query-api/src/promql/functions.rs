@@ -716,6 +716,24 @@ fn parse_le(s: &str) -> Result<f64, ()> {
     }
 }
 
+/// Bucket counts closer than this (relative) are equal for `histogram_quantile`: the
+/// `smallDeltaTolerance` of Prometheus's `quantile.go`.
+const SMALL_DELTA_TOLERANCE: f64 = 1e-12;
+
+/// `almost.Equal` of Prometheus's `util/almost`: `a` and `b` differ by less than `epsilon` times
+/// the sum of their magnitudes.
+fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+    if (a.is_nan() && b.is_nan()) || a == b {
+        return true;
+    }
+    let abs_sum = a.abs() + b.abs();
+    let diff = (a - b).abs();
+    if a == 0.0 || b == 0.0 || abs_sum < f64::MIN_POSITIVE {
+        return diff < epsilon * f64::MIN_POSITIVE;
+    }
+    diff / abs_sum.min(f64::MAX) < epsilon
+}
+
 /// `bucketQuantile` of Prometheus's `quantile.go`.
 fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q.is_nan() {
@@ -739,14 +757,20 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
             _ => merged.push((*b, *c)),
         }
     }
-    // Enforce monotonic counts.
-    let mut max = f64::NEG_INFINITY;
-    for b in merged.iter_mut() {
-        if b.1 > max {
-            max = b.1;
-        } else if b.1 < max {
-            b.1 = max;
+    // `ensureMonotonicAndIgnoreSmallDeltas` (prometheus/prometheus#13153, merged in November
+    // 2023): a difference between neighbouring buckets small enough to be float noise (relative
+    // 1e-12) is ignored in either direction, then every decrease is removed.
+    let mut prev = merged[0].1;
+    for b in merged.iter_mut().skip(1) {
+        let curr = b.1;
+        if curr == prev {
+            continue;
         }
+        if almost_equal(prev, curr, SMALL_DELTA_TOLERANCE) || curr < prev {
+            b.1 = prev;
+            continue;
+        }
+        prev = curr;
     }
     if merged.len() < 2 {
         return f64::NAN;
@@ -798,5 +822,22 @@ mod tests {
         assert!((bucket_quantile(0.7, &mut b) - 0.3).abs() < 1e-9);
         let mut b = vec![(0.1, 50.0), (0.5, 90.0), (f64::INFINITY, 100.0)];
         assert_eq!(bucket_quantile(0.99, &mut b), 0.5);
+    }
+
+    #[test]
+    fn bucket_quantile_ignores_float_noise_between_buckets() {
+        // Sums of rates can leave buckets that hold nothing a few ulps above the one before.
+        // Prometheus 3.x takes such counts as equal (relative 1e-12): all 10 observations are
+        // in the first bucket, so the 100th percentile is its bound, not the next one's.
+        let noise = 10.000000000000002;
+        let mut b = vec![(1.0, 10.0), (2.0, noise), (f64::INFINITY, noise)];
+        assert_eq!(bucket_quantile(1.0, &mut b), 1.0);
+        // A real difference stays, and decreases are still removed.
+        let mut b = vec![(1.0, 10.0), (2.0, 10.001), (f64::INFINITY, 10.001)];
+        assert_eq!(bucket_quantile(1.0, &mut b), 2.0);
+        let mut b = vec![(1.0, 10.0), (2.0, 5.0), (4.0, 20.0), (f64::INFINITY, 20.0)];
+        assert!((bucket_quantile(0.75, &mut b) - 3.0).abs() < 1e-12);
+        assert!(almost_equal(0.0, 0.0, 1e-12) && !almost_equal(0.0, 1e-300, 1e-12));
+        assert!(almost_equal(f64::NAN, f64::NAN, 1e-12) && !almost_equal(1.0, f64::NAN, 1e-12));
     }
 }
