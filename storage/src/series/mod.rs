@@ -1755,7 +1755,9 @@ mod tests {
                 .append_samples(&[sample(&l, late_one.t, -2.0)])
                 .unwrap();
             assert_eq!(report.rejected_points[0].1, SampleRejection::OutOfOrder);
-            let report = store.append_samples(&[late_one.clone()]).unwrap();
+            let report = store
+                .append_samples(std::slice::from_ref(late_one))
+                .unwrap();
             assert!(report.rejected_points.is_empty());
             // Another value at the time of an in-order sample: the first written stays.
             let again = sample(&l, all[391].t, -1.0);
@@ -1775,7 +1777,7 @@ mod tests {
         // A checkpoint writes them as out-of-order chunks; nothing doubles across reopening.
         store.checkpoint_series().unwrap();
         let late = sample(&l, all[399].t - 1, 7.0);
-        store.append_samples(&[late.clone()]).unwrap();
+        store.append_samples(std::slice::from_ref(&late)).unwrap();
         drop(store);
         let store = open(dir.path(), config);
         let mut with_late = want.clone();
