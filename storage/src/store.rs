@@ -394,15 +394,7 @@ impl Store {
             Records::Logs => CF_LOGS,
             Records::MetricPoints => CF_METRIC_POINTS,
         };
-        let mut it = self.db.raw_iterator_cf(self.cf(name)?);
-        it.seek_to_first();
-        let mut n = 0;
-        while it.valid() {
-            n += 1;
-            it.next();
-        }
-        it.status()?;
-        Ok(n)
+        count_keys(&self.db, name)
     }
 
     /// The number of stored metric points for which `keep` is true (a scan that decodes every
@@ -987,8 +979,7 @@ fn queue_key(seq: u64, time_unix_nano: u64) -> [u8; 16] {
     key
 }
 
-/// Keys in a column family (a scan: used at open for the log queue, whose deleted ranges it
-/// skips whole).
+/// Keys in a column family (a scan; the log queue's deleted ranges are skipped whole).
 fn count_keys(db: &DB, name: &'static str) -> Result<u64> {
     let cf = db
         .cf_handle(name)

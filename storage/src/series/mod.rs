@@ -667,10 +667,7 @@ impl SeriesDb {
                                 SampleRejection::OutOfOrder,
                                 format!(
                                     "sample {}at {} ms has another value than the one already stored for that time",
-                                    match s.labels.name() {
-                                        "" => String::new(),
-                                        name => format!("of {name} "),
-                                    },
+                                    self.of_metric(s, id),
                                     s.t
                                 ),
                             )),
@@ -686,10 +683,7 @@ impl SeriesDb {
                             SampleRejection::OutOfOrder,
                             format!(
                                 "sample {}at {} ms is older than its series' newest at {lt} ms{}",
-                                match s.labels.name() {
-                                    "" => String::new(),
-                                    name => format!("of {name} "),
-                                },
+                                self.of_metric(s, id),
                                 s.t,
                                 if s.t == lt {
                                     " (with another value)".to_owned()
@@ -784,6 +778,23 @@ impl SeriesDb {
             }
         }
         Ok(report)
+    }
+
+    /// "of <metric name> " for a rejection message: from the sample's labels, or from the index
+    /// for a sample the translation cache sent without them.
+    fn of_metric(&self, s: &NewSample, id: u64) -> String {
+        let from_index;
+        let name = match s.labels.name() {
+            "" => {
+                from_index = self.index_read().labels.get(&id).cloned();
+                from_index.as_deref().map_or("", Labels::name)
+            }
+            name => name,
+        };
+        match name {
+            "" => String::new(),
+            name => format!("of {name} "),
+        }
     }
 
     /// Creates the series of `samples[missing]` (those over a limit are rejected), durably
