@@ -277,13 +277,17 @@ impl Store {
             len: AtomicU64::new(count_keys(&db, CF_LOG_QUEUE)?),
             ..Default::default()
         };
+        // Sequence numbers continue above every queued record even if the clock went back
+        // since they were written: the indexer reads the queue in sequence order from where it
+        // last cleared, and must not pass new records by.
+        let seq = now_unix_nano().max(last_queued_seq(&db)?.map_or(0, |s| s.saturating_add(1)));
         let series = SeriesDb::open(&db, config.series.clone(), series_cutoff_ms)?;
         Ok(Store {
             db,
             path: path.to_path_buf(),
             write_options,
             index_config: config.trace_index.clone(),
-            seq: AtomicU64::new(now_unix_nano()),
+            seq: AtomicU64::new(seq),
             trace_cutoff_hour,
             series,
             keep_otlp_points: config.series.keep_otlp_points,
@@ -979,6 +983,18 @@ fn queue_key(seq: u64, time_unix_nano: u64) -> [u8; 16] {
     key
 }
 
+/// The sequence number of the newest entry of the log queue.
+fn last_queued_seq(db: &DB) -> Result<Option<u64>> {
+    let cf = db
+        .cf_handle(CF_LOG_QUEUE)
+        .ok_or(StorageError::MissingColumnFamily(CF_LOG_QUEUE))?;
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_to_last();
+    let last = it.key().and_then(|k| be_u64_at(k, 0));
+    it.status()?;
+    Ok(last)
+}
+
 /// Keys in a column family (a scan; the log queue's deleted ranges are skipped whole).
 fn count_keys(db: &DB, name: &'static str) -> Result<u64> {
     let cf = db
@@ -1648,6 +1664,21 @@ mod tests {
         let store = open(dir.path());
         assert_eq!(store.pending_logs_estimate().unwrap(), 2);
         assert_eq!(drain_queue(&store, 10), [DAY_NS + 1, DAY_NS + 2]);
+
+        // Records queued by a process whose clock was ahead (sequence numbers seeded from the
+        // clock): after a restart, new records still come after them and are read.
+        store.seq.store(u64::MAX / 2, Ordering::SeqCst);
+        let write = |store: &Store, times: &[u64]| {
+            let batch = convert_logs(logs_request(times), &Limits::default(), 0);
+            store.write_logs(&batch.batch).unwrap();
+        };
+        write(&store, &[DAY_NS + 3]);
+        drop(store);
+        let store = open(dir.path());
+        write(&store, &[DAY_NS + 4]);
+        assert_eq!(drain_queue(&store, 1), [DAY_NS + 3, DAY_NS + 4]);
+        write(&store, &[DAY_NS + 5]);
+        assert_eq!(drain_queue(&store, 1), [DAY_NS + 5]);
     }
 
     #[test]
