@@ -814,14 +814,15 @@ impl SeriesDb {
         write: &dyn Fn(WriteBatch) -> Result<()>,
     ) -> Result<()> {
         let series_cf = cf(db, CF_SERIES)?;
-        // One creator at a time (ids are allocated in order); readers of the index are not
-        // blocked but for each slice's insert.
-        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
         // The batch's new label sets → their ids (a sample may name a series created earlier
         // in the same batch).
         let mut created_in_batch: HashMap<&Labels, u64> = HashMap::new();
         let mut pending = missing;
         while !pending.is_empty() {
+            // One creator at a time per slice (ids are allocated in order): another batch that
+            // creates series waits for one slice, not for all of this batch. Readers of the
+            // index are blocked only by each slice's insert.
+            let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
             // New series of this slice per metric (earlier slices are in the index by now).
             let mut per_metric_new: HashMap<&str, usize> = HashMap::new();
             let mut wb = WriteBatch::default();
