@@ -107,9 +107,9 @@ struct Inner {
     inflight: Arc<Semaphore>,
     /// One permit per worker: bounds how many requests are decoded at once.
     workers: Arc<Semaphore>,
-    /// Per signal, one permit per worker: bounds how many batches of that signal are written
-    /// at once. Separate from the decode permits and per signal, so a write that waits (many
-    /// new series, a RocksDB stall) holds up only writes of its own signal.
+    /// Per signal, one permit per worker: bounds how many batches of that signal are decoded
+    /// or written at once. Separate from the decode permits and per signal, so a write that
+    /// waits (many new series, a RocksDB stall) holds up only requests of its own signal.
     writes: [Arc<Semaphore>; 3],
 }
 
@@ -269,21 +269,29 @@ impl Ingest {
         }
         admission.grow_to(body.len())?;
         // Decoding, conversion and the RocksDB write are CPU and I/O work: keep them off the
-        // async workers so a large batch does not stall other connections, and decode at most
-        // one request per worker so waiting requests stay compact bytes. The decode permit is
-        // given back before the write: a write can wait on work of unbounded length (creating
-        // many series, a RocksDB write stall), and must not keep other signals from ingesting.
+        // async workers so a large batch does not stall other connections. A write permit of
+        // the request's signal is taken first, then a decode permit (one per worker), which is
+        // given back as soon as the batch is decoded: a write can wait on work of unbounded
+        // length (creating many series, a RocksDB write stall), and then holds up only writes
+        // of its own signal, never the decoding of others. Waiting requests stay compact bytes,
+        // and at most one decoded batch per write permit exists at once.
+        let writer = Arc::clone(&self.inner.writes[signal as usize])
+            .acquire_owned()
+            .await
+            .map_err(|_| IngestError::Internal("ingest writers closed".into()))?;
         let worker = Arc::clone(&self.inner.workers)
             .acquire_owned()
             .await
             .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
         let inner = Arc::clone(&self.inner);
-        // Logs of the blocking parts carry the request's span (and so its request id).
+        // Logs of the blocking part carry the request's span (and so its request id).
         let span = tracing::Span::current();
-        let (decoded, admission) = {
-            let span = span.clone();
-            tokio::task::spawn_blocking(move || {
-                let _entered = span.enter();
+        // The permits move into the blocking task: they are held until the work is done even
+        // if the client goes away and this future is dropped.
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let _writer = writer;
+            let decoded = {
                 let _worker = worker;
                 let inflated;
                 let bytes: &[u8] = if gzip {
@@ -293,22 +301,9 @@ impl Ingest {
                 } else {
                     &body
                 };
-                Ok::<_, IngestError>((inner.decode(signal, encoding, bytes)?, admission))
-            })
-            .await
-            .map_err(|e| IngestError::Internal(format!("request processing failed: {e}")))??
-        };
-        // The admission stays held until the batch is written: the in-flight budget bounds
-        // decoded batches waiting here too. Until the write starts, a client that goes away
-        // drops the batch unwritten (and unacknowledged); once started, it runs to the end.
-        let writer = Arc::clone(&self.inner.writes[signal as usize])
-            .acquire_owned()
-            .await
-            .map_err(|_| IngestError::Internal("ingest writers closed".into()))?;
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let (_writer, _admission) = (writer, admission);
+                inner.decode(signal, encoding, bytes)?
+            };
+            let _admission = admission;
             inner.write(decoded)
         })
         .await
