@@ -505,15 +505,20 @@ pub(crate) mod tests {
 
     use super::*;
 
-    /// A writer that holds every write until released, or fails them.
+    /// A writer that holds every write of one signal until released (or fails them); the
+    /// other signals' writes succeed at once.
     struct Gate {
+        held: Signal,
         entered: Mutex<mpsc::Sender<()>>,
         release: Mutex<mpsc::Receiver<()>>,
         fail: bool,
     }
 
-    impl SpanWriter for Gate {
-        fn write_spans(&self, _: &Batch<SpanItem>) -> lookout_storage::Result<()> {
+    impl Gate {
+        fn write(&self, signal: Signal) -> lookout_storage::Result<()> {
+            if signal != self.held {
+                return Ok(());
+            }
             if self.fail {
                 return Err(StorageError::Io(std::io::Error::other("disk on fire")));
             }
@@ -522,9 +527,15 @@ pub(crate) mod tests {
             Ok(())
         }
     }
+
+    impl SpanWriter for Gate {
+        fn write_spans(&self, _: &Batch<SpanItem>) -> lookout_storage::Result<()> {
+            self.write(Signal::Traces)
+        }
+    }
     impl LogWriter for Gate {
         fn write_logs(&self, _: &Batch<LogItem>) -> lookout_storage::Result<()> {
-            Ok(())
+            self.write(Signal::Logs)
         }
     }
     impl MetricWriter for Gate {
@@ -532,7 +543,7 @@ pub(crate) mod tests {
             &self,
             _: &Batch<MetricItem>,
         ) -> lookout_storage::Result<lookout_proto::convert::Rejections> {
-            Ok(Default::default())
+            self.write(Signal::Metrics).map(|()| Default::default())
         }
     }
 
@@ -556,6 +567,7 @@ pub(crate) mod tests {
         let (entered_tx, entered_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel();
         let gate = Arc::new(Gate {
+            held: Signal::Traces,
             entered: Mutex::new(entered_tx),
             release: Mutex::new(release_rx),
             fail,
@@ -616,41 +628,16 @@ pub(crate) mod tests {
             .unwrap();
     }
 
-    /// Metric writes wait until released (as a write creating a million series); spans and
-    /// logs are written at once.
-    struct SlowMetrics {
-        entered: Mutex<mpsc::Sender<()>>,
-        release: Mutex<mpsc::Receiver<()>>,
-    }
-
-    impl SpanWriter for SlowMetrics {
-        fn write_spans(&self, _: &Batch<SpanItem>) -> lookout_storage::Result<()> {
-            Ok(())
-        }
-    }
-    impl LogWriter for SlowMetrics {
-        fn write_logs(&self, _: &Batch<LogItem>) -> lookout_storage::Result<()> {
-            Ok(())
-        }
-    }
-    impl MetricWriter for SlowMetrics {
-        fn write_metric_points(
-            &self,
-            _: &Batch<MetricItem>,
-        ) -> lookout_storage::Result<lookout_proto::convert::Rejections> {
-            let _ = self.entered.lock().unwrap().send(());
-            self.release.lock().unwrap().recv().unwrap();
-            Ok(Default::default())
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slow_metric_writes_do_not_hold_up_traces_and_logs() {
         let (entered_tx, entered) = mpsc::channel();
         let (release, release_rx) = mpsc::channel();
-        let slow = Arc::new(SlowMetrics {
+        // Metric writes wait until released, as a write creating a million series would.
+        let slow = Arc::new(Gate {
+            held: Signal::Metrics,
             entered: Mutex::new(entered_tx),
             release: Mutex::new(release_rx),
+            fail: false,
         });
         let workers = 2;
         let config = OtlpConfig {
