@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use bytesize::ByteSize;
+use lookout_collector::probes::ProbeConfig;
 use lookout_collector::{HostMetricsConfig, OtlpConfig, SpanMetricsConfig};
 use lookout_proto::Limits;
 use lookout_query_api::promql::PromqlConfig;
@@ -35,6 +36,8 @@ pub struct Config {
     pub promql: PromqlConfig,
     pub span_metrics: SpanMetricsConfig,
     pub log_index: LogIndexConfig,
+    /// Synthetic probes of services' health endpoints and ports.
+    pub probes: Vec<ProbeConfig>,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             alerting: lookout_alerting::AlertingConfig::default(),
             span_metrics: SpanMetricsConfig::default(),
             log_index: LogIndexConfig::default(),
+            probes: Vec::new(),
         }
     }
 }
@@ -220,6 +224,7 @@ impl Config {
         self.alerting.validate("alerting", &mut problems);
         self.span_metrics.validate("span_metrics", &mut problems);
         self.log_index.validate("log_index", &mut problems);
+        lookout_collector::probes::validate_probes(&self.probes, "probes", &mut problems);
         if self.storage.trace_index.max_attributes_per_span == 0 {
             problems.push(
                 "storage.trace_index.max_attributes_per_span: must be greater than 0".to_string(),
@@ -245,6 +250,33 @@ impl Config {
         }
         problems
     }
+}
+
+/// Where in the YAML `text` the key a [`Config::validate`] problem names is, as
+/// `(line, column)` (1-based), for the problems of list entries (`probes[2].url: ...`) that
+/// serde's errors cannot place.
+pub fn problem_location(text: &str, problem: &str) -> Option<(u64, u64)> {
+    #[derive(Deserialize)]
+    struct Lists {
+        #[serde(default)]
+        probes:
+            Vec<std::collections::BTreeMap<String, serde_saphyr::Spanned<serde::de::IgnoredAny>>>,
+    }
+    let rest = problem.strip_prefix("probes[")?;
+    let (index, rest) = rest.split_once(']')?;
+    let index: usize = index.parse().ok()?;
+    let key = rest
+        .strip_prefix('.')
+        .and_then(|r| r.split([':', '.']).next())
+        .unwrap_or("");
+    let lists: Lists = serde_saphyr::from_str(text).ok()?;
+    let entry = lists.probes.get(index)?;
+    let spanned = entry.get(key).or_else(|| {
+        entry
+            .values()
+            .min_by_key(|v| (v.referenced.line(), v.referenced.column()))
+    })?;
+    Some((spanned.referenced.line(), spanned.referenced.column()))
 }
 
 #[cfg(test)]
@@ -337,5 +369,30 @@ mod tests {
             err.to_string().starts_with("LOOKOUT_STORAGE__SYNC:"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn probe_problems_are_placed_in_the_file() {
+        let text = "http:\n  addr: 127.0.0.1:8080\nprobes:\n  - name: web\n    service_name: shop\n    kind: http\n    url: ftp://x/\n  - name: db\n    service_name: shop\n    kind: tcp\n    address: db:5432\n    interval: 1s\n    timeout: 5s\n";
+        let config = Config::from_yaml(text).unwrap();
+        let problems = config.validate();
+        let url = problems
+            .iter()
+            .find(|p| p.starts_with("probes[0].url: scheme must be http or https"))
+            .unwrap_or_else(|| panic!("{problems:?}"));
+        assert_eq!(problem_location(text, url), Some((7, 10)));
+        let interval = problems
+            .iter()
+            .find(|p| p.starts_with("probes[1].interval: must not be shorter than timeout (5s)"))
+            .unwrap_or_else(|| panic!("{problems:?}"));
+        assert_eq!(problem_location(text, interval), Some((12, 15)));
+        assert_eq!(problem_location(text, "retention.traces: x"), None);
+
+        let err =
+            Config::from_yaml("probes:\n  - name: web\n    service_name: shop\n    kind: icmp\n")
+                .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("icmp"), "{message}");
+        assert!(message.contains("line 4"), "{message}");
     }
 }

@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -53,7 +54,7 @@ enum RulesCommand {
     },
 }
 
-#[derive(clap::Args)]
+#[derive(Clone, clap::Args)]
 struct ServeArgs {
     /// YAML config file (see lookout.example.yaml); flags and LOOKOUT_* variables override it.
     #[arg(long, env = "LOOKOUT_CONFIG")]
@@ -126,8 +127,12 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         println!("{}: ok", file.display());
         return ExitCode::SUCCESS;
     }
+    let text = std::fs::read_to_string(file).unwrap_or_default();
     for problem in &problems {
-        println!("{}: {problem}", file.display());
+        match lookout::config::problem_location(&text, problem) {
+            Some((line, column)) => println!("{}:{line}:{column}: {problem}", file.display()),
+            None => println!("{}: {problem}", file.display()),
+        }
     }
     ExitCode::FAILURE
 }
@@ -281,9 +286,37 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let server = Server::start(config).await?;
+        let reload = tokio::spawn(reload_probes_on_hangup(
+            args.clone(),
+            Arc::clone(server.prober()),
+        ));
         wait_for_signal().await?;
+        reload.abort();
         server.shutdown().await
     })
+}
+
+/// Re-reads the configuration on SIGHUP and runs its probe list (unchanged probes keep their
+/// results); a configuration with problems is refused and the running probes are kept. Rule
+/// files reload on the same signal (see `server.rs`).
+async fn reload_probes_on_hangup(
+    args: ServeArgs,
+    prober: Arc<lookout_collector::probes::Prober>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    while hangup.recv().await.is_some() {
+        match load_config(&args) {
+            Ok(config) => {
+                let started = prober.reload(&config.probes);
+                tracing::info!(probes = config.probes.len(), started, "probes reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "configuration not reloaded, probes unchanged")
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use lookout_collector::probes::{ProbeResults, Prober};
 use lookout_collector::{Ingest, IngestMetrics, SpanMetrics, SpanMetricsWriter, Writers};
 use lookout_query_api::{ApiState, ReadinessCheck, TraceApi};
 use lookout_storage::{LogIndex, LogSearcher, Store};
@@ -28,6 +29,7 @@ pub struct Server {
     store: Arc<Store>,
     log_index: Arc<LogIndex>,
     span_metrics: Option<Arc<SpanMetrics>>,
+    prober: Arc<Prober>,
     stop: watch::Sender<bool>,
     tasks: Vec<Task>,
 }
@@ -228,6 +230,12 @@ impl Server {
         } else {
             None
         };
+        // Probes run on their own tasks: a hanging target holds only its own probe.
+        let prober = Arc::new(Prober::start(
+            &config.probes,
+            store.clone(),
+            stop_rx.clone(),
+        ));
         let exposition_registry = Arc::clone(&registry);
         let api_state = ApiState {
             checks,
@@ -261,6 +269,7 @@ impl Server {
                 ),
                 reader: store.clone(),
             },
+            probes: Some(Arc::new(ProbesView(prober.results()))),
         };
         let api = axum::serve(
             http_listener.tap_io(no_delay),
@@ -358,9 +367,15 @@ impl Server {
             store,
             log_index,
             span_metrics,
+            prober,
             stop,
             tasks,
         })
+    }
+
+    /// The running probes: their latest results, and [`Prober::reload`] for a new list.
+    pub fn prober(&self) -> &Arc<Prober> {
+        &self.prober
     }
 
     /// The store, for tests and tools that read back what was ingested.
@@ -535,6 +550,19 @@ async fn host_metrics_loop(
         |()| {},
     )
     .await
+}
+
+/// The probe results as the API shows them.
+struct ProbesView(ProbeResults);
+
+impl lookout_query_api::ProbesApi for ProbesView {
+    fn latest(&self) -> Vec<serde_json::Value> {
+        self.0
+            .latest()
+            .iter()
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect()
+    }
 }
 
 /// Reloads the rule files on SIGHUP (a bad file is refused and the old rules keep running).

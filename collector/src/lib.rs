@@ -13,6 +13,7 @@ pub mod host_metrics;
 pub mod http;
 mod ingest;
 mod metrics;
+pub mod probes;
 pub mod span_metrics;
 
 pub use config::OtlpConfig;

@@ -15,6 +15,7 @@ mod health;
 mod logql;
 mod logs;
 mod loki;
+mod probes;
 pub mod prom;
 pub mod promql;
 mod rules;
@@ -30,6 +31,7 @@ use axum::Router;
 pub use config::QueryConfig;
 pub use error::ApiError;
 pub use health::{CheckResult, CheckStatus, ReadinessCheck};
+pub use probes::ProbesApi;
 pub use prom::PromApi;
 pub use rules::RulesApi;
 pub use traces::TraceApi;
@@ -46,6 +48,8 @@ pub struct ApiState {
     pub prom: prom::PromApi,
     /// The alerting side (`None` when alerting is off).
     pub rules: rules::Rules,
+    /// The latest probe results (`None`: no probes).
+    pub probes: probes::Probes,
 }
 
 /// The prefix of Lookout's own API: it collides with none of Jaeger's (`/api/...`),
@@ -116,6 +120,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/lookout/v1/alerts/history", get(rules::history))
         .route("/-/reload", axum::routing::post(rules::reload))
         .with_state(state.rules.clone());
+    let probe_routes = Router::new()
+        .route("/lookout/v1/probes", get(probes::list))
+        .with_state(state.probes.clone());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -125,6 +132,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(trace_routes)
         .merge(prom_routes)
         .merge(rule_routes)
+        .merge(probe_routes)
         .fallback(error::not_found)
 }
 
@@ -174,6 +182,7 @@ pub(crate) mod testing {
                 reader: store,
             },
             rules: None,
+            probes: None,
         }
     }
 }

@@ -157,6 +157,36 @@ fn check_config_accepts_the_example_and_lists_every_problem() {
         text.contains("grpc_address") && text.contains("line 2"),
         "{text}"
     );
+
+    // Probes: problems serde cannot see are placed by file, line and column too.
+    std::fs::write(
+        &bad,
+        "probes:\n  - name: web\n    service_name: shop\n    kind: http\n    url: 'http//nope'\n    interval: 1s\n    timeout: 3s\n",
+    )
+    .unwrap();
+    let out = lookout().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let file = bad.display();
+    assert!(
+        text.contains(&format!("{file}:5:10: probes[0].url: not a valid URL")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:6:15: probes[0].interval: must not be shorter than timeout (3s)"
+        )),
+        "{text}"
+    );
+    std::fs::write(
+        &bad,
+        "probes:\n  - name: web\n    service_name: shop\n    kind: ping\n",
+    )
+    .unwrap();
+    let out = lookout().arg("check-config").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("ping") && text.contains("line 4"), "{text}");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod loadgen;
 mod logs;
 mod metrics;
 mod mutation;
+mod probes;
 mod promdiff;
 mod restart;
 mod retention;
