@@ -205,3 +205,82 @@ fn serve_refuses_an_invalid_configuration_and_names_the_problem() {
         "{text}"
     );
 }
+
+/// The probe names in `/lookout/v1/probes`.
+fn probe_names(running: &ServerProcess) -> Vec<String> {
+    let (status, body) = http_request(&running.http, "GET", "/lookout/v1/probes", "");
+    assert_eq!(status, 200, "{body}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    body["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["probe"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn wait_for_probes(running: &ServerProcess, want: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let names = probe_names(running);
+        if names == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "probes {names:?}, expected {want:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sighup_reloads_the_probe_list_and_keeps_unchanged_results() {
+    let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = target.local_addr().unwrap();
+    let probe = |name: &str, timeout: &str| {
+        format!(
+            "  - name: {name}\n    service_name: shop\n    kind: tcp\n    address: {address}\n    interval: 1s\n    timeout: {timeout}\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lookout.yaml");
+    std::fs::write(&config, format!("probes:\n{}", probe("a", "1s"))).unwrap();
+    let data = dir.path().join("data");
+    let config_path = config.to_str().unwrap().to_string();
+    let running = ServerProcess::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lookout")),
+        &data,
+        &[
+            ("LOOKOUT_CONFIG", config_path.as_str()),
+            ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
+        ],
+    )
+    .expect("lookout serves");
+    let hangup = |running: &ServerProcess| {
+        let pid = libc::pid_t::try_from(running.pid()).unwrap();
+        // SAFETY: sends a signal to the child this test started.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    };
+    wait_for_probes(&running, &["a"]);
+
+    std::fs::write(
+        &config,
+        format!("probes:\n{}{}", probe("a", "1s"), probe("b", "1s")),
+    )
+    .unwrap();
+    hangup(&running);
+    wait_for_probes(&running, &["a", "b"]);
+
+    // A configuration with a problem is refused: the probes keep running.
+    std::fs::write(&config, format!("probes:\n{}", probe("c", "5s"))).unwrap();
+    hangup(&running);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(probe_names(&running), ["a", "b"]);
+
+    std::fs::write(&config, format!("probes:\n{}", probe("b", "1s"))).unwrap();
+    hangup(&running);
+    wait_for_probes(&running, &["b"]);
+    let status = running.terminate().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
