@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use bytesize::ByteSize;
 use lookout_collector::probes::ProbeConfig;
-use lookout_collector::{HostMetricsConfig, OtlpConfig, SpanMetricsConfig};
+use lookout_collector::{ActivityConfig, HostMetricsConfig, OtlpConfig, SpanMetricsConfig};
 use lookout_proto::Limits;
 use lookout_query_api::promql::PromqlConfig;
-use lookout_query_api::QueryConfig;
+use lookout_query_api::{QueryConfig, ServiceHealthConfig};
 use lookout_storage::{LogIndexConfig, Retention, StorageConfig};
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,10 @@ pub struct Config {
     pub log_index: LogIndexConfig,
     /// Synthetic probes of services' health endpoints and ports.
     pub probes: Vec<ProbeConfig>,
+    /// How each service's status is decided (`/lookout/v1/services`, `lookout_service_status`).
+    pub service_health: ServiceHealthConfig,
+    /// What each service sent, per instance (the `lookout_service_*` series).
+    pub service_activity: ActivityConfig,
 }
 
 impl Default for Config {
@@ -58,6 +62,8 @@ impl Default for Config {
             span_metrics: SpanMetricsConfig::default(),
             log_index: LogIndexConfig::default(),
             probes: Vec::new(),
+            service_health: ServiceHealthConfig::default(),
+            service_activity: ActivityConfig::default(),
         }
     }
 }
@@ -225,6 +231,10 @@ impl Config {
         self.span_metrics.validate("span_metrics", &mut problems);
         self.log_index.validate("log_index", &mut problems);
         lookout_collector::probes::validate_probes(&self.probes, "probes", &mut problems);
+        self.service_health
+            .validate("service_health", &mut problems);
+        self.service_activity
+            .validate("service_activity", &mut problems);
         if self.storage.trace_index.max_attributes_per_span == 0 {
             problems.push(
                 "storage.trace_index.max_attributes_per_span: must be greater than 0".to_string(),

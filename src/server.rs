@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use lookout_collector::probes::{ProbeResults, Prober};
-use lookout_collector::{Ingest, IngestMetrics, SpanMetrics, SpanMetricsWriter, Writers};
+use lookout_collector::{
+    Ingest, IngestMetrics, ServiceActivity, SpanMetrics, SpanMetricsWriter, Writers,
+};
 use lookout_query_api::{ApiState, ReadinessCheck, TraceApi};
 use lookout_storage::{LogIndex, LogSearcher, Store};
 use prometheus_client::registry::Registry;
@@ -29,6 +31,7 @@ pub struct Server {
     store: Arc<Store>,
     log_index: Arc<LogIndex>,
     span_metrics: Option<Arc<SpanMetrics>>,
+    activity: Arc<ServiceActivity>,
     prober: Arc<Prober>,
     stop: watch::Sender<bool>,
     tasks: Vec<Task>,
@@ -100,6 +103,10 @@ impl Server {
         registry.register_collector(Box::new(crate::self_metrics::NotificationCollector(
             Arc::clone(&notification_stats),
         )));
+        let activity = Arc::new(ServiceActivity::new(
+            config.service_activity.clone(),
+            &mut registry,
+        ));
         let registry = Arc::new(registry);
 
         let spans: Arc<dyn lookout_storage::SpanWriter> = match &span_metrics {
@@ -113,6 +120,7 @@ impl Server {
             spans,
             logs: store.clone(),
             metrics: store.clone(),
+            activity: Some(Arc::clone(&activity)),
         };
         let ingest = Ingest::new(
             writers,
@@ -270,7 +278,9 @@ impl Server {
                 reader: store.clone(),
             },
             probes: Some(Arc::new(ProbesView(prober.results()))),
+            service_health: config.service_health.clone(),
         };
+        let services_api = api_state.services();
         let api = axum::serve(
             http_listener.tap_io(no_delay),
             lookout_query_api::router(api_state).layer(request_id::http_layers()),
@@ -297,6 +307,47 @@ impl Server {
                 }),
             ));
         }
+        tasks.push((
+            "service activity",
+            tokio::spawn({
+                let activity = Arc::clone(&activity);
+                let store = Arc::clone(&store);
+                every(
+                    "service activity",
+                    activity.flush_interval(),
+                    false,
+                    stop_rx.clone(),
+                    move || {
+                        let samples = activity.flush();
+                        store.append_samples(&samples)?;
+                        Ok(samples.len())
+                    },
+                    |samples| tracing::debug!(samples, "service activity written"),
+                )
+            }),
+        ));
+        tasks.push((
+            "service status",
+            tokio::spawn({
+                let store = Arc::clone(&store);
+                every(
+                    "service status",
+                    config.service_health.evaluation_interval,
+                    false,
+                    stop_rx.clone(),
+                    move || {
+                        let now_ms = lookout_proto::now_unix_nano() as i64 / 1_000_000;
+                        let statuses =
+                            lookout_query_api::services::statuses(&services_api, now_ms)?;
+                        let samples =
+                            lookout_query_api::services::status_samples(&statuses, now_ms);
+                        store.append_samples(&samples)?;
+                        Ok(statuses.len())
+                    },
+                    |services| tracing::debug!(services, "service statuses written"),
+                )
+            }),
+        ));
         tasks.push((
             "log indexer",
             tokio::spawn(log_index_loop(
@@ -367,6 +418,7 @@ impl Server {
             store,
             log_index,
             span_metrics,
+            activity,
             prober,
             stop,
             tasks,
@@ -404,6 +456,11 @@ impl Server {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "writing span metrics failed"),
             }
+        }
+        let (store, activity) = (Arc::clone(&self.store), self.activity);
+        match tokio::task::spawn_blocking(move || store.append_samples(&activity.flush())).await? {
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "writing service activity failed"),
         }
         // Index what the receivers stored last, so a clean restart has nothing to catch up.
         let (store, index) = (Arc::clone(&self.store), self.log_index);

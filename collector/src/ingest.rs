@@ -81,6 +81,8 @@ pub struct Writers {
     pub spans: Arc<dyn SpanWriter>,
     pub logs: Arc<dyn LogWriter>,
     pub metrics: Arc<dyn MetricWriter>,
+    /// Counts what each service sent (`None`: not tracked).
+    pub activity: Option<Arc<crate::activity::ServiceActivity>>,
 }
 
 /// The result of an accepted export: how many items were invalid and why.
@@ -392,7 +394,7 @@ impl Inner {
         }
     }
 
-    fn store<T>(
+    fn store<T: crate::activity::ResourceItem>(
         &self,
         signal: Signal,
         mut converted: Converted<T>,
@@ -403,7 +405,12 @@ impl Inner {
         metrics.truncated(signal, converted.truncated);
         let started = Instant::now();
         match write(&converted.batch) {
-            Ok(stored) => converted.rejections.merge(stored),
+            Ok(stored) => {
+                converted.rejections.merge(stored);
+                if let Some(activity) = &self.writers.activity {
+                    activity.record(signal, &converted.batch);
+                }
+            }
             Err(e) => {
                 let error = IngestError::from_storage(e, self.config.retry_after);
                 tracing::warn!(signal = signal.as_str(), error = %error, "storage write failed");
@@ -581,6 +588,7 @@ pub(crate) mod tests {
             spans: gate.clone(),
             logs: gate.clone(),
             metrics: gate,
+            activity: None,
         };
         let metrics = IngestMetrics::new(&mut Registry::default());
         (
@@ -648,6 +656,7 @@ pub(crate) mod tests {
             spans: slow.clone(),
             logs: slow.clone(),
             metrics: slow,
+            activity: None,
         };
         let metrics = IngestMetrics::new(&mut Registry::default());
         let ingest = Ingest::new(writers, Limits::default(), config, metrics);

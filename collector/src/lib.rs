@@ -6,6 +6,7 @@
 //! answers with OTLP's `partial_success` for invalid items. Its contract: an export is
 //! acknowledged only once everything accepted from it is durably stored.
 
+pub mod activity;
 mod config;
 mod error;
 pub mod grpc;
@@ -16,6 +17,7 @@ mod metrics;
 pub mod probes;
 pub mod span_metrics;
 
+pub use activity::{ActivityConfig, ServiceActivity};
 pub use config::OtlpConfig;
 pub use error::IngestError;
 pub use host_metrics::{HostMetrics, HostMetricsConfig, MIN_UTILISATION_DELTA};

@@ -19,6 +19,7 @@ mod probes;
 pub mod prom;
 pub mod promql;
 mod rules;
+pub mod services;
 pub mod traces;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use health::{CheckResult, CheckStatus, ReadinessCheck};
 pub use probes::ProbesApi;
 pub use prom::PromApi;
 pub use rules::RulesApi;
+pub use services::{ServiceHealthConfig, ServicesApi};
 pub use traces::TraceApi;
 
 /// Renders Lookout's own metrics: the content type and the exposition text.
@@ -50,6 +52,21 @@ pub struct ApiState {
     pub rules: rules::Rules,
     /// The latest probe results (`None`: no probes).
     pub probes: probes::Probes,
+    /// How service statuses are decided.
+    pub service_health: ServiceHealthConfig,
+}
+
+impl ApiState {
+    /// The service-health side of the API.
+    pub fn services(&self) -> ServicesApi {
+        ServicesApi {
+            engine: self.prom.engine.clone(),
+            traces: self.traces.clone(),
+            rules: self.rules.clone(),
+            probes: self.probes.clone(),
+            config: self.service_health.clone(),
+        }
+    }
 }
 
 /// The prefix of Lookout's own API: it collides with none of Jaeger's (`/api/...`),
@@ -123,6 +140,10 @@ pub fn router(state: ApiState) -> Router {
     let probe_routes = Router::new()
         .route("/lookout/v1/probes", get(probes::list))
         .with_state(state.probes.clone());
+    let service_routes = Router::new()
+        .route("/lookout/v1/services", get(services::list))
+        .route("/lookout/v1/services/{name}", get(services::detail))
+        .with_state(state.services());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
@@ -133,6 +154,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(prom_routes)
         .merge(rule_routes)
         .merge(probe_routes)
+        .merge(service_routes)
         .fallback(error::not_found)
 }
 
@@ -183,6 +205,7 @@ pub(crate) mod testing {
             },
             rules: None,
             probes: None,
+            service_health: crate::ServiceHealthConfig::default(),
         }
     }
 }

@@ -735,7 +735,7 @@ fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
 }
 
 /// `bucketQuantile` of Prometheus's `quantile.go`.
-fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+pub(crate) fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q.is_nan() {
         return f64::NAN;
     }

@@ -7,7 +7,7 @@
 //! query reads each series once and an instant query is a range query of one step.
 
 mod eval;
-mod functions;
+pub(crate) mod functions;
 pub mod testscript;
 
 use std::sync::Arc;
