@@ -15,4 +15,5 @@ mod promdiff;
 mod restart;
 mod retention;
 mod sdk;
+mod services;
 mod traces;
