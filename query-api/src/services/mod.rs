@@ -6,6 +6,8 @@
 mod config;
 mod gather;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -234,7 +234,7 @@ pub fn decide(evidence: &Evidence, t: &Thresholds) -> (Status, Vec<Reason>) {
             "no telemetry in the last hour and no probes".into(),
         ));
     }
-    reasons.sort_by(|a, b| b.status.cmp(&a.status));
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.status));
     let status = reasons.first().map_or(Status::Healthy, |r| r.status);
     (status, reasons)
 }
