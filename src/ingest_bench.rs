@@ -197,11 +197,12 @@ fn check_and_measure(dir: &Path, load: &Summary) -> anyhow::Result<(String, u64)
             None => continue,
         };
         let stored = match kind {
-            // Lookout's own series (RED metrics derived from the spans, host and self
-            // metrics with job="lookout") and `target_info` (one per resource per request,
-            // the same sample again) are stored too: not counted.
+            // Lookout's own series (RED metrics derived from the spans, service activity and
+            // status, host and self metrics with job="lookout") and `target_info` (one per
+            // resource per request, the same sample again) are stored too: not counted.
             Records::MetricPoints => store.count_samples(|l| {
                 !l.name().starts_with("traces_span_metrics_")
+                    && !l.name().starts_with("lookout_service_")
                     && l.name() != "target_info"
                     && l.get("job") != Some("lookout")
             })?,
