@@ -9,6 +9,7 @@ use bytesize::ByteSize;
 use lookout_collector::probes::ProbeConfig;
 use lookout_collector::{ActivityConfig, HostMetricsConfig, OtlpConfig, SpanMetricsConfig};
 use lookout_proto::Limits;
+use lookout_query_api::dashboards::DashboardsConfig;
 use lookout_query_api::promql::PromqlConfig;
 use lookout_query_api::{QueryConfig, ServiceHealthConfig};
 use lookout_storage::{LogIndexConfig, Retention, StorageConfig};
@@ -42,6 +43,8 @@ pub struct Config {
     pub service_health: ServiceHealthConfig,
     /// What each service sent, per instance (the `lookout_service_*` series).
     pub service_activity: ActivityConfig,
+    /// Provisioned dashboards (read-only in the UI).
+    pub dashboards: DashboardsConfig,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             probes: Vec::new(),
             service_health: ServiceHealthConfig::default(),
             service_activity: ActivityConfig::default(),
+            dashboards: DashboardsConfig::default(),
         }
     }
 }
@@ -235,6 +239,7 @@ impl Config {
             .validate("service_health", &mut problems);
         self.service_activity
             .validate("service_activity", &mut problems);
+        self.dashboards.validate("dashboards", &mut problems);
         if self.storage.trace_index.max_attributes_per_span == 0 {
             problems.push(
                 "storage.trace_index.max_attributes_per_span: must be greater than 0".to_string(),

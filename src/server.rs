@@ -279,6 +279,14 @@ impl Server {
             },
             probes: Some(Arc::new(ProbesView(prober.results()))),
             service_health: config.service_health.clone(),
+            dashboards: lookout_query_api::dashboards::Dashboards {
+                store: store.clone(),
+                provisioned: Arc::new(
+                    lookout_query_api::dashboards::load_files(&config.dashboards).map_err(
+                        |problems| anyhow::anyhow!("dashboards: {}", problems.join("; ")),
+                    )?,
+                ),
+            },
         };
         let services_api = api_state.services();
         let api = axum::serve(

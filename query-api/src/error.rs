@@ -12,6 +12,12 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// The target is read-only (a provisioned dashboard).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The target exists already.
+    #[error("{0}")]
+    Conflict(String),
     /// The query ran past its time limit, or storage is busy: retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -24,6 +30,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -9,6 +9,7 @@
 //! with a 503.
 
 mod config;
+pub mod dashboards;
 mod error;
 pub mod golden;
 mod health;
@@ -21,6 +22,7 @@ pub mod promql;
 mod rules;
 pub mod services;
 pub mod traces;
+mod ui;
 
 use std::sync::Arc;
 
@@ -54,6 +56,7 @@ pub struct ApiState {
     pub probes: probes::Probes,
     /// How service statuses are decided.
     pub service_health: ServiceHealthConfig,
+    pub dashboards: dashboards::Dashboards,
 }
 
 impl ApiState {
@@ -144,17 +147,34 @@ pub fn router(state: ApiState) -> Router {
         .route("/lookout/v1/services", get(services::list))
         .route("/lookout/v1/services/{name}", get(services::detail))
         .with_state(state.services());
+    let dashboard_routes = Router::new()
+        .route(
+            "/lookout/v1/dashboards",
+            get(dashboards::list).post(dashboards::create),
+        )
+        .route(
+            "/lookout/v1/dashboards/{id}",
+            get(dashboards::get)
+                .put(dashboards::replace)
+                .delete(dashboards::delete),
+        )
+        .with_state(state.dashboards.clone());
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .route("/lookout/v1/openapi.json", get(openapi))
+        .route("/", get(ui::root))
+        .route("/ui", get(ui::root))
+        .route("/ui/", get(ui::app))
+        .route("/ui/{*path}", get(ui::path))
         .with_state(state)
         .merge(trace_routes)
         .merge(prom_routes)
         .merge(rule_routes)
         .merge(probe_routes)
         .merge(service_routes)
+        .merge(dashboard_routes)
         .fallback(error::not_found)
 }
 
@@ -183,6 +203,7 @@ pub(crate) mod testing {
     /// An API over `store`, with no readiness checks.
     pub fn state(store: Arc<Store>) -> ApiState {
         let index = log_index(&store);
+        let store_for_dashboards = store.clone();
         ApiState {
             checks: Vec::new(),
             metrics: Arc::new(|| ("text/plain".into(), String::new())),
@@ -206,6 +227,12 @@ pub(crate) mod testing {
             rules: None,
             probes: None,
             service_health: crate::ServiceHealthConfig::default(),
+            dashboards: crate::dashboards::Dashboards {
+                store: store_for_dashboards,
+                provisioned: Arc::new(
+                    crate::dashboards::load_files(&Default::default()).unwrap_or_default(),
+                ),
+            },
         }
     }
 }

@@ -102,6 +102,17 @@ pub trait SpanWriter: Send + Sync {
     fn write_spans(&self, batch: &Batch<SpanItem>) -> Result<()>;
 }
 
+/// Dashboards saved through the API: opaque documents (JSON, the query API's format) by id.
+/// Contract: a put is durable when it returns; ids are compared byte for byte.
+pub trait DashboardStore: Send + Sync {
+    /// Every saved dashboard, ordered by id.
+    fn dashboards(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    fn dashboard(&self, id: &str) -> Result<Option<Vec<u8>>>;
+    fn put_dashboard(&self, id: &str, document: &[u8]) -> Result<()>;
+    /// Deletes it; false when there was none.
+    fn delete_dashboard(&self, id: &str) -> Result<bool>;
+}
+
 /// Reads spans.
 pub trait SpanReader: Send + Sync {
     /// All spans of a trace, ordered by start time, whatever their age, as long as retention

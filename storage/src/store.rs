@@ -1377,6 +1377,55 @@ impl Store {
     }
 }
 
+/// The key prefix of saved dashboards in the `default` column family.
+const DASHBOARD_PREFIX: &[u8] = b"dashboard/";
+
+fn dashboard_key(id: &str) -> Vec<u8> {
+    let mut k = DASHBOARD_PREFIX.to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+impl crate::DashboardStore for Store {
+    fn dashboards(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let cf = self.cf(CF_META)?;
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(DASHBOARD_PREFIX);
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let Some(id) = k.strip_prefix(DASHBOARD_PREFIX) else {
+                break;
+            };
+            out.push((String::from_utf8_lossy(id).into_owned(), v.to_vec()));
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    fn dashboard(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(CF_META)?, dashboard_key(id))?)
+    }
+
+    fn put_dashboard(&self, id: &str, document: &[u8]) -> Result<()> {
+        let mut wb = WriteBatch::default();
+        wb.put_cf(self.cf(CF_META)?, dashboard_key(id), document);
+        self.write(wb)
+    }
+
+    fn delete_dashboard(&self, id: &str) -> Result<bool> {
+        let cf = self.cf(CF_META)?;
+        let key = dashboard_key(id);
+        if self.db.get_cf(cf, &key)?.is_none() {
+            return Ok(false);
+        }
+        let mut wb = WriteBatch::default();
+        wb.delete_cf(cf, key);
+        self.write(wb)?;
+        Ok(true)
+    }
+}
+
 /// Alert state and history (`alerts`): opaque values the alerting crate encodes.
 impl Store {
     /// Every stored alert state, by key.
