@@ -208,7 +208,7 @@ fn substitute(expr: &str, variables: &[String]) -> Result<String, String> {
         if BUILTIN.contains(&name) {
             out.push_str("1m");
         } else if variables.iter().any(|v| v == name) {
-            out.push_str("x");
+            out.push('x');
         } else {
             return Err(format!(
                 "uses ${name}, which is not a variable of this dashboard"
