@@ -188,6 +188,8 @@ pub struct AlertsApi {
     pub config: AlertingConfig,
     /// Serialises reloads.
     pub reloading: Mutex<()>,
+    /// What notifications about a service carry, for the API.
+    pub evidence: Arc<dyn EvidenceSource>,
 }
 
 impl AlertsApi {
@@ -232,6 +234,10 @@ impl lookout_query_api::RulesApi for AlertsApi {
     }
     fn reload(&self) -> Result<usize, Vec<String>> {
         AlertsApi::reload(self)
+    }
+    fn evidence(&self, service: &str, from_ms: i64, to_ms: i64) -> serde_json::Value {
+        serde_json::to_value(self.evidence.evidence(service, from_ms, to_ms))
+            .unwrap_or(serde_json::Value::Null)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod checks;
 pub mod config;
+pub mod demo;
 pub mod ingest_bench;
 pub mod loadgen;
 pub mod process;

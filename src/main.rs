@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     /// Receive OTLP and serve the HTTP API until SIGINT or SIGTERM.
     Serve(ServeArgs),
+    /// Start a server on a temporary data directory fed with continuous shop traffic
+    /// (traces, logs, metrics, business metrics, a service failing in bursts), and print the
+    /// address of the UI. The data is deleted when it stops.
+    Demo(ServeArgs),
     /// Check a config file: prints every problem with its path, exits 1 if there is any.
     CheckConfig {
         /// The YAML config file.
@@ -101,6 +105,13 @@ fn main() -> ExitCode {
         Command::Rules { command } => match command {
             RulesCommand::Check { files } => rules_check(&files),
             RulesCommand::Test { files } => rules_test(&files),
+        },
+        Command::Demo(args) => match demo(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("lookout demo: {e:#}");
+                ExitCode::FAILURE
+            }
         },
         Command::Serve(args) => match serve(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -294,6 +305,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         reload.abort();
         server.shutdown().await
     })
+}
+
+fn demo(args: ServeArgs) -> anyhow::Result<()> {
+    let temp = tempfile::Builder::new()
+        .prefix("lookout-demo-")
+        .tempdir()
+        .context("creating a temporary data directory")?;
+    let mut args = args;
+    if args.data_dir.is_none() {
+        args.data_dir = Some(temp.path().to_path_buf());
+    }
+    let config = load_config(&args)?;
+    init_logging(&config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .thread_name("lookout")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let server = lookout::demo::start(config).await?;
+        println!();
+        println!("  Lookout demo: open http://{}/ui/", server.http_addr);
+        println!(
+            "  OTLP: grpc {} · http {} · data in {} (deleted at exit)",
+            server.otlp_grpc_addr,
+            server.otlp_http_addr,
+            data_dir.display()
+        );
+        println!(
+            "  Shop traffic is flowing; `fraud-check` fails for 3 minutes of every 8. Ctrl-C stops."
+        );
+        println!();
+        wait_for_signal().await?;
+        server.shutdown().await
+    })?;
+    drop(temp);
+    Ok(())
 }
 
 /// Re-reads the configuration on SIGHUP and runs its probe list (unchanged probes keep their

@@ -193,7 +193,7 @@ impl Server {
             let (notifier, notifier_task) = lookout_alerting::notify::Notifier::start(
                 &config.alerting,
                 Arc::clone(&state),
-                Some(evidence),
+                Some(Arc::clone(&evidence)),
                 Arc::clone(&notification_stats),
                 stop_rx.clone(),
             );
@@ -228,6 +228,7 @@ impl Server {
                 manager,
                 config: config.alerting.clone(),
                 reloading: std::sync::Mutex::new(()),
+                evidence,
             });
             tasks.push((
                 "rule reload on SIGHUP",

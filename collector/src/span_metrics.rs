@@ -21,7 +21,8 @@ use lookout_proto::model::{
 };
 use lookout_proto::otlp::common::v1::{any_value, AnyValue, KeyValue};
 use lookout_proto::otlp::metrics::v1::{
-    number_data_point, AggregationTemporality, HistogramDataPoint, NumberDataPoint,
+    exemplar, number_data_point, AggregationTemporality, Exemplar, HistogramDataPoint,
+    NumberDataPoint,
 };
 use lookout_proto::otlp::trace::v1::span::SpanKind;
 use lookout_proto::otlp::trace::v1::status::StatusCode;
@@ -99,7 +100,18 @@ struct Series {
     calls: u64,
     sum_ms: f64,
     buckets: [u64; DURATION_BUCKETS_MS.len() + 1],
+    /// The latest span of each bucket since the last flush, written as that point's exemplar
+    /// (so a latency chart can open a trace of each latency band).
+    exemplars: [Option<SpanExemplar>; DURATION_BUCKETS_MS.len() + 1],
     dirty: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SpanExemplar {
+    trace_id: lookout_proto::TraceId,
+    span_id: lookout_proto::SpanId,
+    time_unix_nano: u64,
+    ms: f64,
 }
 
 #[derive(Debug, Default)]
@@ -234,6 +246,7 @@ impl SpanMetrics {
                     calls: 0,
                     sum_ms: 0.0,
                     buckets: [0; DURATION_BUCKETS_MS.len() + 1],
+                    exemplars: [None; DURATION_BUCKETS_MS.len() + 1],
                     dirty: false,
                 });
             } else if key.1 == 0 {
@@ -250,6 +263,12 @@ impl SpanMetrics {
             series.sum_ms += ms;
             let bucket = DURATION_BUCKETS_MS.partition_point(|&le| le < ms);
             series.buckets[bucket] += 1;
+            series.exemplars[bucket] = Some(SpanExemplar {
+                trace_id: item.trace_id,
+                span_id: item.span_id,
+                time_unix_nano: span.end_time_unix_nano,
+                ms,
+            });
             series.dirty = true;
         }
         self.series_gauge.set(state.series.len() as i64);
@@ -334,6 +353,18 @@ impl SpanMetrics {
                         sum: Some(s.sum_ms),
                         bucket_counts: s.buckets.to_vec(),
                         explicit_bounds: DURATION_BUCKETS_MS.to_vec(),
+                        exemplars: s
+                            .exemplars
+                            .iter_mut()
+                            .filter_map(Option::take)
+                            .map(|e| Exemplar {
+                                time_unix_nano: e.time_unix_nano,
+                                span_id: e.span_id.as_bytes().to_vec(),
+                                trace_id: e.trace_id.as_bytes().to_vec(),
+                                value: Some(exemplar::Value::AsDouble(e.ms)),
+                                ..Default::default()
+                            })
+                            .collect(),
                         ..Default::default()
                     }),
                 ));
@@ -465,5 +496,29 @@ mod tests {
         assert_eq!(h.bucket_counts[16], 1, "20 s in +Inf");
         assert_eq!(attr(hist, "span.kind").as_deref(), Some("SPAN_KIND_SERVER"));
         assert_eq!(attr(hist, "service.name").as_deref(), Some("shop"));
+        // The latest span of each bucket is the bucket's exemplar, once.
+        let exemplars: Vec<(f64, Vec<u8>)> = h
+            .exemplars
+            .iter()
+            .map(|e| match e.value {
+                Some(exemplar::Value::AsDouble(ms)) => (ms, e.span_id.clone()),
+                _ => (f64::NAN, Vec::new()),
+            })
+            .collect();
+        assert_eq!(exemplars, [(1.0, vec![1; 8]), (20_000.0, vec![3; 8])]);
+        assert_eq!(h.exemplars[0].trace_id, vec![1; 16]);
+        writer.write_spans(&batch.batch).unwrap();
+        metrics.flush().unwrap();
+        let points = store.metric_points(TimeRange::ALL, 100).unwrap();
+        let newest = points
+            .iter()
+            .filter(|p| p.point.name == DURATION_METRIC)
+            .filter_map(|p| match value(p) {
+                Some(PointValue::Histogram(h)) => Some(h.exemplars.len()),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(newest.len(), 8, "two flushes of 4 series");
+        assert!(newest.iter().all(|n| *n <= 2), "{newest:?}");
     }
 }

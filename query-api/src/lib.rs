@@ -138,6 +138,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
         .route("/lookout/v1/alerts/history", get(rules::history))
+        .route("/lookout/v1/alerts/evidence", get(rules::evidence))
         .route("/-/reload", axum::routing::post(rules::reload))
         .with_state(state.rules.clone());
     let probe_routes = Router::new()

@@ -27,6 +27,10 @@ pub trait RulesApi: Send + Sync {
     fn history(&self, from_ms: i64, to_ms: i64, limit: usize) -> Result<serde_json::Value, String>;
     /// Re-reads the rule files: the number of rules, or every problem (old rules kept).
     fn reload(&self) -> Result<usize, Vec<String>>;
+    /// What a notification about `service` carries for `[from_ms, to_ms]`: its newest error
+    /// trace ids and error log lines, and a link (`{"traceIds", "logLines", "links"}`).
+    /// Reads storage: call off the executor.
+    fn evidence(&self, service: &str, from_ms: i64, to_ms: i64) -> serde_json::Value;
 }
 
 /// The alerting side, when alerting is on.
@@ -115,6 +119,48 @@ pub async fn history(State(api): State<Rules>, RawQuery(raw): RawQuery) -> Respo
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": e}),
         ),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"error": e.to_string()}),
+        ),
+    }
+}
+
+/// `GET /lookout/v1/alerts/evidence?service=...&since=1h` (or `start`/`end`).
+pub async fn evidence(State(api): State<Rules>, RawQuery(raw): RawQuery) -> Response {
+    let Some(api) = api else { return disabled() };
+    let p = pairs(raw.as_deref());
+    let get = |name: &str| p.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let Some(service) = get("service").filter(|s| !s.is_empty()) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "missing parameter service"}),
+        );
+    };
+    let window = (|| -> Result<(i64, i64), crate::ApiError> {
+        use crate::traces::params;
+        let end = match get("end") {
+            Some(t) => params::time("end", &t)?,
+            None => crate::traces::now_unix_nano(),
+        };
+        let start = match (get("start"), get("since")) {
+            (Some(t), _) => params::time("start", &t)?,
+            (None, Some(d)) => end.saturating_sub(params::go_duration("since", &d)?),
+            (None, None) => end.saturating_sub(3_600_000_000_000),
+        };
+        if start >= end {
+            return Err(crate::ApiError::bad(
+                "malformed parameter start: the start of the time range must be before its end",
+            ));
+        }
+        Ok(((start / 1_000_000) as i64, (end / 1_000_000) as i64))
+    })();
+    let (from, to) = match window {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    match tokio::task::spawn_blocking(move || api.evidence(&service, from, to)).await {
+        Ok(evidence) => json(StatusCode::OK, evidence),
         Err(e) => json(
             StatusCode::INTERNAL_SERVER_ERROR,
             serde_json::json!({"error": e.to_string()}),

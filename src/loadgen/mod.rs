@@ -6,6 +6,7 @@
 //! ([`template`]); each send patches fresh ids and current times into a copy, so the generator
 //! costs little more than a memcpy per request.
 
+mod business;
 mod template;
 pub use template::Rng;
 mod traffic;
@@ -139,6 +140,10 @@ pub struct Options {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Do not send the shop's business metrics (`shop.*`, once a second, with the metrics
+    /// signal; counted among the metric data points).
+    #[arg(long)]
+    pub no_business: bool,
 }
 
 fn parse_header(text: &str) -> Result<(String, String), String> {
@@ -168,6 +173,7 @@ impl Default for Options {
             allow_loss: false,
             progress: Progress::Auto,
             json: false,
+            no_business: false,
         }
     }
 }
@@ -587,6 +593,56 @@ async fn worker(
     Ok(())
 }
 
+/// Sends the shop's business metrics once a second until the deadline, counted in `run`.
+async fn business(
+    run: Arc<SignalRun>,
+    options: Arc<Options>,
+    endpoint: String,
+    deadline: Instant,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let mut client = connect(&options, &endpoint).await?;
+    let mut shop = business::Shop::new(options.seed, lookout_proto::now_unix_nano());
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let encoding = match options.protocol {
+        Transport::HttpJson => Encoding::Json,
+        _ => Encoding::Protobuf,
+    };
+    let c = &run.counters;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::time::sleep_until(deadline.into()) => break,
+        }
+        if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+            break;
+        }
+        shop.tick();
+        let (request, points) = shop.export(lookout_proto::now_unix_nano());
+        let body = encode(&request, encoding);
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.sent.fetch_add(points, Ordering::Relaxed);
+        c.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+        match send(&mut client, &options, &endpoint, Signal::Metrics, body).await {
+            Outcome::Answered { rejected } => {
+                let accepted = points.saturating_sub(rejected);
+                c.accepted.fetch_add(accepted, Ordering::Relaxed);
+                c.accepted_samples.fetch_add(accepted, Ordering::Relaxed);
+                c.rejected
+                    .fetch_add(rejected.min(points), Ordering::Relaxed);
+            }
+            Outcome::Failed { status, .. } => {
+                c.failed.fetch_add(points, Ordering::Relaxed);
+                if let Ok(mut failures) = c.failures.lock() {
+                    *failures.entry(status).or_default() += 1;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -716,6 +772,17 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             interval,
             Arc::clone(&stop),
         )));
+    }
+    if !options.no_business {
+        if let Some(run) = runs.iter().find(|r| r.signal == Signal::Metrics) {
+            tasks.push(tokio::spawn(business(
+                Arc::clone(run),
+                Arc::clone(&options),
+                endpoint.clone(),
+                deadline,
+                Arc::clone(&stop),
+            )));
+        }
     }
     let mut first_error = None;
     for task in tasks {

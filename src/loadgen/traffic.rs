@@ -108,7 +108,7 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-fn kv(key: &str, value: Value) -> KeyValue {
+pub(super) fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue { value: Some(value) }),
@@ -116,7 +116,7 @@ fn kv(key: &str, value: Value) -> KeyValue {
     }
 }
 
-fn s(value: impl Into<String>) -> Value {
+pub(super) fn s(value: impl Into<String>) -> Value {
     Value::StringValue(value.into())
 }
 
@@ -124,7 +124,7 @@ fn i(value: i64) -> Value {
     Value::IntValue(value)
 }
 
-fn resource(service: &str, instance: u64) -> Option<Resource> {
+pub(super) fn resource(service: &str, instance: u64) -> Option<Resource> {
     Some(Resource {
         attributes: vec![
             kv("service.name", s(service)),
@@ -145,7 +145,7 @@ fn resource(service: &str, instance: u64) -> Option<Resource> {
     })
 }
 
-fn scope() -> Option<InstrumentationScope> {
+pub(super) fn scope() -> Option<InstrumentationScope> {
     Some(InstrumentationScope {
         name: "lookout-loadgen".into(),
         version: env!("CARGO_PKG_VERSION").into(),
