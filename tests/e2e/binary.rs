@@ -43,7 +43,7 @@ fn send_all(running: &ServerProcess) {
 }
 
 /// A minimal HTTP/1.1 exchange over a std TcpStream: this test runs no async runtime.
-fn http_request(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) fn http_request(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     write!(

@@ -5,6 +5,7 @@ mod alerting;
 mod bad_input;
 mod binary;
 mod common;
+mod demo;
 mod json;
 mod loadgen;
 mod logs;
