@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue, KeyValue};
 use lookout_proto::otlp::resource::v1::Resource;
 use lookout_proto::otlp::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use lookout_proto::requests::string_kv as kv;
 use prost::Message;
 
 use crate::loadgen::{Options, Progress, Signal, Transport};
@@ -35,16 +35,6 @@ const RULES: &str = r#"groups:
 /// How the `fraud-check` service behaves: failing for the first 3 minutes of every 8.
 fn failing(elapsed: Duration) -> bool {
     elapsed.as_secs() % 480 < 180
-}
-
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
 }
 
 /// One second of `fraud-check` requests: 10 server spans, a quarter failing while it fails.

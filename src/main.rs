@@ -286,15 +286,20 @@ fn init_logging(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = load_config(&args)?;
-    init_logging(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// The runtime of `serve` and `demo`.
+fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(64)
         .thread_name("lookout")
         .build()
-        .context("starting the async runtime")?;
+        .context("starting the async runtime")
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    init_logging(&config)?;
+    let runtime = server_runtime()?;
     runtime.block_on(async move {
         let server = Server::start(config).await?;
         let reload = tokio::spawn(reload_probes_on_hangup(
@@ -318,12 +323,7 @@ fn demo(args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = load_config(&args)?;
     init_logging(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(64)
-        .thread_name("lookout")
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = server_runtime()?;
     runtime.block_on(async move {
         let data_dir = config.data_dir.clone();
         let server = lookout::demo::start(config).await?;

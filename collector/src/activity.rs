@@ -370,17 +370,7 @@ impl ServiceActivity {
 mod tests {
     use super::*;
     use lookout_proto::model::{LogRecord, Resource};
-    use lookout_proto::otlp::common::v1::{AnyValue, KeyValue};
-
-    fn kv(key: &str, value: &str) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(value.into())),
-            }),
-            ..Default::default()
-        }
-    }
+    use lookout_proto::requests::string_kv as kv;
 
     fn logs(resources: &[&[(&str, &str)]], per_resource: usize) -> Batch<LogItem> {
         let mut batch = Batch::default();

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use lookout_proto::otlp::common::v1::{any_value, AnyValue, KeyValue};
+use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::metrics::v1::{
     metric::Data, number_data_point, AggregationTemporality, Gauge, Metric, NumberDataPoint,
     ResourceMetrics, ScopeMetrics, Sum,
@@ -44,15 +44,7 @@ impl HostMetricsConfig {
     }
 }
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
+use lookout_proto::requests::string_kv as kv;
 
 /// Reads the host and the process; keeps `sysinfo`'s state between collections (CPU usage is
 /// measured between two refreshes).

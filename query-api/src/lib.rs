@@ -192,6 +192,27 @@ pub(crate) mod testing {
         Arc::new(Store::open(dir, &StorageConfig::default()).unwrap())
     }
 
+    /// GETs `uri` from `app`: the status and the JSON body.
+    pub async fn get(app: &axum::Router, uri: &str) -> (axum::http::StatusCode, serde_json::Value) {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = app
+            .clone()
+            .oneshot(
+                axum::http::Request::get(uri)
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&body).unwrap_or_else(|e| {
+            panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&body))
+        });
+        (status, json)
+    }
+
     /// The log index of a store made by [`store`], with everything pending indexed.
     pub fn log_index(store: &Store) -> Arc<LogIndex> {
         let index = Arc::new(

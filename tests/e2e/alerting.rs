@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use serde_json::Value;
 
-use crate::common::{client, start};
+use crate::common::{client, get_json, start};
 
 /// A webhook receiver on loopback that keeps every body it gets.
 struct Hook {
@@ -91,14 +91,7 @@ fn webhook(url: &str) -> lookout_alerting::notify::WebhookConfig {
 }
 
 async fn alerts(server: &lookout::Server) -> Vec<Value> {
-    let body: Value = client()
-        .get(format!("http://{}/api/v1/alerts", server.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = get_json(server, "/api/v1/alerts").await;
     assert_eq!(body["status"], "success");
     body["data"]["alerts"].as_array().unwrap().clone()
 }
@@ -533,14 +526,7 @@ fn rules_commands_name_every_problem_and_failure() {
 }
 
 async fn rules_api(server: &lookout::Server, query: &str) -> Value {
-    let body: Value = client()
-        .get(format!("http://{}/api/v1/rules{query}", server.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = get_json(server, &format!("/api/v1/rules{query}")).await;
     assert_eq!(body["status"], "success", "{body}");
     body["data"].clone()
 }

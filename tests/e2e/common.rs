@@ -44,6 +44,17 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// GETs `path` from the HTTP API: the status and the JSON body.
+pub async fn get_json(server: &Server, path: &str) -> (u16, serde_json::Value) {
+    let response = client()
+        .get(format!("http://{}{path}", server.http_addr))
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
 /// POSTs `body` to the OTLP/HTTP receiver.
 pub async fn post(
     server: &Server,

@@ -12,7 +12,7 @@ use lookout::Server;
 use lookout_collector::probes::ProbeConfig;
 use serde_json::Value;
 
-use crate::common::{client, post, start};
+use crate::common::{get_json, post, start};
 
 fn probe(mut spec: Value) -> ProbeConfig {
     let object = spec.as_object_mut().unwrap();
@@ -24,14 +24,7 @@ fn probe(mut spec: Value) -> ProbeConfig {
 
 /// The probe's latest result in `/lookout/v1/probes`.
 async fn api_result(server: &Server, name: &str) -> Option<Value> {
-    let body: Value = client()
-        .get(format!("http://{}/lookout/v1/probes", server.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = get_json(server, "/lookout/v1/probes").await;
     body["probes"]
         .as_array()
         .unwrap()
@@ -42,15 +35,7 @@ async fn api_result(server: &Server, name: &str) -> Option<Value> {
 
 /// `/lookout/v1/services/{name}`: the HTTP status and the service.
 async fn service(server: &Server, name: &str) -> (u16, Value) {
-    let response = client()
-        .get(format!(
-            "http://{}/lookout/v1/services/{name}",
-            server.http_addr
-        ))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    get_json(server, &format!("/lookout/v1/services/{name}")).await
 }
 
 /// Asserts the service's status and its first reason's message.
@@ -63,20 +48,10 @@ async fn assert_service(server: &Server, name: &str, status: &str, reason: Optio
 
 /// The values of an instant query, by the value of `label`.
 async fn query(server: &Server, promql: &str) -> Vec<(Value, f64)> {
-    let body: Value = client()
-        .get(format!(
-            "http://{}/api/v1/query?{}",
-            server.http_addr,
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("query", promql)
-                .finish()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("query", promql)
+        .finish();
+    let (_, body) = get_json(server, &format!("/api/v1/query?{query}")).await;
     assert_eq!(body["status"], "success", "{promql}: {body}");
     body["data"]["result"]
         .as_array()

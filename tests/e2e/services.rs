@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use lookout::Server;
 use serde_json::{json, Value};
 
-use crate::common::{client, post, start};
+use crate::common::{get_json as get, post, start};
 
 const RULES: &str = r#"
 groups:
@@ -128,16 +128,6 @@ async fn round(server: &Server, round: u64) {
                     "dataPoints": [{"asInt": "123456789", "timeUnixNano": now}]}}]}]}]}),
     )
     .await;
-}
-
-async fn get(server: &Server, path: &str) -> (u16, Value) {
-    let response = client()
-        .get(format!("http://{}{path}", server.http_addr))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
 }
 
 fn by_name(body: &Value) -> std::collections::BTreeMap<String, Value> {

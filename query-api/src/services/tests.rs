@@ -1,9 +1,8 @@
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use lookout_storage::series::NewSample;
 use lookout_storage::Labels;
-use tower::ServiceExt;
+
+use crate::testing::get;
 
 /// 2023-11-14T22:13:20Z, in ms.
 const T0: i64 = 1_700_000_000_000;
@@ -111,17 +110,6 @@ fn samples() -> Vec<NewSample> {
         1.0,
     ));
     out
-}
-
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, serde_json::Value) {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
 }
 
 fn golden(name: &str, actual: &serde_json::Value) {

@@ -2,13 +2,10 @@
 //! files (`query-api/tests/golden/`; `UPDATE_GOLDEN=1` rewrites them), errors checked by
 //! status and message.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use lookout_proto::convert::{convert_traces, Limits};
 use lookout_proto::requests::shop_trace;
 use lookout_storage::SpanWriter;
-use tower::ServiceExt;
 
 /// 2026-01-01T00:00:00Z.
 const T0: u64 = 1_767_225_600_000_000_000;
@@ -37,17 +34,7 @@ fn shop() -> Api {
 }
 
 async fn get(api: &Api, uri: &str) -> (StatusCode, serde_json::Value) {
-    let response = api
-        .router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {}", String::from_utf8_lossy(&body)));
-    (status, json)
+    crate::testing::get(&api.router, uri).await
 }
 
 fn golden(name: &str, actual: &serde_json::Value) {
