@@ -147,9 +147,9 @@ impl EvidenceSource for StoreEvidence {
         let service_q: String = form_urlencoded::byte_serialize(service.as_bytes()).collect();
         Evidence {
             links: vec![format!(
-                "{base}/lookout/v1/errors?service={service_q}&start={}&end={}",
-                from_ms * 1000,
-                to_ms * 1000
+                "{base}/lookout/v1/errors?service={service_q}&start={:.3}&end={:.3}",
+                from_ms as f64 / 1000.0,
+                to_ms as f64 / 1000.0
             )],
             trace_ids,
             log_lines,

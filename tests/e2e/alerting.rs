@@ -196,6 +196,12 @@ async fn rising_error_rate_fires_then_resolves_through_a_webhook() {
             .is_some_and(|t| !t.is_empty()),
         "{alert}"
     );
+    // The evidence link opens the service's error groups in this server's API.
+    let link = alert["evidence"]["links"][0].as_str().unwrap();
+    let path = &link[link.find("/lookout/v1/errors").unwrap()..];
+    let (status, groups) = get_json(&server, path).await;
+    assert_eq!(status, 200, "{link}: {groups}");
+    assert!(!groups["groups"].as_array().unwrap().is_empty(), "{groups}");
     let summary = alert["annotations"]["summary"].as_str().unwrap().to_owned();
     assert!(summary.starts_with("checkout fails "), "{summary}");
     // Alertmanager's webhook body, exactly (times, fingerprint, value and evidence aside).
