@@ -1,0 +1,2 @@
+// CSS imports are handled by esbuild.
+declare module '*.css';
