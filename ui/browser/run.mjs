@@ -128,8 +128,10 @@ async function main() {
     let baseUrl = api;
     const probe = await fetch(`${api}/ui/`);
     const body = await probe.text();
-    if (!probe.ok || !body.includes('/ui/assets/')) {
-      if (process.env.LOOKOUT_REQUIRE_UI === '1') throw new Error(`${api}/ui/ does not serve the dashboard (HTTP ${probe.status}) and LOOKOUT_REQUIRE_UI=1`);
+    // LOOKOUT_UI_DEV=1: serve this checkout's dist/ even when the binary serves a UI (a debug
+    // binary reads ui/dist from the checkout it was built in, which may not be this one).
+    if (process.env.LOOKOUT_UI_DEV === '1' || !probe.ok || !body.includes('/ui/assets/')) {
+      if (process.env.LOOKOUT_REQUIRE_UI === '1' && process.env.LOOKOUT_UI_DEV !== '1') throw new Error(`${api}/ui/ does not serve the dashboard (HTTP ${probe.status}) and LOOKOUT_REQUIRE_UI=1`);
       dev = await startDevServer({ target: api });
       baseUrl = dev.url;
       console.log(`note: ${api}/ui/ does not serve the dashboard (HTTP ${probe.status}); using dev-server.mjs at ${baseUrl}`);

@@ -17,6 +17,12 @@ const PAGES: Record<Route['page'], () => Promise<PageModule>> = {
   dashboard: () => import('./pages/dashboard'),
   metrics: () => import('./pages/metrics'),
   alerts: () => import('./pages/alerts'),
+  traces: () => import('./pages/traces'),
+  trace: () => import('./pages/trace'),
+  logs: () => import('./pages/logs'),
+  errors: () => import('./pages/errors'),
+  error: () => import('./pages/error'),
+  servicemap: () => import('./pages/servicemap'),
   notfound: () => import('./pages/notfound'),
 };
 
@@ -25,6 +31,10 @@ const NAV: { label: string; href: string; pages: Route['page'][] }[] = [
   { label: 'Hosts', href: '/ui/hosts', pages: ['hosts'] },
   { label: 'Dashboards', href: '/ui/dashboards', pages: ['dashboards', 'dashboard'] },
   { label: 'Metrics', href: '/ui/metrics', pages: ['metrics'] },
+  { label: 'Traces', href: '/ui/traces', pages: ['traces', 'trace'] },
+  { label: 'Logs', href: '/ui/logs', pages: ['logs'] },
+  { label: 'Errors', href: '/ui/errors', pages: ['errors', 'error'] },
+  { label: 'Service map', href: '/ui/service-map', pages: ['servicemap'] },
   { label: 'Alerts', href: '/ui/alerts', pages: ['alerts'] },
 ];
 

@@ -68,8 +68,8 @@ export default async function check(ctx) {
     const charted = await page.textContent('[data-testid=charted-expr]');
     assert(charted.includes('(threshold > 0.2)') && !charted.startsWith('sum by (service_name) (rate(traces_span_metrics_calls_total{status_code="STATUS_CODE_ERROR"}[5m])) / sum by (service_name) (rate(traces_span_metrics_calls_total[5m])) >'), `charted: ${charted}`);
     const traces = await page.$$eval('[data-testid=evidence-traces] a', (as) => as.map((a) => ({ id: a.textContent, href: a.getAttribute('href') })));
-    assert(traces.length > 0 && traces.every((t) => t.href === `/lookout/v1/traces/${t.id}`), `evidence traces: ${JSON.stringify(traces)}`);
-    const tr = await (await fetch(`${ctx.api}${traces[0].href}`)).json();
+    assert(traces.length > 0 && traces.every((t) => t.href === `/ui/traces/${t.id}`), `evidence traces: ${JSON.stringify(traces)}`);
+    const tr = await (await fetch(`${ctx.api}/lookout/v1/traces/${traces[0].id}`)).json();
     assert(JSON.stringify(tr).includes(EXPECTED.failing), 'the evidence trace link does not open a trace of the service');
     const logs = await page.$$eval('[data-testid=evidence-logs] li', (lis) => lis.map((l) => l.textContent));
     assert(logs.includes(ERROR_LOG), `evidence logs: ${JSON.stringify(logs)}`);

@@ -300,3 +300,35 @@ export async function service(name: string, startMs: number, endMs: number, sign
     signal,
   );
 }
+
+// ---------- Traces (trace search and view pages) ----------
+
+import type { TraceLog, TraceSummary, TraceTree } from './traces';
+
+/** /lookout/v1/traces with the query pairs of `searchQuery` (lib/traces.ts). */
+export async function searchTraces(pairs: [string, string][], signal?: AbortSignal): Promise<TraceSummary[]> {
+  const url = `/lookout/v1/traces?${new URLSearchParams(pairs).toString()}`;
+  return (await getJson<{ traces: TraceSummary[] }>(url, signal)).traces ?? [];
+}
+
+/** The trace tree (/lookout/v1/traces/{id}). */
+export async function traceTree(id: string, signal?: AbortSignal): Promise<TraceTree> {
+  return getJson<TraceTree>(`/lookout/v1/traces/${encodeURIComponent(id)}`, signal);
+}
+
+/** The logs of a trace, oldest first. */
+export async function traceLogs(id: string, signal?: AbortSignal): Promise<{ logs: TraceLog[]; truncated: boolean }> {
+  const r = await getJson<{ logs: TraceLog[]; truncated?: boolean }>(`/lookout/v1/traces/${encodeURIComponent(id)}/logs`, signal);
+  return { logs: r.logs ?? [], truncated: !!r.truncated };
+}
+
+/** Services with spans (Jaeger's /api/services). */
+export async function traceServices(signal?: AbortSignal): Promise<string[]> {
+  return ((await getJson<{ data: string[] | null }>('/api/services', signal)).data ?? []).slice().sort();
+}
+
+/** Span names of a service (Jaeger's /api/services/{s}/operations). */
+export async function traceOperations(service: string, signal?: AbortSignal): Promise<string[]> {
+  const r = await getJson<{ data: string[] | null }>(`/api/services/${encodeURIComponent(service)}/operations`, signal);
+  return (r.data ?? []).slice().sort();
+}

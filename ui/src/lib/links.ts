@@ -3,21 +3,30 @@
 
 import { qs } from './api';
 
-const s = (ms: number) => String(Math.floor(ms / 1000));
-
-/** One trace (exemplar dots, trace ids). */
-export function traceLink(traceId: string): string {
-  return `/lookout/v1/traces/${encodeURIComponent(traceId)}`;
+/** One trace (exemplar dots, trace ids), optionally with a span selected. */
+export function traceLink(traceId: string, spanId?: string): string {
+  return `/ui/traces/${encodeURIComponent(traceId)}${qs({ span: spanId || undefined })}`;
 }
 
 /** Traces of a service over a time range. */
 export function serviceTracesLink(service: string, startMs: number, endMs: number): string {
-  return `/lookout/v1/traces${qs({ service, start: s(startMs), end: s(endMs) })}`;
+  return `/ui/traces${qs({ from: String(Math.floor(startMs)), service, to: String(Math.ceil(endMs)) })}`;
 }
 
 /** Logs of a service over a time range. */
 export function serviceLogsLink(service: string, startMs: number, endMs: number): string {
-  return `/lookout/v1/logs${qs({ service, start: s(startMs), end: s(endMs) })}`;
+  return `/ui/logs${qs({ from: String(Math.floor(startMs)), service, to: String(Math.ceil(endMs)) })}`;
+}
+
+/** Logs matching a query (the logs explorer), e.g. the logs of a trace. */
+export function logsLink(params: { q?: string; service?: string; traceId?: string; fromMs?: number; toMs?: number }): string {
+  return `/ui/logs${qs({
+    from: params.fromMs === undefined ? undefined : String(Math.floor(params.fromMs)),
+    q: params.q || undefined,
+    service: params.service || undefined,
+    to: params.toMs === undefined ? undefined : String(Math.ceil(params.toMs)),
+    trace_id: params.traceId || undefined,
+  })}`;
 }
 
 /** Whether a link leaves the single-page app (the JSON API pages above do). */

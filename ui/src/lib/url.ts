@@ -10,6 +10,12 @@ export type Route =
   | { page: 'dashboard'; id: string }
   | { page: 'metrics' }
   | { page: 'alerts' }
+  | { page: 'traces' }
+  | { page: 'trace'; id: string }
+  | { page: 'logs' }
+  | { page: 'errors' }
+  | { page: 'error'; service: string; operation: string }
+  | { page: 'servicemap' }
   | { page: 'notfound'; path: string };
 
 function decodeSegment(s: string): string | null {
@@ -46,6 +52,21 @@ export function matchRoute(pathname: string): Route {
       return parts.length === 1 ? { page: 'metrics' } : { page: 'notfound', path: pathname };
     case 'alerts':
       return parts.length === 1 ? { page: 'alerts' } : { page: 'notfound', path: pathname };
+    case 'traces': {
+      if (parts.length === 1) return { page: 'traces' };
+      const id = parts.length === 2 ? one(1) : null;
+      return id ? { page: 'trace', id } : { page: 'notfound', path: pathname };
+    }
+    case 'logs':
+      return parts.length === 1 ? { page: 'logs' } : { page: 'notfound', path: pathname };
+    case 'service-map':
+      return parts.length === 1 ? { page: 'servicemap' } : { page: 'notfound', path: pathname };
+    case 'errors': {
+      if (parts.length === 1) return { page: 'errors' };
+      const service = parts.length === 3 ? one(1) : null;
+      const operation = parts.length === 3 ? one(2) : null;
+      return service !== null && operation !== null && service !== '' ? { page: 'error', service, operation } : { page: 'notfound', path: pathname };
+    }
     default:
       return { page: 'notfound', path: pathname };
   }
@@ -54,6 +75,11 @@ export function matchRoute(pathname: string): Route {
 /** The UI path of a service page, the name URL-encoded as one segment. */
 export function servicePath(name: string): string {
   return `${BASE}/services/${encodeURIComponent(name)}`;
+}
+
+/** The UI path of an error group: service and operation as segments, the kind (exception type, else message) in `kind=`. */
+export function errorGroupPath(service: string, operation: string, kind: string): string {
+  return `${BASE}/errors/${encodeURIComponent(service)}/${encodeURIComponent(operation)}?kind=${encodeURIComponent(kind)}`;
 }
 
 export function dashboardPath(id: string): string {

@@ -9,7 +9,7 @@ import { setParams, useParams, useTime, type TimeState } from '../lib/store';
 import { alerts as fetchAlerts, getJson, qs, queryRange, rules as fetchRules, type Alert, type Labels, type Rule, type RuleGroup, type RangeResult } from '../lib/api';
 import { pickStep } from '../lib/time';
 import { formatAgo, formatDateTime, formatDurationMs, formatNumber } from '../lib/format';
-import { traceLink } from '../lib/links';
+import { serviceLogsLink, traceLink } from '../lib/links';
 import { alertService, labelsKey, seriesOfAlert, splitComparison } from '../lib/alerts';
 import { Chart } from '../components/chart';
 import { ErrorBox, Link, Loading, PageHeader } from '../components/common';
@@ -355,7 +355,12 @@ function EvidenceView({ service, time }: { service: string; time: TimeState }) {
           ) : (
             <div class="muted small">none in the time range</div>
           )}
-          <div class="small muted">Error log lines</div>
+          <div class="small muted">
+            Error log lines{' '}
+            <Link href={serviceLogsLink(service, time.start, time.end)} data-testid="evidence-logs-link">
+              (all logs of the service in the window)
+            </Link>
+          </div>
           {ev.data.logLines?.length ? (
             <ul class="evidence-list" data-testid="evidence-logs">
               {ev.data.logLines.map((l) => (
