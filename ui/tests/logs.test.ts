@@ -74,7 +74,7 @@ test('record identity and ids', () => {
 });
 
 test('error groups: kind, matching, stack traces of a trace newest first', () => {
-  const g: ErrorGroup = { service: 's', operation: 'op', exceptionType: '', message: 'boom', count: 1, firstSeen: '', lastSeen: '', traceIds: [] };
+  const g: ErrorGroup = { service: 's', operation: 'op', exceptionType: '', message: 'boom', count: 1, firstSeen: '', lastSeen: '', traceIds: [], spanIds: [] };
   assert.equal(groupKind(g), 'boom');
   assert.equal(groupKind({ ...g, exceptionType: 'E' }), 'E');
   assert.ok(sameGroup(g, 's', 'op', 'boom'));

@@ -515,12 +515,30 @@ pub struct ErrorGroup {
     #[serde(skip)]
     pub last_seen_unix_nano: u64,
     pub trace_ids: Vec<String>,
+    /// The failing span of each of `trace_ids`, in the same order.
+    pub span_ids: Vec<String>,
+    /// Occurrences per equal part of the window, oldest first (when asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<u64>,
+}
+
+/// How [`error_groups`] counts occurrences over time: `count` equal buckets of the window
+/// starting at `start_unix_nano` and `width` nanoseconds wide each.
+#[derive(Clone, Copy, Debug)]
+pub struct Buckets {
+    pub start_unix_nano: u64,
+    pub width: u64,
+    pub count: usize,
 }
 
 /// Newest trace ids kept per group.
 const TRACES_PER_GROUP: usize = 5;
 
-pub fn error_groups(spans: &[ErrorSpan], by_recency: bool) -> Vec<ErrorGroup> {
+pub fn error_groups(
+    spans: &[ErrorSpan],
+    by_recency: bool,
+    buckets: Option<Buckets>,
+) -> Vec<ErrorGroup> {
     let mut groups: HashMap<(&str, &str, &str), ErrorGroup> = HashMap::new();
     for s in spans {
         // Group by exception type; without one, by the status message.
@@ -542,8 +560,16 @@ pub fn error_groups(spans: &[ErrorSpan], by_recency: bool) -> Vec<ErrorGroup> {
                 first_seen_unix_nano: u64::MAX,
                 last_seen_unix_nano: 0,
                 trace_ids: Vec::new(),
+                span_ids: Vec::new(),
+                buckets: buckets.map_or_else(Vec::new, |b| vec![0; b.count]),
             });
         g.count += 1;
+        if let Some(b) = buckets {
+            let i = (s.start_unix_nano.saturating_sub(b.start_unix_nano) / b.width.max(1)) as usize;
+            if let Some(n) = g.buckets.get_mut(i.min(b.count.saturating_sub(1))) {
+                *n += 1;
+            }
+        }
         if s.start_unix_nano > g.last_seen_unix_nano {
             g.last_seen_unix_nano = s.start_unix_nano;
             g.message.clone_from(&s.message);
@@ -553,6 +579,7 @@ pub fn error_groups(spans: &[ErrorSpan], by_recency: bool) -> Vec<ErrorGroup> {
         let id = s.trace_id.to_hex();
         if g.trace_ids.len() < TRACES_PER_GROUP && !g.trace_ids.contains(&id) {
             g.trace_ids.push(id);
+            g.span_ids.push(s.span_id.to_hex());
         }
     }
     let mut out: Vec<ErrorGroup> = groups

@@ -179,6 +179,22 @@ pub async fn errors(
         None => 100,
     };
     let service = get(&pairs, &["service"]).map(str::to_string);
+    let buckets = match get(&pairs, &["buckets"]) {
+        Some(n) => {
+            let count = params::integer::<usize>("buckets", n)?;
+            if !(1..=1000).contains(&count) {
+                return Err(ApiError::bad(
+                    "malformed parameter buckets: must be 1 to 1000",
+                ));
+            }
+            Some(analysis::Buckets {
+                start_unix_nano: start,
+                width: (end - start).div_ceil(count as u64),
+                count,
+            })
+        }
+        None => None,
+    };
     let max = api.config.max_error_spans;
     let (mut groups, truncated) = blocking(move || {
         if let Some(s) = &service {
@@ -192,7 +208,10 @@ pub async fn errors(
             .search
             .error_spans(service.as_deref(), range, max, Some(api.deadline()))?;
         let truncated = spans.len() >= max;
-        Ok((analysis::error_groups(&spans, by_recency), truncated))
+        Ok((
+            analysis::error_groups(&spans, by_recency, buckets),
+            truncated,
+        ))
     })
     .await?;
     groups.truncate(limit);

@@ -543,6 +543,23 @@ async fn lookout_endpoints_match_golden_files() {
     )
     .await;
     assert_eq!(body["groups"][0]["count"], 2);
+    // Occurrences over time, and the failing span of each sample trace.
+    let (_, body) = get(&api, &format!("/lookout/v1/errors?{window}&buckets=6")).await;
+    for g in body["groups"].as_array().unwrap() {
+        let buckets: Vec<u64> = serde_json::from_value(g["buckets"].clone()).unwrap();
+        assert_eq!(buckets.len(), 6);
+        assert_eq!(
+            buckets.iter().sum::<u64>(),
+            g["count"].as_u64().unwrap(),
+            "{g}"
+        );
+        let spans = g["spanIds"].as_array().unwrap();
+        assert_eq!(spans.len(), g["traceIds"].as_array().unwrap().len());
+        assert!(spans.iter().all(|s| s.as_str().unwrap().len() == 16));
+    }
+    let (status, body) = get(&api, &format!("/lookout/v1/errors?{window}&buckets=0")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("buckets"));
     let (status, body) = get(&api, &format!("/lookout/v1/errors?{window}&sort=sideways")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("sort"));

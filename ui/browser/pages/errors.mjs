@@ -27,6 +27,9 @@ export default async function check(ctx) {
       // Default sort: count, descending.
       const counts = (await groups(page)).map((g) => g.count);
       assert(counts.every((c, i) => i === 0 || counts[i - 1] >= c), `not sorted by count: ${counts}`);
+      // Each sparkline counts exactly the group's occurrences over the range.
+      const spark = await page.$$eval('[data-testid=error-group]', (trs) => trs.map((t) => [t.getAttribute('data-count'), t.getAttribute('data-spark-total')]));
+      assert(spark.every(([c, s]) => c === s), `sparkline totals ≠ counts: ${JSON.stringify(spark)}`);
       // Sort by service (ascending) goes to the URL.
       await page.click('th button[data-sort=service]');
       await page.waitForFunction(() => new URL(location.href).searchParams.get('sort') === 'service');

@@ -228,6 +228,10 @@ export interface ErrorGroup {
   firstSeen: string;
   lastSeen: string;
   traceIds: string[];
+  /** The failing span of each of `traceIds`. */
+  spanIds: string[];
+  /** Occurrences per equal part of the range, when asked for. */
+  buckets?: number[];
 }
 
 export interface ErrorsAnswer {
@@ -237,9 +241,9 @@ export interface ErrorsAnswer {
   groups: ErrorGroup[];
 }
 
-export async function errorGroups(startMs: number, endMs: number, opts: { service?: string; sort?: 'count' | 'recent'; limit?: number }, signal?: AbortSignal): Promise<ErrorsAnswer> {
+export async function errorGroups(startMs: number, endMs: number, opts: { service?: string; sort?: 'count' | 'recent'; limit?: number; buckets?: number }, signal?: AbortSignal): Promise<ErrorsAnswer> {
   return getJson<ErrorsAnswer>(
-    `/lookout/v1/errors${qs({ start: secFloor(startMs), end: secCeil(endMs), service: opts.service || undefined, sort: opts.sort, limit: opts.limit })}`,
+    `/lookout/v1/errors${qs({ start: secFloor(startMs), end: secCeil(endMs), service: opts.service || undefined, sort: opts.sort, limit: opts.limit, buckets: opts.buckets })}`,
     signal,
   );
 }

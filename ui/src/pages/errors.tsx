@@ -3,19 +3,12 @@
 // and a sparkline. URL state: sort (count, last_seen, first_seen, service, operation; "-" =
 // descending), service, from/to.
 //
-// The sparkline is the operation's errors per bucket from the span metrics:
-// sum by (service_name, span_name) (increase(traces_span_metrics_calls_total{status_code=
-// "STATUS_CODE_ERROR"}[step])). The API has no per-group time series, so groups of one operation
-// with different exception types share their operation's line (the tooltip says so).
+// The sparkline is the group's own occurrences per bucket (`buckets` of /lookout/v1/errors).
 
 import { useMemo } from 'preact/hooks';
 import { carrySearch, decodeSort, encodeSort, errorGroupPath, servicePath, toggleSort, type Route, type SortState } from '../lib/url';
 import { useAsync, useTitle } from '../lib/hooks';
 import { setParams, useParams, useSearch, useTime } from '../lib/store';
-import { queryRange } from '../lib/api';
-import { alignMatrix } from '../lib/series';
-import { pickStep } from '../lib/time';
-import { CALLS, ERROR_STATUS, promRange, selector } from '../lib/promql';
 import { formatAgo, formatDateTime } from '../lib/format';
 import { errorGroups, groupKind, type ErrorGroup } from '../lib/logs';
 import { ErrorBox, Link, Loading, PageHeader, SortHeader } from '../components/common';
@@ -52,18 +45,14 @@ export function sortGroups(list: ErrorGroup[], sort: SortState): ErrorGroup[] {
   });
 }
 
-/** Errors per bucket of every operation (service_name, span_name) over the range. */
-export function useErrorSparks(start: number, end: number, tick: number) {
-  const step = pickStep(start, end, 30);
-  const expr = `sum by (service_name, span_name) (increase(${CALLS}${selector([['status_code', '=', ERROR_STATUS]])}[${promRange(step)}]))`;
-  const r = useAsync((s) => queryRange(expr, start, end, { step, signal: s }), [expr, start, end, tick]);
-  return useMemo(() => {
-    const m = new Map<string, (number | null)[]>();
-    if (!r.data) return { xs: [] as number[], m, ready: !!r.error };
-    const a = alignMatrix(r.data);
-    a.labels.forEach((l, i) => m.set(`${l.service_name ?? ''}\u0000${l.span_name ?? ''}`, a.ys[i] as (number | null)[]));
-    return { xs: a.xs, m, ready: true };
-  }, [r.data, r.error]);
+/** Buckets of the sparklines over the range. */
+const SPARK_BUCKETS = 30;
+
+/** The bucket start times (seconds) of `SPARK_BUCKETS` equal parts of `[start, end]` (ms). */
+export function bucketTimes(startMs: number, endMs: number, n = SPARK_BUCKETS): number[] {
+  const start = Math.floor(startMs / 1000);
+  const width = Math.ceil((Math.ceil(endMs / 1000) - start) / n);
+  return Array.from({ length: n }, (_, i) => start + i * width);
 }
 
 export default function ErrorsPage(_props: { route: Route }) {
@@ -74,12 +63,12 @@ export default function ErrorsPage(_props: { route: Route }) {
   const sort = decodeSort(params.get('sort'), SORT_KEYS, DEFAULT_SORT);
   const service = params.get('service') ?? '';
   const apiSort = sort.key === 'last_seen' || sort.key === 'first_seen' ? 'recent' : 'count';
-  const res = useAsync((s) => errorGroups(time.start, time.end, { service, sort: apiSort, limit: 1000 }, s), [time.start, time.end, time.tick, service, apiSort]);
-  const sparks = useErrorSparks(time.start, time.end, time.tick);
+  const res = useAsync((s) => errorGroups(time.start, time.end, { service, sort: apiSort, limit: 1000, buckets: SPARK_BUCKETS }, s), [time.start, time.end, time.tick, service, apiSort]);
+  const sparkXs = useMemo(() => bucketTimes(time.start, time.end), [time.start, time.end]);
   const rows = useMemo(() => sortGroups(res.data?.groups ?? [], sort), [res.data, sort.key, sort.dir]);
   const onSort = (col: string) => setParams({ sort: encodeSort(toggleSort(sort, col, col === 'service' || col === 'operation' ? 'asc' : 'desc')) }, { replace: true });
   const total = rows.reduce((a, g) => a + g.count, 0);
-  const ready = (!!res.data || !!res.error) && sparks.ready;
+  const ready = !!res.data || !!res.error;
   const now = Date.now();
   return (
     <div class="page" data-page="errors" data-ready={ready ? 'true' : 'false'}>
@@ -117,7 +106,7 @@ export default function ErrorsPage(_props: { route: Route }) {
                   <SortHeader label="Operation" col="operation" sort={sort} onSort={onSort} />
                   <th>Exception / message</th>
                   <SortHeader label="Count" col="count" sort={sort} onSort={onSort} numeric />
-                  <th class="num" title="Errors of the operation per bucket (span metrics)">
+                  <th class="num" title="Occurrences of the group over the range">
                     Trend
                   </th>
                   <SortHeader label="First seen" col="first_seen" sort={sort} onSort={onSort} numeric />
@@ -126,9 +115,9 @@ export default function ErrorsPage(_props: { route: Route }) {
               </thead>
               <tbody>
                 {rows.map((g) => {
-                  const sp = sparks.m.get(`${g.service}\u0000${g.operation}`);
+                  const sp = g.buckets;
                   return (
-                    <tr data-testid="error-group" data-service={g.service} data-operation={g.operation} data-kind={groupKind(g)} data-count={String(g.count)}>
+                    <tr data-testid="error-group" data-service={g.service} data-operation={g.operation} data-kind={groupKind(g)} data-count={String(g.count)} data-spark-total={String((g.buckets ?? []).reduce((a, b) => a + b, 0))}>
                       <td class="name">
                         <Link href={`${servicePath(g.service)}${carrySearch(search)}`}>{g.service}</Link>
                       </td>
@@ -143,7 +132,7 @@ export default function ErrorsPage(_props: { route: Route }) {
                         {g.count}
                       </td>
                       <td class="num spark-cell">
-                        {sp ? <Sparkline xs={sparks.xs} values={sp} unit="plain" color="#c62828" /> : <span class="muted">–</span>}
+                        {sp ? <Sparkline xs={sparkXs} values={sp} unit="plain" color="#c62828" /> : <span class="muted">–</span>}
                       </td>
                       <td class="num" title={formatDateTime(Date.parse(g.firstSeen))}>
                         {formatAgo(Date.parse(g.firstSeen), now)}
