@@ -7,6 +7,7 @@ import type { RangeResult, Labels } from '../lib/api';
 import { alignMatrix, seriesName, varyingKeys, type ExemplarPoint } from '../lib/series';
 import { formatValue, formatDateTime, type Unit } from '../lib/format';
 import { setParams } from '../lib/store';
+import type { Params } from '../lib/url';
 import { traceLink } from '../lib/links';
 import { ErrorBox } from './common';
 
@@ -38,6 +39,20 @@ export interface ChartProps {
   format?: (v: number) => string;
   /** draws bars instead of lines; added for the dashboards pages */
   bars?: boolean;
+}
+
+/**
+ * uPlot `setSelect` hook of drag to zoom: a selection 3 px wide or more clears itself and sets
+ * from/to (ms) in the URL, with the `extra` URL parameters.
+ */
+export function zoomToSelection(extra: Params = {}): (u: uPlot) => void {
+  return (u) => {
+    if (u.select.width < 3) return;
+    const min = u.posToVal(u.select.left, 'x');
+    const max = u.posToVal(u.select.left + u.select.width, 'x');
+    u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+    setParams({ from: String(Math.round(min * 1000)), to: String(Math.round(max * 1000)), ...extra });
+  };
 }
 
 export function Chart(props: ChartProps) {
@@ -161,17 +176,7 @@ function UPlotView(props: ChartProps & { aligned: ReturnType<typeof alignMatrix>
           ...(unit === 'bytes' || unit === 'bytes/s' ? { incrs: BYTE_INCRS } : {}),
         },
       ],
-      hooks: {
-        setSelect: [
-          (u) => {
-            if (u.select.width < 3) return;
-            const min = u.posToVal(u.select.left, 'x');
-            const max = u.posToVal(u.select.left + u.select.width, 'x');
-            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-            setParams({ from: String(Math.round(min * 1000)), to: String(Math.round(max * 1000)) });
-          },
-        ],
-      },
+      hooks: { setSelect: [zoomToSelection()] },
     };
     const u = new uPlot(opts, [aligned.xs, ...aligned.ys] as unknown as uPlot.AlignedData, node);
     plot.current = u;

@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import { LEVEL_COLORS, stackVolume, type Volume } from '../lib/logs';
 import { formatDateTime, formatSI } from '../lib/format';
-import { setParams } from '../lib/store';
+import { zoomToSelection } from './chart';
 import { ErrorBox } from './common';
 
 export function VolumeChart(props: { data: Volume | undefined; error?: Error | undefined; loading?: boolean; height?: number }) {
@@ -81,17 +81,7 @@ function VolumePlot({ st, height }: { st: ReturnType<typeof stackVolume>; height
           { stroke: '#555', grid: { show: false }, ticks: { stroke: '#ddd' } },
           { stroke: '#555', grid: { stroke: '#eee' }, ticks: { stroke: '#ddd' }, size: 44, values: (_u, splits) => splits.map((v) => formatSI(v)) },
         ],
-        hooks: {
-          setSelect: [
-            (u) => {
-              if (u.select.width < 3) return;
-              const min = u.posToVal(u.select.left, 'x');
-              const max = u.posToVal(u.select.left + u.select.width, 'x');
-              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-              setParams({ from: String(Math.round(min * 1000)), to: String(Math.round(max * 1000)), tail: null });
-            },
-          ],
-        },
+        hooks: { setSelect: [zoomToSelection({ tail: null })] },
       },
       [st.xs, ...order.map((i) => st.stacked[i]!)] as unknown as uPlot.AlignedData,
       node,

@@ -31,11 +31,15 @@ export function errorFromBody(body: unknown, status: number, url: string): ApiEr
   return new ApiError(`HTTP ${status}`, status, null, url);
 }
 
-/** GET a JSON document; non-2xx and Prometheus `status: "error"` become ApiError. */
-export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+/**
+ * fetch `url` and parse the answer (empty: null). A network failure and a non-2xx answer become
+ * ApiError (the body's message, else its first 300 characters); a 2xx answer that is not JSON
+ * gives `body: undefined`. An abort is rethrown as is.
+ */
+export async function fetchJson(url: string, init: RequestInit): Promise<{ status: number; body: unknown }> {
   let res: Response;
   try {
-    res = await fetch(url, { signal: signal ?? null, headers: { Accept: 'application/json' } });
+    res = await fetch(url, init);
   } catch (e) {
     if (isAbort(e)) throw e;
     throw new ApiError(`network error: ${e instanceof Error ? e.message : String(e)}`, 0, 'network', url);
@@ -46,11 +50,18 @@ export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> 
     body = text ? JSON.parse(text) : null;
   } catch {
     if (!res.ok) throw new ApiError(text.slice(0, 300) || `HTTP ${res.status}`, res.status, null, url);
-    throw new ApiError('the answer is not JSON', res.status, 'bad_response', url);
+    return { status: res.status, body: undefined };
   }
   if (!res.ok) throw errorFromBody(body, res.status, url);
+  return { status: res.status, body };
+}
+
+/** GET a JSON document; non-2xx and Prometheus `status: "error"` become ApiError. */
+export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const { status, body } = await fetchJson(url, { signal: signal ?? null, headers: { Accept: 'application/json' } });
+  if (body === undefined) throw new ApiError('the answer is not JSON', status, 'bad_response', url);
   if (body && typeof body === 'object' && (body as { status?: unknown }).status === 'error') {
-    throw errorFromBody(body, res.status, url);
+    throw errorFromBody(body, status, url);
   }
   return body as T;
 }

@@ -2,7 +2,7 @@
 // legend templates, units, thresholds, layout and the API's validation problems. The functions
 // below the API calls are pure (unit-tested in tests/dashboards.test.ts).
 
-import { ApiError, getJson, errorFromBody, isAbort, type Labels } from './api';
+import { fetchJson, getJson, type Labels } from './api';
 import { formatBytes, formatDurationMs, formatNumber, formatSI } from './format';
 import { promRange } from './promql';
 
@@ -86,26 +86,12 @@ export async function getDashboard(id: string, signal?: AbortSignal): Promise<Da
 }
 
 async function send<T>(method: string, url: string, body?: unknown): Promise<T | null> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
-      body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-  } catch (e) {
-    if (isAbort(e)) throw e;
-    throw new ApiError(`network error: ${e instanceof Error ? e.message : String(e)}`, 0, 'network', url);
-  }
-  const text = await res.text();
-  let parsed: unknown = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    if (!res.ok) throw new ApiError(text.slice(0, 300) || `HTTP ${res.status}`, res.status, null, url);
-  }
-  if (!res.ok) throw errorFromBody(parsed, res.status, url);
-  return parsed as T | null;
+  const { body: parsed } = await fetchJson(url, {
+    method,
+    headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return (parsed ?? null) as T | null;
 }
 
 /** POST: creates (201). `body` may be raw JSON text (import). */

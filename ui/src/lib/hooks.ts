@@ -35,6 +35,28 @@ export function useAsync<T>(fn: (signal: AbortSignal) => Promise<T>, deps: unkno
   return state;
 }
 
+/**
+ * A form's submit handler around `action`: prevents the default, sets `busy` while it runs and
+ * keeps its failure in `error` (cleared on each submit).
+ */
+export function useSubmit(action: () => Promise<void>): { busy: boolean; error: Error | null; submit: (e: Event) => Promise<void> } {
+  const [error, setError] = useState<Error | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err as Error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, submit };
+}
+
 /** Sets document.title for the page. */
 export function useTitle(title: string) {
   useEffect(() => {

@@ -1,6 +1,8 @@
 // Traces: the API's shapes, the flattened tree the waterfall draws, the critical path, the
 // comparison of two traces, the search form <-> URL <-> API mapping. Pure (unit-tested).
 
+import type { LogRecord } from './logs';
+
 export interface ServiceCount {
   name: string;
   spanCount: number;
@@ -71,18 +73,8 @@ export interface TraceTree {
   roots: SpanNode[];
 }
 
-export interface TraceLog {
-  time: string;
-  timeUnixNano: string;
-  severity: string;
-  severityNumber: number;
-  service: string;
-  body: unknown;
-  attributes: Attrs;
-  resource?: Attrs;
-  traceId: string;
-  spanId: string;
-}
+/** A log of the trace (/lookout/v1/traces/{id}/logs): the logs API's record, as read here. */
+export type TraceLog = Omit<LogRecord, 'resource' | 'scope'> & { resource?: Attrs };
 
 // ---------- the flattened tree ----------
 

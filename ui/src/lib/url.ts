@@ -138,3 +138,23 @@ export function toggleSort(cur: SortState, key: string, defaultDir: SortDir = 'd
   if (cur.key === key) return { key, dir: cur.dir === 'asc' ? 'desc' : 'asc' };
   return { key, dir: defaultDir };
 }
+
+/**
+ * A sorted copy of `list` by the column `sort.key` (its value from `value`) in `sort.dir`; rows
+ * with equal values are ordered by `tie` (the default keeps their order).
+ */
+export function sortRows<T>(
+  list: readonly T[],
+  sort: SortState,
+  value: (row: T, key: string) => number | string,
+  tie: (a: T, b: T) => number = () => 0,
+): T[] {
+  const dir = sort.dir === 'asc' ? 1 : -1;
+  return [...list].sort((a, b) => {
+    const va = value(a, sort.key);
+    const vb = value(b, sort.key);
+    if (va < vb) return -dir;
+    if (va > vb) return dir;
+    return tie(a, b);
+  });
+}

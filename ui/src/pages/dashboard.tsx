@@ -6,7 +6,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Route } from '../lib/url';
 import { carrySearch, dashboardPath } from '../lib/url';
-import { useAsync, useTitle } from '../lib/hooks';
+import { useAsync, useSubmit, useTitle } from '../lib/hooks';
 import { navigate, setParams, useParams, useSearch, useTime } from '../lib/store';
 import { labelValues, ApiError } from '../lib/api';
 import {
@@ -633,21 +633,10 @@ function JsonForm(props: { draft: Dashboard; onApply: (d: Dashboard) => void; on
 function CopyForm({ dashboard, search, onCancel }: { dashboard: Dashboard; search: string; onCancel: () => void }) {
   const [title, setTitle] = useState(`${dashboard.title} (copy)`);
   const [id, setId] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const d = await createDashboard({ ...dashboard, id: id || slug(title), title, provisioned: false, file: null });
-      navigate(dashboardPath(d.id) + carrySearch(search));
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const d = await createDashboard({ ...dashboard, id: id || slug(title), title, provisioned: false, file: null });
+    navigate(dashboardPath(d.id) + carrySearch(search));
+  });
   return (
     <form class="panel inline-form" onSubmit={submit} data-testid="copy-form">
       <label class="inline-label">

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import type { Route } from '../lib/url';
 import { carrySearch, dashboardPath } from '../lib/url';
-import { useAsync, useTitle } from '../lib/hooks';
+import { useAsync, useSubmit, useTitle } from '../lib/hooks';
 import { navigate, setParams, useParams, useSearch } from '../lib/store';
 import { createDashboard, listDashboards, type DashboardSummary } from '../lib/dashboards';
 import { ErrorBox, Link, Loading, PageHeader } from '../components/common';
@@ -97,21 +97,10 @@ export default function DashboardsPage(_props: { route: Route }) {
 
 function NewForm({ search, onCancel }: { search: string; onCancel: () => void }) {
   const [title, setTitle] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const d = await createDashboard({ id: '', title, panels: [], time: { from: 'now-1h', to: 'now' } });
-      navigate(dashboardPath(d.id) + carrySearch(search, { edit: '1' }));
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const d = await createDashboard({ id: '', title, panels: [], time: { from: 'now-1h', to: 'now' } });
+    navigate(dashboardPath(d.id) + carrySearch(search, { edit: '1' }));
+  });
   return (
     <form class="panel inline-form" onSubmit={submit} data-testid="new-dashboard-form">
       <label class="inline-label">
@@ -131,21 +120,10 @@ function NewForm({ search, onCancel }: { search: string; onCancel: () => void })
 
 function ImportForm({ search, onCancel }: { search: string; onCancel: () => void }) {
   const [text, setText] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const d = await createDashboard(text);
-      navigate(dashboardPath(d.id) + carrySearch(search));
-    } catch (err) {
-      setError(err as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(async () => {
+    const d = await createDashboard(text);
+    navigate(dashboardPath(d.id) + carrySearch(search));
+  });
   return (
     <form class="panel import-form" onSubmit={submit} data-testid="import-form">
       <div class="panel-title">Import a dashboard (JSON, as exported)</div>

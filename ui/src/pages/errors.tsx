@@ -6,7 +6,7 @@
 // The sparkline is the group's own occurrences per bucket (`buckets` of /lookout/v1/errors).
 
 import { useMemo } from 'preact/hooks';
-import { carrySearch, decodeSort, encodeSort, errorGroupPath, servicePath, toggleSort, type Route, type SortState } from '../lib/url';
+import { carrySearch, decodeSort, encodeSort, errorGroupPath, servicePath, sortRows, toggleSort, type Route, type SortState } from '../lib/url';
 import { useAsync, useTitle } from '../lib/hooks';
 import { setParams, useParams, useSearch, useTime } from '../lib/store';
 import { formatAgo, formatDateTime } from '../lib/format';
@@ -35,14 +35,7 @@ function sortValue(g: ErrorGroup, key: string): number | string {
 }
 
 export function sortGroups(list: ErrorGroup[], sort: SortState): ErrorGroup[] {
-  const dir = sort.dir === 'asc' ? 1 : -1;
-  return [...list].sort((a, b) => {
-    const va = sortValue(a, sort.key);
-    const vb = sortValue(b, sort.key);
-    if (va < vb) return -dir;
-    if (va > vb) return dir;
-    return b.count - a.count || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0);
-  });
+  return sortRows(list, sort, sortValue, (a, b) => b.count - a.count || (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
 }
 
 /** Buckets of the sparklines over the range. */

@@ -3,7 +3,7 @@
 
 import { useMemo } from 'preact/hooks';
 import type { Route } from '../lib/url';
-import { decodeSort, encodeSort, toggleSort, servicePath, carrySearch, type SortState } from '../lib/url';
+import { decodeSort, encodeSort, toggleSort, servicePath, carrySearch, sortRows, type SortState } from '../lib/url';
 import { services, type Service } from '../lib/api';
 import { useAsync, useRange, useTitle } from '../lib/hooks';
 import { setParams, useParams, useSearch, useTime } from '../lib/store';
@@ -41,14 +41,7 @@ function sortValue(s: Service, key: string): number | string {
 }
 
 export function sortServices(list: Service[], sort: SortState): Service[] {
-  const dir = sort.dir === 'asc' ? 1 : -1;
-  return [...list].sort((a, b) => {
-    const va = sortValue(a, sort.key);
-    const vb = sortValue(b, sort.key);
-    if (va < vb) return -dir;
-    if (va > vb) return dir;
-    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-  });
+  return sortRows(list, sort, sortValue, (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 export default function OverviewPage(_props: { route: Route }) {

@@ -3,7 +3,7 @@
 
 import { useMemo } from 'preact/hooks';
 import type { Route } from '../lib/url';
-import { carrySearch, decodeSort, encodeSort, servicePath, toggleSort } from '../lib/url';
+import { carrySearch, decodeSort, encodeSort, servicePath, sortRows, toggleSort } from '../lib/url';
 import { query, queryExemplars, service, type Operation, type Peer, type ServiceDetail } from '../lib/api';
 import { useAsync, useRange, useTitle } from '../lib/hooks';
 import { setParams, useParams, useSearch, useTime } from '../lib/store';
@@ -239,8 +239,8 @@ function Operations({ name, ops }: { name: string; ops: Operation[] }) {
     return v === undefined || shares.total <= 0 ? null : (100 * v) / shares.total;
   };
   const rows = useMemo(() => {
-    const val = (o: Operation): number | string => {
-      switch (sort.key) {
+    const val = (o: Operation, key: string): number | string => {
+      switch (key) {
         case 'name':
           return o.name;
         case 'kind':
@@ -257,12 +257,7 @@ function Operations({ name, ops }: { name: string; ops: Operation[] }) {
           return share(o) ?? -1;
       }
     };
-    const dir = sort.dir === 'asc' ? 1 : -1;
-    return [...ops].sort((a, b) => {
-      const x = val(a);
-      const y = val(b);
-      return x < y ? -dir : x > y ? dir : 0;
-    });
+    return sortRows(ops, sort, val);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [ops, sort.key, sort.dir, shares]);
   const onSort = (col: string) =>

@@ -24,6 +24,7 @@ import {
   type TraceSummary,
 } from '../lib/traces';
 import { ErrorBox, Link, Loading, PageHeader } from '../components/common';
+import { zoomToSelection } from '../components/chart';
 
 const SORTS: { value: string; label: string; cmp: (a: TraceSummary, b: TraceSummary) => number }[] = [
   { value: '', label: 'Most recent', cmp: (a, b) => (BigInt(b.startTimeUnixNano) > BigInt(a.startTimeUnixNano) ? 1 : -1) },
@@ -289,17 +290,7 @@ function Scatter({ rows, startMs: from, endMs: to }: { rows: TraceSummary[]; sta
           { label: 'ok', stroke: '#3366cc', fill: '#3366cc', paths: () => null, points: { show: true, size: 7, fill: '#3366cc88', stroke: '#3366cc' } },
           { label: 'error', stroke: '#c62828', fill: '#c62828', paths: () => null, points: { show: true, size: 8, fill: '#c62828cc', stroke: '#c62828' } },
         ],
-        hooks: {
-          setSelect: [
-            (u) => {
-              if (u.select.width < 3) return;
-              const min = u.posToVal(u.select.left, 'x');
-              const max = u.posToVal(u.select.left + u.select.width, 'x');
-              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-              setParams({ from: String(Math.round(min * 1000)), to: String(Math.round(max * 1000)) });
-            },
-          ],
-        },
+        hooks: { setSelect: [zoomToSelection()] },
       },
       data,
       node,
