@@ -286,6 +286,11 @@ impl ServiceActivity {
                             },
                         );
                     }
+                    // A cache: a client can send a new resource (one changing attribute) with
+                    // every export for the same instance, so it is bounded on its own.
+                    if state.resources.len() >= self.config.max_instances.saturating_mul(4) {
+                        state.resources.clear();
+                    }
                     state.resources.insert(resource_id, key.clone());
                     key
                 }
@@ -469,5 +474,24 @@ mod tests {
             .collect();
         assert_eq!(services.len(), 1);
         assert_eq!(activity.untracked.get(), 2);
+    }
+
+    #[test]
+    fn resources_changing_every_export_stay_bounded() {
+        let config = ActivityConfig {
+            max_instances: 2,
+            ..Default::default()
+        };
+        let activity = ServiceActivity::new(config, &mut Registry::default());
+        for n in 0..100 {
+            let request = n.to_string();
+            let batch = logs(&[&[("service.name", "a"), ("request.id", &request)]], 1);
+            activity.record_at(Signal::Logs, &batch, 1_000 + n);
+        }
+        let state = activity.state.lock().unwrap();
+        assert!(state.resources.len() <= 8, "{}", state.resources.len());
+        assert_eq!(state.instances.len(), 1);
+        let counted: u64 = state.instances.values().map(|i| i.signals[1].total).sum();
+        assert_eq!(counted, 100);
     }
 }
