@@ -45,6 +45,27 @@ export interface ChartProps {
  * uPlot `setSelect` hook of drag to zoom: a selection 3 px wide or more clears itself and sets
  * from/to (ms) in the URL, with the `extra` URL parameters.
  */
+/** The item drawn nearest to the mouse event on `u` (x in seconds, y in the y scale), within
+ * `radius` pixels; null when none is that close. */
+export function nearestPoint<T>(u: uPlot, e: MouseEvent, items: Iterable<T>, at: (item: T) => [number, number], radius: number): T | null {
+  const rect = u.over.getBoundingClientRect();
+  const x = e.clientX - rect.left;
+  const y = e.clientY - rect.top;
+  let best: T | null = null;
+  let bestD = radius * radius;
+  for (const item of items) {
+    const [t, v] = at(item);
+    const dx = u.valToPos(t, 'x') - x;
+    const dy = u.valToPos(v, 'y') - y;
+    const d = dx * dx + dy * dy;
+    if (d < bestD) {
+      bestD = d;
+      best = item;
+    }
+  }
+  return best;
+}
+
 export function zoomToSelection(extra: Params = {}): (u: uPlot) => void {
   return (u) => {
     if (u.select.width < 3) return;
@@ -186,23 +207,7 @@ function UPlotView(props: ChartProps & { aligned: ReturnType<typeof alignMatrix>
     const onDown = (e: MouseEvent) => {
       downX = e.clientX;
     };
-    const nearest = (e: MouseEvent): ExemplarPoint | null => {
-      const rect = u.over.getBoundingClientRect();
-      const x = e.clientX - rect.left;
-      const y = e.clientY - rect.top;
-      let best: ExemplarPoint | null = null;
-      let bestD = 64;
-      for (const ex of exRef.current) {
-        const dx = u.valToPos(ex.t, 'x') - x;
-        const dy = u.valToPos(ex.v, 'y') - y;
-        const d = dx * dx + dy * dy;
-        if (d < bestD) {
-          bestD = d;
-          best = ex;
-        }
-      }
-      return best;
-    };
+    const nearest = (e: MouseEvent) => nearestPoint(u, e, exRef.current, (ex) => [ex.t, ex.v], 8);
     const onClick = (e: MouseEvent) => {
       if (Math.abs(e.clientX - downX) > 3) return;
       const ex = nearest(e);

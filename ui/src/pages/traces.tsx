@@ -24,7 +24,7 @@ import {
   type TraceSummary,
 } from '../lib/traces';
 import { ErrorBox, Link, Loading, PageHeader } from '../components/common';
-import { zoomToSelection } from '../components/chart';
+import { nearestPoint, zoomToSelection } from '../components/chart';
 
 const SORTS: { value: string; label: string; cmp: (a: TraceSummary, b: TraceSummary) => number }[] = [
   { value: '', label: 'Most recent', cmp: (a, b) => (BigInt(b.startTimeUnixNano) > BigInt(a.startTimeUnixNano) ? 1 : -1) },
@@ -296,23 +296,7 @@ function Scatter({ rows, startMs: from, endMs: to }: { rows: TraceSummary[]; sta
       node,
     );
     let downX = -1;
-    const nearest = (e: MouseEvent): TraceSummary | null => {
-      const rect = u.over.getBoundingClientRect();
-      const x = e.clientX - rect.left;
-      const y = e.clientY - rect.top;
-      let best: TraceSummary | null = null;
-      let bestD = 100;
-      sorted.forEach((r) => {
-        const dx = u.valToPos(startMs(r) / 1000, 'x') - x;
-        const dy = u.valToPos(r.durationMs, 'y') - y;
-        const d = dx * dx + dy * dy;
-        if (d < bestD) {
-          bestD = d;
-          best = r;
-        }
-      });
-      return best;
-    };
+    const nearest = (e: MouseEvent) => nearestPoint(u, e, sorted, (r) => [startMs(r) / 1000, r.durationMs], 10);
     const onDown = (e: MouseEvent) => (downX = e.clientX);
     const onClick = (e: MouseEvent) => {
       if (Math.abs(e.clientX - downX) > 3) return;
