@@ -198,11 +198,6 @@ pub fn red(
         Some(s) => format!("service_name={}", quote(s)),
         None => String::new(),
     };
-    let error_selector = if selector.is_empty() {
-        "status_code=\"STATUS_CODE_ERROR\"".to_string()
-    } else {
-        format!("{selector},status_code=\"STATUS_CODE_ERROR\"")
-    };
     let by: Vec<&str> = ["service_name", "span_kind"]
         .into_iter()
         .chain(group.iter().copied())
@@ -215,19 +210,17 @@ pub fn red(
         (k, label(labels, "span_kind"))
     };
     let mut figures: HashMap<(Vec<String>, String), KindFigures> = HashMap::new();
+    // Calls and errors in one query, by status.
     for (labels, v) in vector(
         engine,
-        &format!("sum by ({by}) (increase({CALLS}{{{selector}}}[{range}]))"),
+        &format!("sum by ({by}, status_code) (increase({CALLS}{{{selector}}}[{range}]))"),
         end_ms,
     )? {
-        figures.entry(key(&labels)).or_default().calls += v;
-    }
-    for (labels, v) in vector(
-        engine,
-        &format!("sum by ({by}) (increase({CALLS}{{{error_selector}}}[{range}]))"),
-        end_ms,
-    )? {
-        figures.entry(key(&labels)).or_default().errors += v;
+        let f = figures.entry(key(&labels)).or_default();
+        f.calls += v;
+        if labels.get("status_code") == Some("STATUS_CODE_ERROR") {
+            f.errors += v;
+        }
     }
     for (labels, v) in vector(
         engine,
