@@ -127,6 +127,7 @@ impl EvidenceSource for StoreEvidence {
             limit: 3,
             oldest_first: false,
             after: None,
+            deadline,
         };
         let log_lines = match self.logs.search_logs(&query) {
             Ok(Ok((found, _))) => found

@@ -45,6 +45,8 @@ pub struct Config {
     pub service_activity: ActivityConfig,
     /// Provisioned dashboards (read-only in the UI).
     pub dashboards: DashboardsConfig,
+    /// Bearer tokens and their scopes; none turns authentication off.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             service_health: ServiceHealthConfig::default(),
             service_activity: ActivityConfig::default(),
             dashboards: DashboardsConfig::default(),
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }
@@ -104,12 +107,22 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub addr: SocketAddr,
+    /// Allow `POST /-/reload` without authentication (Prometheus's `--web.enable-lifecycle`);
+    /// with auth tokens configured, an `admin` token is needed instead.
+    pub enable_lifecycle: bool,
+    /// TLS of the HTTP API and UI (off when unset).
+    pub tls: Option<lookout_collector::tls::TlsConfig>,
+    /// Connections open at once (Prometheus's `--web.max-connections`); more wait.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            enable_lifecycle: false,
+            tls: None,
+            max_connections: 512,
         }
     }
 }
@@ -228,6 +241,13 @@ impl Config {
         self.otlp.validate("otlp", &mut problems);
         self.limits.validate("limits", &mut problems);
         self.retention.validate("retention", &mut problems);
+        self.auth.validate("auth", &mut problems);
+        if let Some(tls) = &self.http.tls {
+            tls.validate("http.tls", &mut problems);
+        }
+        if self.http.max_connections == 0 {
+            problems.push("http.max_connections: must be greater than 0".into());
+        }
         self.query.validate("query", &mut problems);
         self.promql.validate("promql", &mut problems);
         self.host_metrics.validate("host_metrics", &mut problems);

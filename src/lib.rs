@@ -3,10 +3,12 @@
 //! [`Server`] in process.
 
 pub mod alerts;
+pub mod auth;
 pub mod checks;
 pub mod config;
 pub mod demo;
 pub mod ingest_bench;
+pub mod listener;
 pub mod loadgen;
 pub mod process;
 pub mod query_bench;

@@ -230,13 +230,14 @@ impl Collector for NotificationCollector {
         use std::sync::atomic::Ordering;
         let mut family = encoder.encode_descriptor(
             "lookout_alert_notifications",
-            "Alert notification deliveries (webhooks and Alertmanager) by outcome; a failed attempt is retried with backoff",
+            "Alert notification deliveries (webhooks and Alertmanager) by outcome; a failed attempt is retried with backoff, dropped counts alerts refused by a full queue",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;
         for (outcome, value) in [
             ("sent", self.0.sent.load(Ordering::Relaxed)),
             ("failed", self.0.failed.load(Ordering::Relaxed)),
+            ("dropped", self.0.dropped.load(Ordering::Relaxed)),
         ] {
             let counter = ConstCounter::new(value);
             counter.encode(family.encode_family(&[("outcome", outcome)])?)?;

@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use lookout_collector::probes::{ProbeResults, Prober};
 use lookout_collector::{
     Ingest, IngestMetrics, ServiceActivity, SpanMetrics, SpanMetricsWriter, Writers,
@@ -16,7 +15,6 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
 
 use crate::checks::{DiskCheck, LogIndexCheck, ReceiverFlags, ReceiversCheck, StorageCheck};
 use crate::config::Config;
@@ -61,14 +59,6 @@ where
         result
     });
     (name, task)
-}
-
-/// Answers go out at once: with Nagle's algorithm a small response can wait for the client's
-/// delayed ACK, which put a 40 ms floor under export latency percentiles.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "setting TCP_NODELAY failed");
-    }
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
@@ -125,6 +115,7 @@ impl Server {
         let ingest = Ingest::new(
             writers,
             config.limits.clone(),
+            config.retention.clone(),
             config.otlp.clone(),
             ingest_metrics,
         );
@@ -140,23 +131,76 @@ impl Server {
         let flags = ReceiverFlags::default();
         let mut tasks = Vec::new();
 
+        let tokens = config.auth.load()?;
+        if tokens.is_none() {
+            for (name, addr) in [
+                ("otlp.grpc_addr", config.otlp.grpc_addr),
+                ("otlp.http_addr", config.otlp.http_addr),
+                ("http.addr", config.http.addr),
+            ] {
+                if !addr.ip().is_loopback() {
+                    tracing::warn!(
+                        listener = name,
+                        %addr,
+                        "listening beyond loopback without authentication: anyone who can reach it can send and read data; configure auth.tokens"
+                    );
+                }
+            }
+        }
+        let otlp_tls = config
+            .otlp
+            .tls
+            .as_ref()
+            .map(crate::listener::Tls::new)
+            .transpose()
+            .context("otlp.tls")?;
+        let http_tls = config
+            .http
+            .tls
+            .as_ref()
+            .map(crate::listener::Tls::new)
+            .transpose()
+            .context("http.tls")?;
+        let reloadable: Vec<Arc<crate::listener::Tls>> =
+            otlp_tls.iter().chain(&http_tls).cloned().collect();
+        if !reloadable.is_empty() {
+            tasks.push((
+                "certificate reload on SIGHUP",
+                tokio::spawn(reload_certificates_on_hangup(reloadable, stop_rx.clone())),
+            ));
+        }
         let grpc = tonic::transport::Server::builder()
+            .http2_max_header_list_size(Some(MAX_HEADER_LIST_SIZE))
             .layer(request_id::grpc_layers())
+            .layer(tonic::service::InterceptorLayer::new(
+                crate::auth::ingest_grpc(tokens.clone()),
+            ))
             .add_routes(lookout_collector::grpc::routes(ingest.clone()))
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(grpc_listener).map(|accepted| {
-                    accepted.map(|mut stream| {
-                        no_delay(&mut stream);
-                        stream
-                    })
-                }),
+                crate::listener::accept(
+                    "otlp grpc",
+                    grpc_listener,
+                    otlp_tls.clone(),
+                    config.otlp.max_connections,
+                )?
+                .into_stream(),
                 stopped(stop_rx.clone()),
             );
         tasks.push(spawn_receiver("otlp grpc", &flags.grpc, grpc));
 
         let otlp_http = axum::serve(
-            otlp_http_listener.tap_io(no_delay),
-            lookout_collector::http::router(ingest).layer(request_id::http_layers()),
+            crate::listener::accept(
+                "otlp http",
+                otlp_http_listener,
+                otlp_tls,
+                config.otlp.max_connections,
+            )?,
+            lookout_collector::http::router(ingest)
+                .layer(axum::middleware::from_fn_with_state(
+                    tokens.clone(),
+                    crate::auth::ingest_http,
+                ))
+                .layer(request_id::http_layers()),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         tasks.push(spawn_receiver("otlp http", &flags.http, otlp_http));
@@ -291,8 +335,21 @@ impl Server {
         };
         let services_api = api_state.services();
         let api = axum::serve(
-            http_listener.tap_io(no_delay),
-            lookout_query_api::router(api_state).layer(request_id::http_layers()),
+            crate::listener::accept(
+                "http api",
+                http_listener,
+                http_tls,
+                config.http.max_connections,
+            )?,
+            lookout_query_api::router(api_state)
+                .layer(axum::middleware::from_fn_with_state(
+                    crate::auth::ApiAuth {
+                        tokens: tokens.clone(),
+                        enable_lifecycle: config.http.enable_lifecycle,
+                    },
+                    crate::auth::api,
+                ))
+                .layer(request_id::http_layers()),
         )
         .with_graceful_shutdown(stopped(stop_rx.clone()));
         tasks.push((
@@ -628,6 +685,33 @@ impl lookout_query_api::ProbesApi for ProbesView {
             .iter()
             .filter_map(|r| serde_json::to_value(r).ok())
             .collect()
+    }
+}
+
+/// The largest header block of a gRPC request (HTTP/1.1 headers are bounded by hyper's
+/// buffer, about 400 KiB).
+const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+
+/// Re-reads the listeners' certificates and keys on SIGHUP (on a problem the old ones stay).
+async fn reload_certificates_on_hangup(
+    tls: Vec<Arc<crate::listener::Tls>>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = hangup.recv() => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+        for t in &tls {
+            match t.reload() {
+                Ok(()) => tracing::info!("TLS certificates re-read"),
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "re-reading TLS certificates failed: the old ones stay")
+                }
+            }
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! and history across restarts. The binary adapts Lookout's PromQL engine and RocksDB store to
 //! them.
 
+mod deliver;
 pub mod manager;
 pub mod notify;
 pub mod rules;

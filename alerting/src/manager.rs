@@ -43,6 +43,9 @@ pub struct AlertingConfig {
     pub alertmanagers: Vec<String>,
     /// Attach recent error traces and log lines of the alert's service to notifications.
     pub evidence: bool,
+    /// PEM certificates trusted, besides the system's roots, by HTTPS webhooks and
+    /// Alertmanagers (a private CA).
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AlertingConfig {
@@ -58,6 +61,7 @@ impl Default for AlertingConfig {
             webhooks: Vec::new(),
             alertmanagers: Vec::new(),
             evidence: true,
+            tls_ca_file: None,
         }
     }
 }
@@ -74,6 +78,20 @@ impl AlertingConfig {
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             w.validate(&format!("{prefix}.webhooks[{i}]"), problems);
+        }
+        if let Some(path) = &self.tls_ca_file {
+            if let Err(e) = crate::deliver::client(Some(path)) {
+                problems.push(format!("{prefix}.tls_ca_file: {e}"));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, w) in self.webhooks.iter().enumerate() {
+            if !names.insert(&w.name) {
+                problems.push(format!(
+                    "{prefix}.webhooks[{i}].name: {:?} is used by another webhook",
+                    w.name
+                ));
+            }
         }
         for (i, url) in self.alertmanagers.iter().enumerate() {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -162,6 +180,9 @@ pub struct Manager {
 fn group_key(g: &Group) -> String {
     format!("{}\u{0}{}", g.file.display(), g.name)
 }
+
+/// Rule groups evaluated at once (Prometheus's `rules.max-concurrent-evals` default).
+pub const MAX_CONCURRENT_GROUPS: usize = 4;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -278,12 +299,23 @@ impl Manager {
     }
 
     fn record(&self, rule: &Rule, group: &Group, now: i64, state: &mut RuleState) {
+        // Prometheus writes a recording rule's samples at the time it queried.
+        let now = now - group.query_offset.as_millis() as i64;
         match self.engine.instant(&rule.expr, now) {
             Ok(result) => {
                 let elements = match result {
                     QueryResult::Vector(v) => v,
                     QueryResult::Scalar(v) => vec![(Labels::new(), v)],
                 };
+                if group.limit > 0 && elements.len() > group.limit {
+                    state.health = "err".into();
+                    state.last_error = format!(
+                        "exceeded limit {} with {} series",
+                        group.limit,
+                        elements.len()
+                    );
+                    return;
+                }
                 let mut samples = Vec::with_capacity(elements.len());
                 for (mut labels, value) in elements {
                     labels.insert("__name__".into(), rule.name.clone());
@@ -335,7 +367,8 @@ impl Manager {
         outgoing: &mut Vec<Outgoing>,
     ) -> Vec<Change> {
         let mut changes = Vec::new();
-        let result = match self.engine.instant(&rule.expr, now) {
+        let query_at = now - group.query_offset.as_millis() as i64;
+        let result = match self.engine.instant(&rule.expr, query_at) {
             Ok(QueryResult::Vector(v)) => v,
             Ok(QueryResult::Scalar(_)) => {
                 state.health = "err".into();
@@ -470,6 +503,17 @@ impl Manager {
         for fp in remove {
             state.alerts.remove(&fp);
         }
+        let active = state
+            .alerts
+            .values()
+            .filter(|a| a.state != AlertState::Inactive)
+            .count();
+        if group.limit > 0 && active > group.limit {
+            // As Prometheus: the rule fails and forgets its alerts rather than send a flood.
+            state.alerts.clear();
+            state.health = "err".into();
+            state.last_error = format!("exceeded limit of {} with {active} alerts", group.limit);
+        }
         // ALERTS and ALERTS_FOR_STATE, with stale markers for series that ended.
         let mut samples = Vec::new();
         let mut written = Vec::new();
@@ -508,9 +552,13 @@ impl Manager {
     }
 
     /// Runs every group on its interval until `stop` turns true. Each group's first
-    /// evaluation is aligned to its interval, as Prometheus spreads groups.
+    /// evaluation is aligned to its interval, as Prometheus spreads groups. Groups are
+    /// evaluated concurrently, at most [`MAX_CONCURRENT_GROUPS`] at once: a slow group delays
+    /// no other, and its own next evaluation is skipped (not queued) while it still runs.
     pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut next: BTreeMap<String, i64> = BTreeMap::new();
+        let running: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_GROUPS));
         loop {
             let groups = self.groups();
             let now = now_ms();
@@ -520,18 +568,36 @@ impl Manager {
                 let interval = g.interval.as_millis().max(1) as i64;
                 let due = *next.entry(key.clone()).or_insert(now);
                 if now >= due {
-                    let manager = Arc::clone(&self);
-                    let group = g.clone();
-                    if let Err(e) =
-                        tokio::task::spawn_blocking(move || manager.evaluate(&group, now)).await
-                    {
-                        tracing::warn!(group = %g.name, error = %e, "rule evaluation task failed");
+                    next.insert(key.clone(), due + interval * (((now - due) / interval) + 1));
+                    let started = running
+                        .lock()
+                        .map(|mut r| r.insert(key.clone()))
+                        .unwrap_or(false);
+                    if started {
+                        let manager = Arc::clone(&self);
+                        let running = Arc::clone(&running);
+                        let permits = Arc::clone(&permits);
+                        tokio::spawn(async move {
+                            let Ok(_permit) = permits.acquire_owned().await else {
+                                return;
+                            };
+                            let name = g.name.clone();
+                            if let Err(e) =
+                                tokio::task::spawn_blocking(move || manager.evaluate(&g, now)).await
+                            {
+                                tracing::warn!(group = %name, error = %e, "rule evaluation task failed");
+                            }
+                            if let Ok(mut r) = running.lock() {
+                                r.remove(&key);
+                            }
+                        });
+                    } else {
+                        tracing::warn!(group = %g.name, "rule group evaluation still running: this evaluation is skipped");
                     }
-                    next.insert(key, due + interval * (((now - due) / interval) + 1));
                 }
-                if let Some(n) = next.get(&group_key(&g)) {
-                    sleep_ms = sleep_ms.min((n - now_ms()).max(10));
-                }
+            }
+            for n in next.values() {
+                sleep_ms = sleep_ms.min((n - now_ms()).max(10));
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
@@ -632,7 +698,7 @@ impl Manager {
                 "name": g.name,
                 "file": g.file.display().to_string(),
                 "interval": g.interval.as_secs_f64(),
-                "limit": 0,
+                "limit": g.limit,
                 "rules": rules_out,
                 "evaluationTime": seconds,
                 "lastEvaluation": rfc3339(last),

@@ -10,14 +10,19 @@
 //!   `repeat_interval`; the body is Alertmanager's version-4 webhook JSON. What a group last
 //!   notified is stored, so a restart neither repeats "firing" nor invents "resolved".
 //!   Failed deliveries are retried with backoff and counted.
+//!
+//! Bounded: the queue from evaluation holds [`QUEUE_BATCHES`] batches (more are dropped and
+//! counted, as Prometheus's notification queue); each receiver has its own delivery task and
+//! queue (`deliver`), and evidence lookups stop after [`EVIDENCE_TIMEOUT`].
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::deliver::{Delivery, GroupSent};
 use crate::manager::{rfc3339, Alert, AlertState};
 use crate::{fingerprint, EvidenceSource, Labels, StateStore};
 
@@ -108,6 +113,8 @@ struct GroupState {
     created_at: i64,
     alerts: BTreeMap<String, (Alert, String)>,
     memory: GroupMemory,
+    /// A notification of this group is queued or being delivered.
+    in_flight: bool,
 }
 
 /// Delivery counters.
@@ -115,11 +122,18 @@ struct GroupState {
 pub struct Stats {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
+    /// Alerts dropped because the notifier's queue was full.
+    pub dropped: AtomicU64,
 }
+
+/// Evaluation batches waiting for the dispatcher.
+pub const QUEUE_BATCHES: usize = 1024;
+/// The longest an evidence lookup (traces and logs of the alert's service) may take.
+pub const EVIDENCE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Delivers notifications; see the module documentation.
 pub struct Notifier {
-    tx: tokio::sync::mpsc::UnboundedSender<Vec<Outgoing>>,
+    tx: tokio::sync::mpsc::Sender<Vec<Outgoing>>,
     pub stats: Arc<Stats>,
 }
 
@@ -137,14 +151,14 @@ struct Dispatcher {
     resend_delay: Duration,
     store: Arc<dyn StateStore>,
     evidence: Option<Arc<dyn EvidenceSource>>,
-    client: reqwest::Client,
-    stats: Arc<Stats>,
+    /// Receiver (webhook name or Alertmanager URL) → its delivery queue.
+    receivers: BTreeMap<String, tokio::sync::mpsc::Sender<Delivery>>,
     /// receiver → group key → state
     groups: BTreeMap<String, BTreeMap<String, GroupState>>,
     /// Alertmanager: fingerprint → (last sent, resolved sent)
     am_sent: BTreeMap<String, (i64, bool)>,
-    /// Shutting down: one attempt per delivery.
-    stopping: bool,
+    /// Shutting down: one attempt per delivery (shared with the delivery tasks).
+    stopping: Arc<AtomicBool>,
 }
 
 fn now_ms() -> i64 {
@@ -173,7 +187,33 @@ impl Notifier {
         stats: Arc<Stats>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Arc<Notifier>, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Outgoing>>();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Outgoing>>(QUEUE_BATCHES);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<GroupSent>();
+        // Validation has read the CA file; should it have changed since, go on with the
+        // system's roots rather than deliver nothing.
+        let client = crate::deliver::client(config.tls_ca_file.as_deref()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "alerting.tls_ca_file: using the system's roots only");
+            reqwest::Client::new()
+        });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut receivers = BTreeMap::new();
+        let mut tasks = Vec::new();
+        let names = config
+            .webhooks
+            .iter()
+            .map(|w| w.name.clone())
+            .chain(config.alertmanagers.iter().cloned());
+        for name in names {
+            let (sender, task) = crate::deliver::start(
+                client.clone(),
+                Arc::clone(&stats),
+                Arc::clone(&stopping),
+                done_tx.clone(),
+            );
+            receivers.insert(name, sender);
+            tasks.push(task);
+        }
+        drop(done_tx);
         let mut d = Dispatcher {
             webhooks: config.webhooks.clone(),
             alertmanagers: config.alertmanagers.clone(),
@@ -182,54 +222,63 @@ impl Notifier {
             resend_delay: config.resend_delay,
             store,
             evidence: if config.evidence { evidence } else { None },
-            client: reqwest::Client::new(),
-            stats: Arc::clone(&stats),
+            receivers,
             groups: BTreeMap::new(),
             am_sent: BTreeMap::new(),
-            stopping: false,
+            stopping,
         };
         d.restore();
         let handle = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(250));
             loop {
-                let batch = tokio::select! {
-                    batch = rx.recv() => match batch {
-                        Some(batch) => Some(batch),
-                        None => return,
-                    },
-                    _ = tick.tick() => None,
-                    _ = async { stop.wait_for(|s| *s).await.is_ok() } => {
-                        // Deliver what is due, one attempt each, then stop (what is not
-                        // delivered is still due after a restart: group memory is stored).
-                        d.stopping = true;
-                        while let Ok(batch) = rx.try_recv() {
-                            d.take(batch).await;
-                        }
-                        d.flush_due().await;
-                        return;
-                    }
-                };
-                // Deliveries (with their retries) give way to a shutdown.
-                let work = async {
-                    match batch {
-                        Some(batch) => d.take(batch).await,
-                        None => d.flush_due().await,
-                    }
-                };
-                let mut interrupt = stop.clone();
                 tokio::select! {
-                    _ = work => {}
-                    _ = async { interrupt.wait_for(|s| *s).await.is_ok() } => {}
+                    batch = rx.recv() => match batch {
+                        Some(batch) => d.take(batch).await,
+                        None => break,
+                    },
+                    Some(sent) = done_rx.recv() => d.delivered(sent),
+                    _ = tick.tick() => d.flush_due().await,
+                    _ = async { stop.wait_for(|s| *s).await.is_ok() } => break,
                 }
+            }
+            // Deliver what is due, one attempt each, then stop (what is not delivered is
+            // still due after a restart: group memory is stored).
+            d.stopping.store(true, Ordering::Relaxed);
+            while let Ok(batch) = rx.try_recv() {
+                d.take(batch).await;
+            }
+            d.flush_due().await;
+            d.receivers.clear();
+            let finish = async {
+                while let Some(sent) = done_rx.recv().await {
+                    d.delivered(sent);
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(10), finish).await;
+            for task in tasks {
+                task.abort();
             }
         });
         (Arc::new(Notifier { tx, stats }), handle)
     }
 
-    /// Hands alerts over; never blocks.
+    /// Hands alerts over; never blocks. When the queue is full they are dropped and counted
+    /// (the next evaluation hands the alerts that are still active over again).
     pub fn send(&self, alerts: Vec<Outgoing>) {
-        if self.tx.send(alerts).is_err() {
-            tracing::warn!("the notifier has stopped: alerts not delivered");
+        match self.tx.try_send(alerts) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(alerts)) => {
+                self.stats
+                    .dropped
+                    .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+                tracing::warn!(
+                    alerts = alerts.len(),
+                    "the notification queue is full: alerts dropped"
+                );
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!("the notifier has stopped: alerts not delivered");
+            }
         }
     }
 }
@@ -255,6 +304,7 @@ impl Dispatcher {
                         created_at: memory.last_notified_at,
                         alerts: BTreeMap::new(),
                         memory,
+                        in_flight: false,
                     },
                 );
             }
@@ -286,6 +336,7 @@ impl Dispatcher {
                     created_at: now,
                     alerts: BTreeMap::new(),
                     memory: GroupMemory::default(),
+                    in_flight: false,
                 });
                 if g.labels.is_empty() {
                     g.labels = group_labels;
@@ -347,10 +398,33 @@ impl Dispatcher {
             return;
         }
         let body = serde_json::Value::Array(body);
-        for am in self.alertmanagers.clone() {
-            let url = format!("{}/api/v2/alerts", am.trim_end_matches('/'));
-            self.post_with_retry(&url, &BTreeMap::new(), Duration::from_secs(10), &body, 3)
-                .await;
+        for am in &self.alertmanagers {
+            let delivery = Delivery {
+                url: format!("{}/api/v2/alerts", am.trim_end_matches('/')),
+                headers: BTreeMap::new(),
+                timeout: Duration::from_secs(10),
+                body: body.clone(),
+                attempts: 3,
+                group: None,
+            };
+            self.hand_over(am, delivery);
+        }
+    }
+
+    /// Queues a delivery for its receiver; false when its queue is full (it is due again).
+    fn hand_over(&self, receiver: &str, delivery: Delivery) -> bool {
+        let Some(queue) = self.receivers.get(receiver) else {
+            return false;
+        };
+        match queue.try_send(delivery) {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::debug!(
+                    receiver,
+                    "the receiver's delivery queue is full: the notification waits"
+                );
+                false
+            }
         }
     }
 
@@ -390,10 +464,12 @@ impl Dispatcher {
             .or_else(|| labels.get("service"))
             .or_else(|| labels.get("job"))?
             .clone();
-        let e =
-            tokio::task::spawn_blocking(move || source.evidence(&service, from - 5 * 60_000, now))
-                .await
-                .ok()?;
+        let lookup =
+            tokio::task::spawn_blocking(move || source.evidence(&service, from - 5 * 60_000, now));
+        let e = tokio::time::timeout(EVIDENCE_TIMEOUT, lookup)
+            .await
+            .ok()?
+            .ok()?;
         (!e.trace_ids.is_empty() || !e.log_lines.is_empty()).then_some(e)
     }
 
@@ -405,7 +481,7 @@ impl Dispatcher {
             };
             let due: Vec<String> = groups
                 .iter()
-                .filter(|(_, g)| !g.alerts.is_empty())
+                .filter(|(_, g)| !g.alerts.is_empty() && !g.in_flight)
                 .filter(|(_, g)| {
                     let current: BTreeMap<String, String> = g
                         .alerts
@@ -434,6 +510,15 @@ impl Dispatcher {
     }
 
     async fn notify_group(&mut self, w: &WebhookConfig, key: &str, now: i64) {
+        // A receiver whose queue is full (it is down, or slow) gets nothing new until it has
+        // room: the group stays due, and no evidence is looked up for nothing.
+        if self
+            .receivers
+            .get(&w.name)
+            .is_none_or(|queue| queue.capacity() == 0)
+        {
+            return;
+        }
         let Some(g) = self.groups.get(&w.name).and_then(|gs| gs.get(key)).cloned() else {
             return;
         };
@@ -488,27 +573,58 @@ impl Dispatcher {
             "externalURL": self.external_url,
             "alerts": body_alerts,
         });
-        let delivered = self
-            .post_with_retry(&w.url, &w.headers, w.timeout, &body, 5)
-            .await;
-        if !delivered {
-            return; // due again at the next tick
-        }
-        let Some(g) = self.groups.get_mut(&w.name).and_then(|gs| gs.get_mut(key)) else {
-            return;
-        };
-        g.memory.last_notified_at = now;
-        g.memory.notified = alerts
+        let notified = alerts
             .iter()
             .filter(|(_, s)| s == "firing")
             .map(|(a, s)| (fingerprint(&a.labels), s.clone()))
             .collect();
+        let attempts = if self.stopping.load(Ordering::Relaxed) {
+            1
+        } else {
+            5
+        };
+        let delivery = Delivery {
+            url: w.url.clone(),
+            headers: w.headers.clone(),
+            timeout: w.timeout,
+            body,
+            attempts,
+            group: Some(GroupSent {
+                receiver: w.name.clone(),
+                key: key.to_owned(),
+                at: now,
+                notified,
+                delivered: false,
+            }),
+        };
+        if self.hand_over(&w.name, delivery) {
+            if let Some(g) = self.groups.get_mut(&w.name).and_then(|gs| gs.get_mut(key)) {
+                g.in_flight = true;
+            }
+        }
+    }
+
+    /// A webhook group's notification was delivered (or given up: it is due again).
+    fn delivered(&mut self, sent: GroupSent) {
+        let Some(g) = self
+            .groups
+            .get_mut(&sent.receiver)
+            .and_then(|gs| gs.get_mut(&sent.key))
+        else {
+            return;
+        };
+        g.in_flight = false;
+        if !sent.delivered {
+            return;
+        }
+        g.memory.last_notified_at = sent.at;
+        g.memory.notified = sent.notified;
         // Resolved alerts were told: forget them.
         g.alerts.retain(|_, (_, s)| s == "firing");
-        let memory_key = memory_key(&w.name, key);
+        let memory_key = memory_key(&sent.receiver, &sent.key);
         if g.memory.notified.is_empty() && g.alerts.is_empty() {
-            if let Some(gs) = self.groups.get_mut(&w.name) {
-                gs.remove(key);
+            if let Some(gs) = self.groups.get_mut(&sent.receiver) {
+                gs.remove(&sent.key);
             }
             if let Err(e) = self.store.remove(&memory_key) {
                 tracing::warn!(error = %e, "forgetting a notified group failed");
@@ -526,38 +642,5 @@ impl Dispatcher {
             form_urlencoded::byte_serialize(format!("ALERTS{{alertname=\"{name}\"}}").as_bytes())
                 .collect();
         format!("{}/graph?g0.expr={q}&g0.tab=1", self.external_url)
-    }
-
-    /// POSTs JSON; retries with exponential backoff (0.5 s doubling); counts the outcome.
-    async fn post_with_retry(
-        &self,
-        url: &str,
-        headers: &BTreeMap<String, String>,
-        timeout: Duration,
-        body: &serde_json::Value,
-        attempts: u32,
-    ) -> bool {
-        let mut delay = Duration::from_millis(500);
-        let attempts = if self.stopping { 1 } else { attempts };
-        for attempt in 1..=attempts {
-            let mut request = self.client.post(url).timeout(timeout).json(body);
-            for (k, v) in headers {
-                request = request.header(k, v);
-            }
-            match request.send().await {
-                Ok(r) if r.status().is_success() => {
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    return true;
-                }
-                Ok(r) => tracing::warn!(url, status = %r.status(), attempt, "notification refused"),
-                Err(e) => tracing::warn!(url, error = %e, attempt, "notification failed"),
-            }
-            self.stats.failed.fetch_add(1, Ordering::Relaxed);
-            if attempt < attempts {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-        }
-        false
     }
 }

@@ -57,6 +57,12 @@ pub struct Group {
     pub name: String,
     pub file: PathBuf,
     pub interval: Duration,
+    /// Rules are evaluated this far in the past (Prometheus's `query_offset`), for data that
+    /// arrives late.
+    pub query_offset: Duration,
+    /// An alerting rule with more alerts, or a recording rule with more series, fails
+    /// (Prometheus's `limit`); 0 means no limit.
+    pub limit: usize,
     pub labels: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
 }
@@ -190,13 +196,15 @@ pub fn parse(
                 }
             },
         };
-        if let Some(offset) = &g.query_offset {
-            if let Err(e) = parse_duration(&offset.value) {
+        let query_offset = match &g.query_offset {
+            None => Duration::ZERO,
+            Some(offset) => parse_duration(&offset.value).unwrap_or_else(|e| {
                 let (l, c) = at(offset);
                 problems.push(problem(l, c, format!("query_offset: {e}")));
-            }
-        }
-        let _ = g.limit;
+                Duration::ZERO
+            }),
+        };
+        let limit = usize::try_from(g.limit.unwrap_or(0)).unwrap_or(usize::MAX);
         let mut rules = Vec::new();
         let mut seen: BTreeMap<(String, String), ()> = BTreeMap::new();
         for r in g.rules {
@@ -326,6 +334,8 @@ pub fn parse(
             name: g.name.value,
             file: file.to_path_buf(),
             interval,
+            query_offset,
+            limit,
             labels: g.labels,
             rules,
         });

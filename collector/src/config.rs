@@ -25,6 +25,16 @@ pub struct OtlpConfig {
     /// The retry hint given with every retryable refusal.
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
+    /// Items dated more than this ahead of the server's clock are rejected (`partial_success`,
+    /// reason `too_far_in_future`), as Loki's `creation_grace_period`: one such item would open
+    /// a log-index day or move a series' head years ahead. Items older than their signal's
+    /// retention are rejected too (`too_old`).
+    #[serde(with = "humantime_serde")]
+    pub future_grace_period: Duration,
+    /// TLS of both OTLP listeners (off when unset).
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// Connections open at once on each OTLP listener; more wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for OtlpConfig {
@@ -36,6 +46,9 @@ impl Default for OtlpConfig {
             max_inflight_bytes: ByteSize::mib(128),
             workers: 0,
             retry_after: Duration::from_secs(1),
+            future_grace_period: Duration::from_secs(3600),
+            tls: None,
+            max_connections: 1024,
         }
     }
 }
@@ -67,6 +80,12 @@ impl OtlpConfig {
         }
         if self.max_inflight_bytes.as_u64() > u32::MAX as u64 {
             problems.push(format!("{prefix}.max_inflight_bytes: must be at most 4GiB"));
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate(&format!("{prefix}.tls"), problems);
+        }
+        if self.max_connections == 0 {
+            problems.push(format!("{prefix}.max_connections: must be greater than 0"));
         }
         if self.grpc_addr == self.http_addr && self.grpc_addr.port() != 0 {
             problems.push(format!(

@@ -15,8 +15,10 @@ use lookout_proto::otlp::collector::metrics::v1::{
 use lookout_proto::otlp::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use lookout_proto::{convert_logs, convert_metrics, convert_traces, Converted, Limits};
-use lookout_storage::{LogWriter, MetricWriter, SpanWriter};
+use lookout_proto::{
+    convert_logs, convert_metrics, convert_traces, Converted, Limits, TimeWindow, Timed,
+};
+use lookout_storage::{LogWriter, MetricWriter, Retention, SpanWriter};
 use prost::Message;
 use tokio::sync::Semaphore;
 
@@ -104,6 +106,8 @@ pub struct Ingest {
 struct Inner {
     writers: Writers,
     limits: Limits,
+    /// How old each signal's items may be: its retention.
+    retention: Retention,
     config: OtlpConfig,
     metrics: IngestMetrics,
     inflight: Arc<Semaphore>,
@@ -158,6 +162,7 @@ impl Ingest {
     pub fn new(
         writers: Writers,
         limits: Limits,
+        retention: Retention,
         config: OtlpConfig,
         metrics: IngestMetrics,
     ) -> Self {
@@ -170,6 +175,7 @@ impl Ingest {
                 writes,
                 writers,
                 limits,
+                retention,
                 config,
 
                 metrics,
@@ -394,13 +400,23 @@ impl Inner {
         }
     }
 
-    fn store<T: crate::activity::ResourceItem>(
+    fn store<T: crate::activity::ResourceItem + Timed>(
         &self,
         signal: Signal,
         mut converted: Converted<T>,
         write: impl FnOnce(&Batch<T>) -> lookout_storage::Result<Rejections>,
     ) -> Result<ExportOutcome, IngestError> {
         let metrics = &self.metrics;
+        let max_age = match signal {
+            Signal::Traces => self.retention.traces,
+            Signal::Logs => self.retention.logs,
+            Signal::Metrics => self.retention.metrics,
+        };
+        converted.reject_outside(TimeWindow::around(
+            lookout_proto::now_unix_nano(),
+            max_age,
+            self.config.future_grace_period,
+        ));
         let accepted = converted.batch.items.len() as u64;
         metrics.truncated(signal, converted.truncated);
         let started = Instant::now();
@@ -555,13 +571,15 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn body() -> Bytes {
+        // Whole seconds, so that every body has the same length.
+        let now = lookout_proto::now_unix_nano() / 1_000_000_000 * 1_000_000_000;
         let spans = (1..=10u8)
             .map(|i| Span {
                 trace_id: vec![1; 16],
                 span_id: vec![i; 8],
                 name: "x".repeat(40),
-                start_time_unix_nano: 1,
-                end_time_unix_nano: 2,
+                start_time_unix_nano: now,
+                end_time_unix_nano: now + 1,
                 ..Default::default()
             })
             .collect();
@@ -592,7 +610,13 @@ pub(crate) mod tests {
         };
         let metrics = IngestMetrics::new(&mut Registry::default());
         (
-            Ingest::new(writers, Limits::default(), config, metrics),
+            Ingest::new(
+                writers,
+                Limits::default(),
+                Retention::default(),
+                config,
+                metrics,
+            ),
             entered_rx,
             release_tx,
         )
@@ -659,7 +683,13 @@ pub(crate) mod tests {
             activity: None,
         };
         let metrics = IngestMetrics::new(&mut Registry::default());
-        let ingest = Ingest::new(writers, Limits::default(), config, metrics);
+        let ingest = Ingest::new(
+            writers,
+            Limits::default(),
+            Retention::default(),
+            config,
+            metrics,
+        );
         // Twice as many metric exports as workers: every metric write permit is taken and more
         // metric batches wait behind them.
         let empty_metrics = Bytes::from(ExportMetricsServiceRequest::default().encode_to_vec());

@@ -16,6 +16,7 @@ mod ingest;
 mod metrics;
 pub mod probes;
 pub mod span_metrics;
+pub mod tls;
 
 pub use activity::{ActivityConfig, ServiceActivity};
 pub use config::OtlpConfig;

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::ids::{SpanId, TraceId};
 use crate::model::{
@@ -79,10 +80,14 @@ pub enum RejectReason {
     MissingMetricName,
     SeriesLimit,
     OutOfOrderSample,
+    /// Dated further ahead of the server's clock than the accepted margin.
+    TooFarInFuture,
+    /// Dated before its signal's retention: it would be deleted at once.
+    TooOld,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::InvalidTraceId,
         RejectReason::InvalidSpanId,
         RejectReason::InvalidParentSpanId,
@@ -91,6 +96,8 @@ impl RejectReason {
         RejectReason::MissingMetricName,
         RejectReason::SeriesLimit,
         RejectReason::OutOfOrderSample,
+        RejectReason::TooFarInFuture,
+        RejectReason::TooOld,
     ];
 
     /// A stable snake_case name, used as a metric label.
@@ -104,6 +111,8 @@ impl RejectReason {
             RejectReason::MissingMetricName => "missing_metric_name",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::OutOfOrderSample => "out_of_order_sample",
+            RejectReason::TooFarInFuture => "too_far_in_future",
+            RejectReason::TooOld => "too_old",
         }
     }
 
@@ -117,6 +126,8 @@ impl RejectReason {
             RejectReason::MissingMetricName => "missing metric name",
             RejectReason::SeriesLimit => "series limit reached",
             RejectReason::OutOfOrderSample => "out of order sample",
+            RejectReason::TooFarInFuture => "too far in the future",
+            RejectReason::TooOld => "older than retention",
         }
     }
 }
@@ -192,6 +203,87 @@ pub struct Converted<T> {
     pub rejections: Rejections,
     /// Attribute values and log bodies cut to the limits.
     pub truncated: u64,
+}
+
+/// The times an item may have to be stored: not after `not_after` (the server's clock plus a
+/// margin for clock skew), not before `not_before` (the signal's retention). A client that
+/// sends milliseconds where nanoseconds belong lands in 1970 and is told so, instead of
+/// creating partitions and series state nothing will ever read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub not_before_unix_nano: u64,
+    pub not_after_unix_nano: u64,
+}
+
+impl TimeWindow {
+    /// `now` minus `max_age` to `now` plus `future`.
+    pub fn around(now_unix_nano: u64, max_age: Duration, future: Duration) -> TimeWindow {
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        TimeWindow {
+            not_before_unix_nano: now_unix_nano.saturating_sub(nanos(max_age)),
+            not_after_unix_nano: now_unix_nano.saturating_add(nanos(future)),
+        }
+    }
+}
+
+/// An item's own time, the one its storage and retention go by.
+pub trait Timed {
+    fn time_unix_nano(&self) -> u64;
+}
+
+impl Timed for SpanItem {
+    fn time_unix_nano(&self) -> u64 {
+        self.start_time_unix_nano
+    }
+}
+
+impl Timed for LogItem {
+    fn time_unix_nano(&self) -> u64 {
+        self.time_unix_nano
+    }
+}
+
+impl Timed for MetricItem {
+    fn time_unix_nano(&self) -> u64 {
+        self.time_unix_nano
+    }
+}
+
+impl<T: Timed> Converted<T> {
+    /// Rejects the items dated outside `window`, counted by reason.
+    pub fn reject_outside(&mut self, window: TimeWindow) {
+        let rejections = &mut self.rejections;
+        self.batch.items.retain(|item| {
+            let t = item.time_unix_nano();
+            let (reason, detail) = if t > window.not_after_unix_nano {
+                (RejectReason::TooFarInFuture, "after")
+            } else if t < window.not_before_unix_nano {
+                (RejectReason::TooOld, "before")
+            } else {
+                return true;
+            };
+            rejections.reject(reason, 1, || {
+                let bound = match reason {
+                    RejectReason::TooOld => window.not_before_unix_nano,
+                    _ => window.not_after_unix_nano,
+                };
+                format!(
+                    "time {} is {detail} the accepted window (bound {})",
+                    format_time(t),
+                    format_time(bound)
+                )
+            });
+            false
+        });
+    }
+}
+
+/// An RFC 3339 time for a message, or the raw nanoseconds when out of range.
+fn format_time(unix_nano: u64) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(unix_nano)) {
+        Ok(t) => t.to_string(),
+        Err(_) => format!("{unix_nano}ns"),
+    }
 }
 
 /// Builds a batch: interns resources and scopes, applies limits.

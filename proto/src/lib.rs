@@ -16,6 +16,7 @@ pub mod requests;
 
 pub use convert::{
     convert_logs, convert_metrics, convert_traces, Converted, Limits, RejectReason, Rejections,
+    TimeWindow, Timed,
 };
 pub use ids::{IdError, SpanId, TraceId};
 

@@ -21,6 +21,9 @@ pub struct QueryConfig {
     pub max_trace_bytes: ByteSize,
     /// The most error spans one error-groups request reads (the answer says when it was cut).
     pub max_error_spans: usize,
+    /// Queries (of every API) evaluated at once; more wait for a slot (Prometheus's
+    /// `query.max-concurrency`).
+    pub max_concurrent_queries: usize,
 }
 
 impl Default for QueryConfig {
@@ -32,6 +35,7 @@ impl Default for QueryConfig {
             max_trace_spans: 100_000,
             max_trace_bytes: ByteSize::mib(128),
             max_error_spans: 100_000,
+            max_concurrent_queries: 20,
         }
     }
 }
@@ -46,6 +50,7 @@ impl QueryConfig {
             ("max_trace_spans", self.max_trace_spans == 0),
             ("max_trace_bytes", self.max_trace_bytes.as_u64() == 0),
             ("max_error_spans", self.max_error_spans == 0),
+            ("max_concurrent_queries", self.max_concurrent_queries == 0),
         ] {
             if zero {
                 problems.push(format!("{prefix}.{name}: must be greater than 0"));

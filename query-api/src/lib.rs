@@ -85,6 +85,11 @@ async fn openapi() -> impl IntoResponse {
 /// The HTTP API routes.
 pub fn router(state: ApiState) -> Router {
     use traces::{jaeger, lookout};
+    // One budget for every query path (traces, logs, Loki, PromQL, services): past it,
+    // requests wait for a slot, as Prometheus's `query.max-concurrency`.
+    let queries = tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(
+        tokio::sync::Semaphore::new(state.traces.config.max_concurrent_queries.max(1)),
+    ));
     let trace_routes = Router::new()
         .route("/api/services", get(jaeger::services))
         .route(
@@ -117,7 +122,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(loki::label_values))
         .route("/loki/api/v1/series", get(loki::series).post(loki::series))
         .route("/loki/api/v1/index/stats", get(loki::index_stats))
-        .with_state(state.traces.clone());
+        .with_state(state.traces.clone())
+        .layer(queries.clone());
     let prom_routes = Router::new()
         .route("/api/v1/query", get(prom::query).post(prom::query))
         .route(
@@ -133,7 +139,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/query_exemplars",
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
-        .with_state(state.prom.clone());
+        .with_state(state.prom.clone())
+        .layer(queries.clone());
     let rule_routes = Router::new()
         .route("/api/v1/rules", get(rules::rules))
         .route("/api/v1/alerts", get(rules::alerts))
@@ -147,7 +154,8 @@ pub fn router(state: ApiState) -> Router {
     let service_routes = Router::new()
         .route("/lookout/v1/services", get(services::list))
         .route("/lookout/v1/services/{name}", get(services::detail))
-        .with_state(state.services());
+        .with_state(state.services())
+        .layer(queries.clone());
     let dashboard_routes = Router::new()
         .route(
             "/lookout/v1/dashboards",

@@ -103,6 +103,7 @@ fn search_params(api: &TraceApi, pairs: &[(String, String)]) -> Result<LogQuery,
         after: get(pairs, &["cursor"])
             .map(|c| cursor("cursor", c))
             .transpose()?,
+        deadline: Some(api.deadline()),
     })
 }
 

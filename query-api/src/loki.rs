@@ -291,7 +291,7 @@ fn scan(
                 "the query would read more than {MAX_RECORDS_READ} log records: narrow the stream selector or the time range"
             )));
         }
-        if std::time::Instant::now() > deadline {
+        if lookout_storage::cancel::expired(Some(deadline)) {
             return Err(ApiError::Unavailable(
                 "query ran past its time limit (query.timeout): narrow the stream selector or the time range".into(),
             ));
@@ -458,30 +458,38 @@ fn index_counted(
         end_unix_nano: last + 1,
         service,
         level,
+        deadline: Some(api.deadline()),
         ..Default::default()
     };
     let counts = api
         .logs
         .log_volume(&query, step, by)?
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let per = (range_ns / step) as usize;
-    let mut groups: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    let buckets = steps.len() + per;
+    // Only non-empty buckets are held (a `[30d]` range at a 1s step has millions of buckets,
+    // nearly all empty): each step sums its window's buckets with two moving pointers.
+    let per = range_ns / step;
+    let mut groups: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     for ((bucket, group), n) in counts {
-        let b = groups.entry(group).or_insert_with(|| vec![0; buckets]);
-        if let Some(slot) = b.get_mut(bucket as usize) {
-            *slot += n;
-        }
+        groups.entry(group).or_default().push((bucket, n));
     }
     let seconds = *range_ns as f64 / 1e9;
     Ok(Some(
         groups
             .into_iter()
-            .map(|(group, b)| {
+            .map(|(group, mut buckets)| {
+                buckets.sort_unstable();
                 let labels: Labels = label.map(|l| (l.to_string(), group)).into_iter().collect();
-                let values = (0..steps.len())
+                let (mut lo, mut hi, mut n) = (0, 0, 0u64);
+                let values = (0..steps.len() as u64)
                     .map(|i| {
-                        let n: u64 = b[i..i + per].iter().sum();
+                        while hi < buckets.len() && buckets[hi].0 < i + per {
+                            n += buckets[hi].1;
+                            hi += 1;
+                        }
+                        while lo < hi && buckets[lo].0 < i {
+                            n -= buckets[lo].1;
+                            lo += 1;
+                        }
                         (n > 0).then(|| match func {
                             RangeFn::Rate => n as f64 / seconds,
                             _ => n as f64,
@@ -494,7 +502,32 @@ fn index_counted(
     ))
 }
 
+/// Refuses a metric query whose data window (its steps plus its range) is longer than
+/// `query.max_search_range`, before anything is read or allocated, as Loki's
+/// `max_query_length`.
+fn check_length(api: &TraceApi, expr: &MetricExpr, steps: &[u64]) -> Result<(), ApiError> {
+    let range_ns = match expr {
+        MetricExpr::Range { range_ns, .. } => *range_ns,
+        MetricExpr::Aggregate { inner, .. } => return check_length(api, inner, steps),
+    };
+    let span = match (steps.first(), steps.last()) {
+        (Some(first), Some(last)) => last - first,
+        _ => 0,
+    };
+    let length = span.saturating_add(range_ns);
+    let limit = api.config.max_search_range;
+    if u128::from(length) > limit.as_nanos() {
+        return Err(ApiError::bad(format!(
+            "the query time range exceeds the limit (query length: {}, limit: {})",
+            humantime::format_duration(std::time::Duration::from_nanos(length)),
+            humantime::format_duration(limit)
+        )));
+    }
+    Ok(())
+}
+
 fn metric_series(api: &TraceApi, expr: &MetricExpr, steps: &[u64]) -> Result<Series, ApiError> {
+    check_length(api, expr, steps)?;
     if let Some(series) = index_counted(api, expr, steps)? {
         return Ok(series);
     }

@@ -9,6 +9,7 @@
 //! [`StorageConfig::sync`] it was also fsynced and survives a machine crash. A batch is atomic:
 //! after a crash either all of it is there or none of it.
 
+pub mod cancel;
 mod config;
 mod error;
 pub mod keys;

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
@@ -83,10 +83,17 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
-struct Partition {
+/// A day's index as searches see it: cheap to clone (both are shared handles), so a search
+/// takes its days' searchers under a short read lock and searches without any lock.
+#[derive(Clone)]
+struct Day {
     index: Index,
-    writer: IndexWriter,
     reader: IndexReader,
+}
+
+/// A day's open writer. Writers hold memory and threads, so only a few are open at once.
+struct DayWriter {
+    writer: IndexWriter,
     /// Documents added since the last commit.
     dirty: bool,
 }
@@ -101,6 +108,10 @@ pub struct LogIndexConfig {
     pub commit_interval: std::time::Duration,
     /// Memory of each day's index writer before it writes a segment.
     pub writer_memory: bytesize::ByteSize,
+    /// Day index writers open at once. After each commit only today's and yesterday's stay
+    /// open; a late record for an older day opens that day's writer until the commit, and when
+    /// this many are open the least recently used is committed and closed first.
+    pub max_open_writers: usize,
 }
 
 impl Default for LogIndexConfig {
@@ -108,6 +119,7 @@ impl Default for LogIndexConfig {
         LogIndexConfig {
             commit_interval: std::time::Duration::from_secs(1),
             writer_memory: bytesize::ByteSize::mib(64),
+            max_open_writers: 4,
         }
     }
 }
@@ -122,6 +134,9 @@ impl LogIndexConfig {
             problems.push(format!(
                 "{prefix}.writer_memory: must be at least 15MB (tantivy's minimum)"
             ));
+        }
+        if self.max_open_writers == 0 {
+            problems.push(format!("{prefix}.max_open_writers: must be greater than 0"));
         }
     }
 }
@@ -153,6 +168,8 @@ pub struct LogQuery {
     pub oldest_first: bool,
     /// Continue after this record (the last of the previous page).
     pub after: Option<LogKey>,
+    /// Stop with [`StorageError::Timeout`] past this (checked between days).
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// The keys of the records a search found, in order, and whether there may be more.
@@ -172,7 +189,10 @@ pub struct LogIndex {
     schema: Schema,
     fields: Fields,
     config: LogIndexConfig,
-    partitions: Mutex<BTreeMap<u32, Partition>>,
+    /// Every day with an index. Held only to look up or add a day, never across a search.
+    days: RwLock<BTreeMap<u32, Day>>,
+    /// The open writers, used by the indexer only (a query never waits for it).
+    writers: Mutex<BTreeMap<u32, DayWriter>>,
 }
 
 impl std::fmt::Debug for LogIndex {
@@ -186,7 +206,7 @@ fn tantivy_error(e: tantivy::TantivyError) -> StorageError {
 }
 
 impl LogIndex {
-    /// Opens the day indexes found in `dir` (creating it if needed).
+    /// Opens the day indexes found in `dir` (creating it if needed), for reading.
     pub fn open(dir: &Path, config: &LogIndexConfig) -> Result<LogIndex> {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
@@ -195,9 +215,10 @@ impl LogIndex {
             schema,
             fields,
             config: config.clone(),
-            partitions: Mutex::new(BTreeMap::new()),
+            days: RwLock::new(BTreeMap::new()),
+            writers: Mutex::new(BTreeMap::new()),
         };
-        let mut days = Vec::new();
+        let mut days = BTreeMap::new();
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             if let Some(day) = entry
@@ -205,22 +226,14 @@ impl LogIndex {
                 .to_str()
                 .and_then(|n| n.parse::<u32>().ok())
             {
-                days.push(day);
+                days.insert(day, index.open_day(day)?);
             }
         }
-        {
-            let mut partitions = index
-                .partitions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for day in days {
-                partitions.insert(day, index.open_partition(day)?);
-            }
-        }
+        *index.days.write().unwrap_or_else(PoisonError::into_inner) = days;
         Ok(index)
     }
 
-    fn open_partition(&self, day: u32) -> Result<Partition> {
+    fn open_day(&self, day: u32) -> Result<Day> {
         let path = self.dir.join(day.to_string());
         std::fs::create_dir_all(&path)?;
         let directory = tantivy::directory::MmapDirectory::open(&path)
@@ -232,38 +245,100 @@ impl LogIndex {
                 .filter(LowerCaser)
                 .build(),
         );
-        let memory = usize::try_from(self.config.writer_memory.as_u64()).unwrap_or(64 << 20);
-        let writer = index
-            .writer_with_num_threads(1, memory.max(15_000_000))
-            .map_err(tantivy_error)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(tantivy_error)?;
-        Ok(Partition {
-            index,
-            writer,
-            reader,
-            dirty: false,
-        })
+        Ok(Day { index, reader })
+    }
+
+    /// The day's index, opened (and created) if it is not yet.
+    fn day(&self, day: u32) -> Result<Day> {
+        if let Some(d) = self
+            .days
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&day)
+        {
+            return Ok(d.clone());
+        }
+        let opened = self.open_day(day)?;
+        let mut days = self.days.write().unwrap_or_else(PoisonError::into_inner);
+        Ok(days.entry(day).or_insert(opened).clone())
+    }
+
+    /// The indexes of the days from `first` to `last`, taken under a short read lock.
+    fn days_between(&self, first: u32, last: u32) -> Vec<(u32, Day)> {
+        if first > last {
+            return Vec::new();
+        }
+        self.days
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .range(first..=last)
+            .map(|(d, day)| (*d, day.clone()))
+            .collect()
+    }
+
+    /// Commits a day's writer if it has new documents and makes them searchable.
+    fn commit_writer(&self, day: u32, w: &mut DayWriter) -> Result<()> {
+        if !w.dirty {
+            return Ok(());
+        }
+        w.writer.commit().map_err(tantivy_error)?;
+        self.day(day)?.reader.reload().map_err(tantivy_error)?;
+        w.dirty = false;
+        Ok(())
+    }
+
+    /// The writer of `day`, opening it; when `max_open_writers` are open, the one of the day
+    /// furthest from `day` is committed and closed first.
+    fn writer<'a>(
+        &self,
+        writers: &'a mut BTreeMap<u32, DayWriter>,
+        day: u32,
+    ) -> Result<&'a mut DayWriter> {
+        if !writers.contains_key(&day) {
+            while writers.len() >= self.config.max_open_writers.max(1) {
+                let Some(&victim) = writers.keys().max_by_key(|d| d.abs_diff(day)) else {
+                    break;
+                };
+                if let Some(mut w) = writers.remove(&victim) {
+                    self.commit_writer(victim, &mut w)?;
+                }
+            }
+            let memory = usize::try_from(self.config.writer_memory.as_u64()).unwrap_or(64 << 20);
+            let writer = self
+                .day(day)?
+                .index
+                .writer_with_num_threads(1, memory.max(15_000_000))
+                .map_err(tantivy_error)?;
+            writers.insert(
+                day,
+                DayWriter {
+                    writer,
+                    dirty: false,
+                },
+            );
+        }
+        writers
+            .get_mut(&day)
+            .ok_or_else(|| StorageError::Index(format!("log index writer of day {day} missing")))
     }
 
     /// Whether a record with this key is already in the index (used after a restart, when a
     /// pending record may have been committed just before the crash).
     pub fn contains(&self, key: LogKey) -> Result<bool> {
-        let partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let Some(p) = partitions.get(&day_of(key.time_unix_nano)) else {
+        let day = day_of(key.time_unix_nano);
+        let Some((_, d)) = self.days_between(day, day).pop() else {
             return Ok(false);
         };
         let query = TermQuery::new(
             Term::from_field_u64(self.fields.seq, key.seq),
             IndexRecordOption::Basic,
         );
-        let count = p
+        let count = d
             .reader
             .searcher()
             .search(&query, &Count)
@@ -273,20 +348,11 @@ impl LogIndex {
 
     /// Adds records (not yet visible: see [`LogIndex::commit`]).
     pub fn add(&self, records: &[(LogKey, StoredLog)]) -> Result<()> {
-        let mut partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
         let f = self.fields;
         let mut text = String::new();
         for (key, log) in records {
-            let day = day_of(key.time_unix_nano);
-            let p = match partitions.entry(day) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(self.open_partition(day)?)
-                }
-            };
+            let w = self.writer(&mut writers, day_of(key.time_unix_nano))?;
             let mut doc = TantivyDocument::default();
             doc.add_u64(f.time, key.time_unix_nano);
             doc.add_u64(f.seq, key.seq);
@@ -324,36 +390,42 @@ impl LogIndex {
             if !attributes.is_empty() {
                 doc.add_object(f.attributes, attributes);
             }
-            p.writer.add_document(doc).map_err(tantivy_error)?;
-            p.dirty = true;
+            w.writer.add_document(doc).map_err(tantivy_error)?;
+            w.dirty = true;
         }
         Ok(())
     }
 
-    /// Commits every day index with added records and makes them searchable.
+    /// Commits every day index with added records and makes them searchable, then closes the
+    /// writers of days before yesterday (by the clock): late records are rare, and each open
+    /// writer holds `writer_memory` and a thread.
     pub fn commit(&self) -> Result<()> {
-        let mut partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for p in partitions.values_mut().filter(|p| p.dirty) {
-            p.writer.commit().map_err(tantivy_error)?;
-            p.reader.reload().map_err(tantivy_error)?;
-            p.dirty = false;
+        let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
+        for (day, w) in writers.iter_mut() {
+            self.commit_writer(*day, w)?;
         }
+        let yesterday = day_of(lookout_proto::now_unix_nano()).saturating_sub(1);
+        writers.retain(|day, _| *day >= yesterday);
         Ok(())
+    }
+
+    /// The number of day writers open now.
+    pub fn open_writers(&self) -> usize {
+        self.writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Deletes the day indexes wholly before `before_unix_nano`.
     pub fn drop_before(&self, before_unix_nano: u64) -> Result<usize> {
         let first_kept = day_of(before_unix_nano);
-        let mut partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let expired: Vec<u32> = partitions.range(..first_kept).map(|(d, _)| *d).collect();
+        let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut days = self.days.write().unwrap_or_else(PoisonError::into_inner);
+        let expired: Vec<u32> = days.range(..first_kept).map(|(d, _)| *d).collect();
         for day in &expired {
-            partitions.remove(day);
+            writers.remove(day);
+            days.remove(day);
             std::fs::remove_dir_all(self.dir.join(day.to_string()))?;
         }
         Ok(expired.len())
@@ -367,10 +439,6 @@ impl LogIndex {
         bucket_ns: u64,
         by: VolumeBy,
     ) -> Result<std::result::Result<Volume, BadLogQuery>> {
-        let partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let first = day_of(query.start_unix_nano);
         let last = day_of(query.end_unix_nano.saturating_sub(1));
         let collector = VolumeCollector {
@@ -379,12 +447,15 @@ impl LogIndex {
             by,
         };
         let mut out: HashMap<(u64, String), u64> = HashMap::new();
-        for (_, p) in partitions.range(first..=last) {
-            let parsed = match self.parse(&p.index, query) {
+        for (_, d) in self.days_between(first, last) {
+            if crate::cancel::expired(query.deadline) {
+                return Err(StorageError::Timeout);
+            }
+            let parsed = match self.parse(&d.index, query) {
                 Ok(q) => q,
                 Err(e) => return Ok(Err(e)),
             };
-            let counts = p
+            let counts = d
                 .reader
                 .searcher()
                 .search(parsed.as_ref(), &collector)
@@ -398,11 +469,12 @@ impl LogIndex {
 
     /// The days with an index, oldest first.
     pub fn days(&self) -> Vec<u32> {
-        let partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        partitions.keys().copied().collect()
+        self.days
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
     }
 
     fn parse(&self, index: &Index, query: &LogQuery) -> Result<Box<dyn Query>, BadLogQuery> {
@@ -464,29 +536,23 @@ impl LogIndex {
         if query.start_unix_nano >= query.end_unix_nano || query.limit == 0 {
             return Ok(Ok(LogHits::default()));
         }
-        let partitions = self
-            .partitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         let first = day_of(query.start_unix_nano);
         let last = day_of(query.end_unix_nano - 1);
-        let days: Vec<u32> = partitions.range(first..=last).map(|(d, _)| *d).collect();
-        let ordered: Vec<u32> = if query.oldest_first {
-            days
-        } else {
-            days.into_iter().rev().collect()
-        };
+        let mut days = self.days_between(first, last);
+        if !query.oldest_first {
+            days.reverse();
+        }
         let mut out = LogHits::default();
-        for day in ordered {
-            let Some(p) = partitions.get(&day) else {
-                continue;
-            };
+        for (_, p) in days {
+            if crate::cancel::expired(query.deadline) {
+                return Err(StorageError::Timeout);
+            }
             let parsed = match self.parse(&p.index, query) {
                 Ok(q) => q,
                 Err(e) => return Ok(Err(e)),
             };
             let want = query.limit - out.keys.len() + 1;
-            let keys = search_partition(p, parsed.as_ref(), query, want)?;
+            let keys = search_partition(&p, parsed.as_ref(), query, want)?;
             for key in keys {
                 if out.keys.len() == query.limit {
                     out.more = true;
@@ -627,12 +693,7 @@ fn complete_negations(query: Box<dyn Query>) -> Box<dyn Query> {
 }
 
 /// One day's hits in order, at most `want`.
-fn search_partition(
-    p: &Partition,
-    query: &dyn Query,
-    q: &LogQuery,
-    want: usize,
-) -> Result<Vec<LogKey>> {
+fn search_partition(p: &Day, query: &dyn Query, q: &LogQuery, want: usize) -> Result<Vec<LogKey>> {
     let searcher = p.reader.searcher();
     let oldest_first = q.oldest_first;
     let after = q.after;
@@ -925,6 +986,43 @@ mod tests {
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
         assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 3);
         assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
+    }
+
+    #[test]
+    fn late_records_of_many_days_open_a_bounded_number_of_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StorageConfig::default()).unwrap();
+        // One record on each of 12 days long past, in one batch.
+        let records = (0..12)
+            .map(|d| record(d * DAY_NS + 5, 9, &format!("late record {d}"), vec![], 0))
+            .collect();
+        let batch = convert_logs(
+            requests::logs(Some("shop"), records),
+            &Limits::default(),
+            T0,
+        );
+        store.write_logs(&batch.batch).unwrap();
+        let config = LogIndexConfig {
+            max_open_writers: 2,
+            ..LogIndexConfig::default()
+        };
+        let index = LogIndex::open(&dir.path().join("index"), &config).unwrap();
+        let pending = store.pending_logs(None, 100).unwrap();
+        for chunk in pending.records.chunks(1) {
+            index.add(chunk).unwrap();
+            assert!(
+                index.open_writers() <= 2,
+                "{} writers open",
+                index.open_writers()
+            );
+        }
+        index.commit().unwrap();
+        // Days long past: none stays open after the commit.
+        assert_eq!(index.open_writers(), 0);
+        assert_eq!(index.days().len(), 12);
+        let mut all = query("late");
+        all.end_unix_nano = T0 + 12 * DAY_NS;
+        assert_eq!(bodies(&store, &index, &all).len(), 12);
     }
 
     #[test]

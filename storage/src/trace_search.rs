@@ -30,12 +30,8 @@ impl Deadline {
 
     fn check(&mut self) -> Result<()> {
         self.count = self.count.wrapping_add(1);
-        if self.count % DEADLINE_EVERY == 1 {
-            if let Some(at) = self.at {
-                if Instant::now() >= at {
-                    return Err(StorageError::Timeout);
-                }
-            }
+        if self.count % DEADLINE_EVERY == 1 && crate::cancel::expired(self.at) {
+            return Err(StorageError::Timeout);
         }
         Ok(())
     }

@@ -561,6 +561,7 @@ groups:
         c.host_metrics.enabled = false;
         c.alerting.default_rules = false;
         c.alerting.rule_files = vec![file];
+        c.http.enable_lifecycle = true;
         // Nobody listens on port 1: deliveries fail, are retried and counted.
         c.alerting.webhooks = vec![webhook("http://127.0.0.1:1/hook")];
     })

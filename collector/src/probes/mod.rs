@@ -13,7 +13,7 @@ mod http;
 mod result;
 mod runner;
 mod tcp;
-mod tls;
+pub(crate) mod tls;
 
 pub use config::{validate_probes, ProbeConfig, ProbeKind};
 pub use health::{Check, HealthStatus};

@@ -10,6 +10,7 @@ use std::time::Instant;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lookout_storage::cancel::{cancellable, CancelOnDrop};
 use lookout_storage::{Labels, MatchOp, Matcher, SelectLimits, SeriesReader};
 use promql_parser::parser::Expr;
 
@@ -236,12 +237,16 @@ fn render(value: &Value) -> String {
     out
 }
 
+/// Runs a query off the executor; it stops at its next deadline check if the client goes away.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PromError> + Send + 'static,
 ) -> Result<T, PromError> {
-    tokio::task::spawn_blocking(f)
+    let (guard, flag) = CancelOnDrop::new();
+    let result = tokio::task::spawn_blocking(move || cancellable(flag, f))
         .await
-        .map_err(|e| PromError(PromqlError::Execution(format!("query task failed: {e}"))))?
+        .map_err(|e| PromError(PromqlError::Execution(format!("query task failed: {e}"))))?;
+    guard.disarm();
+    result
 }
 
 pub async fn query(

@@ -151,8 +151,21 @@ impl<'a> Evaluator<'a> {
             .collect()
     }
 
+    /// Refuses a result of `series` series over this range's steps before it is built, when
+    /// it would pass the sample budget (Prometheus counts the samples of every step vector
+    /// held in memory against `max_samples` the same way).
+    fn check_points(&self, series: usize) -> Result<(), PromqlError> {
+        if series.saturating_mul(self.steps()) > self.config.max_samples {
+            return Err(PromqlError::Limit(
+                "query processing would load too many samples into memory in query execution"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn check_deadline(&self) -> Result<(), PromqlError> {
-        if Instant::now() > self.deadline {
+        if lookout_storage::cancel::expired(Some(self.deadline)) {
             return Err(PromqlError::Timeout("query execution"));
         }
         Ok(())
@@ -239,6 +252,7 @@ impl<'a> Evaluator<'a> {
         let lookback = self.config.lookback_delta.as_millis() as i64;
         let (lo, hi) = min_max(&times);
         let data = self.load(vs, lo - lookback + 1, hi)?;
+        self.check_points(data.len())?;
         let mut out = Vec::with_capacity(data.len());
         for (labels, samples) in data {
             let values: Vec<Option<f64>> = times
@@ -265,6 +279,7 @@ impl<'a> Evaluator<'a> {
         let lookback = self.config.lookback_delta.as_millis() as i64;
         let (lo, hi) = min_max(&times);
         let data = self.load(vs, lo - lookback + 1, hi)?;
+        self.check_points(data.len())?;
         let mut out = Vec::new();
         for (labels, samples) in data {
             let values: Vec<Option<f64>> = times
@@ -403,11 +418,25 @@ impl<'a> Evaluator<'a> {
                 self.matrix_selector(&ms.vs, ms.range.as_millis() as i64)?,
             )),
             Expr::Subquery(sq) => Ok(Val::Matrix(self.subquery(sq)?)),
-            Expr::Call(call) => functions::call(self, call),
-            Expr::Aggregate(agg) => self.aggregate(agg),
-            Expr::Binary(b) => self.binary(b),
+            Expr::Call(call) => self.checked(|ev| functions::call(ev, call)),
+            Expr::Aggregate(agg) => self.checked(|ev| ev.aggregate(agg)),
+            Expr::Binary(b) => self.checked(|ev| ev.binary(b)),
             Expr::Extension(_) => Err(PromqlError::BadData("unsupported expression".into())),
         }
+    }
+
+    /// Evaluates a node whose output a selector's check does not cover (a function over range
+    /// vectors, a join), checking the deadline and the output's size after it.
+    fn checked(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<Val, PromqlError>,
+    ) -> Result<Val, PromqlError> {
+        let value = f(self)?;
+        self.check_deadline()?;
+        if let Val::Vector(v) = &value {
+            self.check_points(v.len())?;
+        }
+        Ok(value)
     }
 
     pub fn eval_scalar(&mut self, expr: &Expr, what: &str) -> Result<Vec<f64>, PromqlError> {

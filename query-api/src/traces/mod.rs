@@ -51,13 +51,17 @@ pub struct Search {
     pub root_operation: Option<String>,
 }
 
-/// Runs blocking storage work off the async executor.
+/// Runs blocking storage work off the async executor; the work stops at its next deadline
+/// check if the client goes away.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
+    let (guard, flag) = lookout_storage::cancel::CancelOnDrop::new();
+    let result = tokio::task::spawn_blocking(move || lookout_storage::cancel::cancellable(flag, f))
         .await
-        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?;
+    guard.disarm();
+    result
 }
 
 /// A dialect's parser of search parameters (query string pairs) into a [`Search`].

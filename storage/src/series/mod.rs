@@ -361,6 +361,9 @@ pub(crate) struct SeriesDb {
     index: RwLock<Index>,
     /// Chunks ending before this (ms) are past retention: reads skip them, compaction drops them.
     pub(crate) cutoff_ms: Arc<AtomicI64>,
+    /// A failed write could not be undone in the head (see [`SeriesDb::reopen_chunks`]):
+    /// checkpoints wait for a restart, whose replay of the write-ahead log is exact.
+    checkpoint_blocked: std::sync::atomic::AtomicBool,
 }
 
 fn id_key(prefix: u8, id: u64) -> [u8; 9] {
@@ -538,6 +541,7 @@ impl SeriesDb {
             head: Mutex::new(head),
             index: RwLock::new(index),
             cutoff_ms,
+            checkpoint_blocked: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -750,6 +754,8 @@ impl SeriesDb {
             s.ooo.entry(t).or_insert(v);
         }
         let chunks = cf(db, CF_CHUNKS)?;
+        // Chunks closed by this batch, kept until its write succeeds (see `reopen_chunks`).
+        let mut closed: Vec<(u64, ChunkEncoder, (i64, f64))> = Vec::new();
         for (id, t, v) in accepted {
             let s = head.series.entry(id).or_insert_with(|| HeadSeries {
                 open: ChunkEncoder::new(),
@@ -762,15 +768,20 @@ impl SeriesDb {
             if s.open.len() >= CHUNK_SAMPLES {
                 wb.put_cf(chunks, chunk_key(id, t), s.open.encode());
                 wb.delete_cf(series_cf, id_key(b'h', id));
+                let full = std::mem::replace(&mut s.open, ChunkEncoder::new());
+                closed.push((id, full, s.persisted_last));
                 s.persisted_last = (t, v);
-                s.open = ChunkEncoder::new();
                 s.dirty = false;
             }
         }
         drop(head);
-        // On failure the export is not acknowledged; what the head took stays queryable and
-        // the earlier samples of a chunk closed here are still in their write-ahead records.
-        write(wb)?;
+        // On failure the export is not acknowledged; what the head took stays queryable, and
+        // the chunks it closed are opened again: their earlier, acknowledged samples were
+        // never written as a chunk, and a checkpoint must still snapshot them.
+        if let Err(e) = write(wb) {
+            self.reopen_chunks(closed);
+            return Err(e);
+        }
         if !new_metadata.is_empty() {
             let mut index = self.index_write();
             for (name, meta) in new_metadata {
@@ -778,6 +789,39 @@ impl SeriesDb {
             }
         }
         Ok(report)
+    }
+
+    /// Undoes the chunk closes of a batch whose write failed: each closed chunk becomes the
+    /// series' open chunk again, followed by what was appended since. When another batch has
+    /// closed a later chunk of the series meanwhile, the head cannot be put back exactly, and
+    /// checkpoints stop until a restart replays the write-ahead log.
+    fn reopen_chunks(&self, closed: Vec<(u64, ChunkEncoder, (i64, f64))>) {
+        if closed.is_empty() {
+            return;
+        }
+        let mut head = self.head();
+        for (id, full, previous_last) in closed {
+            let Some(s) = head.series.get_mut(&id) else {
+                continue;
+            };
+            let since = chunk::decode(&s.open.encode()).unwrap_or_default();
+            let untouched = full.last_time().is_some_and(|t| s.persisted_last.0 == t);
+            if !untouched {
+                self.checkpoint_blocked.store(true, Ordering::Relaxed);
+                tracing::error!(
+                    series = id,
+                    "a failed write could not be undone in the series head: checkpoints stop until a restart"
+                );
+                continue;
+            }
+            let mut reopened = full;
+            for (t, v) in since {
+                reopened.append(t, v);
+            }
+            s.open = reopened;
+            s.persisted_last = previous_last;
+            s.dirty = true;
+        }
     }
 
     /// "of <metric name> " for a rejection message: from the sample's labels, or from the index
@@ -905,6 +949,11 @@ impl SeriesDb {
 
     /// Snapshots changed open chunks and deletes the write-ahead records they cover.
     pub(crate) fn checkpoint(&self, db: &DB) -> Result<usize> {
+        if self.checkpoint_blocked.load(Ordering::Relaxed) {
+            return Err(StorageError::Io(std::io::Error::other(
+                "series checkpoints are stopped after a failed write: restart to replay the write-ahead log",
+            )));
+        }
         let series_cf = cf(db, CF_SERIES)?;
         let mut head = self.head();
         let mut wb = WriteBatch::default();
@@ -970,7 +1019,7 @@ impl SeriesDb {
                         break;
                     }
                     scans += 1;
-                    if scans.is_multiple_of(4096) && deadline.is_some_and(|d| Instant::now() > d) {
+                    if scans.is_multiple_of(4096) && crate::cancel::expired(deadline) {
                         return Err(StorageError::Timeout);
                     }
                     let value = &key[prefix.len()..key.len() - 9];
@@ -1032,7 +1081,7 @@ impl SeriesDb {
         let mut out = Vec::new();
         let mut total = 0usize;
         for id in ids {
-            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+            if crate::cancel::expired(limits.deadline) {
                 return Err(StorageError::Timeout);
             }
             let Some(labels) = self.index_read().labels.get(&id).cloned() else {
@@ -1117,7 +1166,7 @@ impl SeriesDb {
         let mint = mint.max(self.cutoff_ms.load(Ordering::Relaxed));
         let mut out = Vec::new();
         for id in ids {
-            if limits.deadline.is_some_and(|d| Instant::now() > d) {
+            if crate::cancel::expired(limits.deadline) {
                 return Err(StorageError::Timeout);
             }
             let in_head = self.head().series.get(&id).is_some_and(|s| {
@@ -1520,6 +1569,52 @@ mod tests {
                 &[eq("__name__", "up"), m("env", MatchOp::Re(re("prod|")))]
             ),
             ["__name__=up,env=prod,job=api", "__name__=up,job=web"]
+        );
+    }
+
+    #[test]
+    fn a_failed_write_that_closed_a_chunk_loses_nothing_acknowledged_at_the_next_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = labels(&[("__name__", "requests_total"), ("job", "api")]);
+        let at = |i: i64| sample(&l, 1_700_000_000_000 + i * 15_000, i as f64);
+        let acknowledged: Vec<_> = (0..CHUNK_SAMPLES as i64 - 1).map(at).collect();
+        {
+            let store = open(dir.path(), SeriesConfig::default());
+            for batch in acknowledged.chunks(10) {
+                store.append_samples(batch).unwrap();
+            }
+            // The next sample closes the chunk; its write fails (the disk is full, say), so
+            // that export is not acknowledged.
+            let failing = store.series.append(
+                &store.db,
+                WriteBatch::default(),
+                &[at(CHUNK_SAMPLES as i64 - 1)],
+                &[],
+                &[],
+                &|_| Err(StorageError::Io(std::io::Error::other("injected"))),
+            );
+            assert!(failing.is_err());
+            // A checkpoint now must still hold the chunk's earlier samples: it deletes the
+            // write-ahead records that hold them.
+            store.checkpoint_series().unwrap();
+            // Crash.
+        }
+        let store = open(dir.path(), SeriesConfig::default());
+        let read = store
+            .select(
+                &[Matcher::equal("job", "api")],
+                i64::MIN / 2,
+                i64::MAX / 2,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        let got: Vec<(i64, f64)> = read[0].samples.clone();
+        let want: Vec<(i64, f64)> = acknowledged.iter().map(|s| (s.t, s.v)).collect();
+        assert!(
+            got.starts_with(&want),
+            "{} of {} acknowledged samples after the failed write and a checkpoint",
+            got.iter().filter(|s| want.contains(s)).count(),
+            want.len()
         );
     }
 
