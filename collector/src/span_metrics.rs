@@ -10,7 +10,10 @@
 //! spans to in-memory cumulative series; [`SpanMetrics::flush`] writes every series' current
 //! value as ordinary metric data points (the binary calls it on an interval and at shutdown).
 //! The distinct span names per service are capped; spans past the cap are counted in one
-//! overflow series per service (attribute `otel.metric.overflow=true`, no `span.name`).
+//! overflow series per service (attribute `otel.metric.overflow=true`, no `span.name`, the
+//! service's name as its only resource attribute, whatever instance sent them). A series not
+//! updated for `metrics_expiration` is forgotten (its next span starts it again with a new
+//! start time, a counter reset to PromQL), as the Collector's connector expires them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,6 +59,10 @@ pub struct SpanMetricsConfig {
     /// into their service's overflow series. The default, 10 000, is 200 000 Prometheus series
     /// (170 000 of them buckets), within `storage.series.max_series_per_metric`.
     pub max_series: usize,
+    /// A series without spans for this long is dropped from memory (the Collector's
+    /// `metrics_expiration`).
+    #[serde(with = "humantime_serde")]
+    pub metrics_expiration: Duration,
 }
 
 impl Default for SpanMetricsConfig {
@@ -65,6 +72,7 @@ impl Default for SpanMetricsConfig {
             flush_interval: Duration::from_secs(15),
             max_span_names_per_service: 1000,
             max_series: 10_000,
+            metrics_expiration: Duration::from_secs(600),
         }
     }
 }
@@ -80,13 +88,19 @@ impl SpanMetricsConfig {
                 "{prefix}.max_span_names_per_service: must be greater than 0"
             ));
         }
+        if self.metrics_expiration.is_zero() {
+            problems.push(format!(
+                "{prefix}.metrics_expiration: must be greater than 0"
+            ));
+        }
         if self.max_series == 0 {
             problems.push(format!("{prefix}.max_series: must be greater than 0"));
         }
     }
 }
 
-/// (resource id, span name hash or 0 for overflow, kind, status code)
+/// (resource id, span name hash or 0 for overflow, kind, status code); an overflow series'
+/// resource is its service's (see [`service_resource`]).
 type SeriesKey = (u64, u64, i32, i32);
 
 #[derive(Debug)]
@@ -104,6 +118,8 @@ struct Series {
     /// (so a latency chart can open a trace of each latency band).
     exemplars: [Option<SpanExemplar>; DURATION_BUCKETS_MS.len() + 1],
     dirty: bool,
+    /// When a span last counted in it.
+    last_seen_unix_nano: u64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -130,7 +146,16 @@ pub struct SpanMetrics {
     scope: Interned,
     out: Arc<dyn MetricWriter>,
     overflow_spans: Counter,
+    dropped_spans: Counter,
     series_gauge: Gauge,
+}
+
+/// The resource of a service's overflow series: only its name.
+fn service_resource(service: &str) -> Interned {
+    Interned::new(&Resource {
+        attributes: vec![string_kv("service.name", service)],
+        ..Default::default()
+    })
 }
 
 impl std::fmt::Debug for SpanMetrics {
@@ -181,8 +206,14 @@ impl SpanMetrics {
             }),
             out,
             overflow_spans: Counter::default(),
+            dropped_spans: Counter::default(),
             series_gauge: Gauge::default(),
         };
+        registry.register(
+            "lookout_span_metrics_dropped_spans",
+            "Spans not counted in span metrics: the series in memory were at twice span_metrics.max_series",
+            m.dropped_spans.clone(),
+        );
         registry.register(
             "lookout_span_metrics_overflow_spans",
             "Spans counted in a service's overflow series because of span_metrics limits",
@@ -212,7 +243,7 @@ impl SpanMetrics {
         for r in &batch.resources {
             state.resources.entry(r.id).or_insert_with(|| r.clone());
         }
-        let mut overflowed = 0;
+        let (mut overflowed, mut dropped) = (0, 0);
         for item in &batch.items {
             let Some(span) = &item.record.span else {
                 continue;
@@ -234,8 +265,17 @@ impl SpanMetrics {
                 if admit {
                     names.insert(name_hash);
                 } else {
-                    key.1 = 0;
+                    let resource = service_resource(&service);
+                    key = (resource.id, 0, span.kind, status);
                     overflowed += 1;
+                    if !state.series.contains_key(&key) {
+                        // Overflow series are per service: bound them too.
+                        if state.series.len() >= 2 * self.config.max_series {
+                            dropped += 1;
+                            continue;
+                        }
+                        state.resources.entry(resource.id).or_insert(resource);
+                    }
                 }
                 state.series.entry(key).or_insert_with(|| Series {
                     service,
@@ -248,9 +288,8 @@ impl SpanMetrics {
                     buckets: [0; DURATION_BUCKETS_MS.len() + 1],
                     exemplars: [None; DURATION_BUCKETS_MS.len() + 1],
                     dirty: false,
+                    last_seen_unix_nano: now,
                 });
-            } else if key.1 == 0 {
-                overflowed += 1;
             }
             let Some(series) = state.series.get_mut(&key) else {
                 continue;
@@ -270,12 +309,43 @@ impl SpanMetrics {
                 ms,
             });
             series.dirty = true;
+            series.last_seen_unix_nano = now;
         }
         self.series_gauge.set(state.series.len() as i64);
         drop(state);
         if overflowed > 0 {
             self.overflow_spans.inc_by(overflowed);
         }
+        if dropped > 0 {
+            self.dropped_spans.inc_by(dropped);
+        }
+    }
+
+    /// Forgets the series without spans for `metrics_expiration`, and the span names and
+    /// resources only they used.
+    fn expire(&self, state: &mut State, now: u64) {
+        let ttl = u64::try_from(self.config.metrics_expiration.as_nanos()).unwrap_or(u64::MAX);
+        let before = state.series.len();
+        state
+            .series
+            .retain(|_, s| s.dirty || now.saturating_sub(s.last_seen_unix_nano) < ttl);
+        if state.series.len() == before {
+            return;
+        }
+        let mut names: HashMap<String, HashSet<u64>> = HashMap::new();
+        let mut resources = HashSet::new();
+        for ((resource_id, name_hash, ..), s) in &state.series {
+            resources.insert(*resource_id);
+            if *name_hash != 0 {
+                names
+                    .entry(s.service.clone())
+                    .or_default()
+                    .insert(*name_hash);
+            }
+        }
+        state.names = names;
+        state.resources.retain(|id, _| resources.contains(id));
+        self.series_gauge.set(state.series.len() as i64);
     }
 
     /// Writes the current value of every series that changed since the last flush.
@@ -287,6 +357,7 @@ impl SpanMetrics {
         };
         {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            self.expire(&mut state, now);
             let State {
                 series, resources, ..
             } = &mut *state;
@@ -520,5 +591,58 @@ mod tests {
             .collect::<Vec<_>>();
         assert_eq!(newest.len(), 8, "two flushes of 4 series");
         assert!(newest.iter().all(|n| *n <= 2), "{newest:?}");
+    }
+
+    #[test]
+    fn overflow_is_per_service_and_idle_series_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), &StorageConfig::default()).unwrap());
+        let config = SpanMetricsConfig {
+            max_span_names_per_service: 1,
+            metrics_expiration: Duration::from_nanos(1),
+            ..Default::default()
+        };
+        let metrics = SpanMetrics::new(config, store.clone(), &mut Registry::default());
+        // Two instances of one service, each with names past the cap.
+        for instance in ["pod-1", "pod-2"] {
+            let mut request = requests::traces(
+                Some("shop"),
+                vec![
+                    span(1, "GET /a", 1, false),
+                    span(2, &format!("GET /{instance}"), 1, false),
+                ],
+            );
+            request.resource_spans[0]
+                .resource
+                .as_mut()
+                .unwrap()
+                .attributes
+                .push(lookout_proto::requests::string_kv(
+                    "service.instance.id",
+                    instance,
+                ));
+            metrics.record(&convert_traces(request, &Limits::default()).batch);
+        }
+        {
+            let state = metrics.state.lock().unwrap();
+            let overflow: Vec<_> = state.series.keys().filter(|k| k.1 == 0).collect();
+            assert_eq!(
+                overflow.len(),
+                1,
+                "one overflow series for the service, not per pod"
+            );
+            assert_eq!(
+                state.series.len(),
+                3,
+                "GET /a of each pod, and the overflow"
+            );
+        }
+        assert_eq!(metrics.flush().unwrap(), 6);
+        // Nothing since: every series has been idle past the expiration.
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(metrics.flush().unwrap(), 0);
+        let state = metrics.state.lock().unwrap();
+        assert!(state.series.is_empty());
+        assert!(state.names.is_empty() && state.resources.is_empty());
     }
 }
