@@ -90,6 +90,8 @@ pub struct RetentionReport {
     pub traces_before: u64,
     pub logs_before: u64,
     pub metrics_before: u64,
+    /// Metric series collected: their newest sample was past retention.
+    pub series_collected: usize,
 }
 
 /// Lookout's embedded store: one RocksDB database with a column family per kind of record.
@@ -451,11 +453,12 @@ impl Store {
     ) -> Result<RetentionReport> {
         let before =
             |keep: std::time::Duration| now_unix_nano.saturating_sub(keep.as_nanos() as u64);
-        let report = RetentionReport {
+        let mut report = RetentionReport {
             // Spans are kept in hour buckets: a bucket goes once all of it is past the cutoff.
             traces_before: u64::from(keys::hour_of(before(retention.traces))) * keys::HOUR_NS,
             logs_before: before(retention.logs),
             metrics_before: before(retention.metrics),
+            series_collected: 0,
         };
 
         let cutoff_hour = keys::hour_of(report.traces_before);
@@ -485,6 +488,7 @@ impl Store {
         } else if previous == i64::MIN {
             self.series_compacted_ms.store(cutoff_ms, Ordering::Relaxed);
         }
+        report.series_collected = self.series.collect_expired(&self.db, cutoff_ms)?;
         for (cf, before) in [
             (CF_LOGS, report.logs_before),
             (CF_METRIC_POINTS, report.metrics_before),

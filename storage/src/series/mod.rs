@@ -342,6 +342,23 @@ impl Index {
             .find(|id| self.labels.get(id).is_some_and(|l| **l == *labels))
     }
 
+    fn remove(&mut self, id: u64, labels: &Labels) {
+        let hash = labels.hash();
+        if let Some(ids) = self.by_hash.get_mut(&hash) {
+            ids.retain(|i| *i != id);
+            if ids.is_empty() {
+                self.by_hash.remove(&hash);
+            }
+        }
+        if let Some(n) = self.per_metric.get_mut(labels.name()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_metric.remove(labels.name());
+            }
+        }
+        self.labels.remove(&id);
+    }
+
     fn insert(&mut self, id: u64, labels: Arc<Labels>) {
         self.by_hash.entry(labels.hash()).or_default().push(id);
         *self.per_metric.entry(labels.name().to_owned()).or_default() += 1;
@@ -364,6 +381,12 @@ pub(crate) struct SeriesDb {
     /// A failed write could not be undone in the head (see [`SeriesDb::reopen_chunks`]):
     /// checkpoints wait for a restart, whose replay of the write-ahead log is exact.
     checkpoint_blocked: std::sync::atomic::AtomicBool,
+    /// Bumped by every collection of expired series: an append that resolved its series ids
+    /// before one checks them again (see [`SeriesDb::collect_expired`]).
+    collections: std::sync::atomic::AtomicU64,
+    /// Series without any sample at the last collection: collected at the next one if still
+    /// empty (a series is created just before its first sample is appended).
+    empty_at_last_collection: Mutex<BTreeSet<u64>>,
 }
 
 fn id_key(prefix: u8, id: u64) -> [u8; 9] {
@@ -394,6 +417,9 @@ fn be_u64(bytes: &[u8], at: usize) -> Option<u64> {
         .and_then(|b| b.try_into().ok())
         .map(u64::from_be_bytes)
 }
+
+/// `series` key of the next series id, written by each collection of expired series.
+const NEXT_ID_KEY: u8 = b'z';
 
 fn posting_prefix(name: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(name.len() + 2);
@@ -440,6 +466,14 @@ impl SeriesDb {
                 Labels::decode(value).ok_or_else(|| corrupt(CF_SERIES, key, "bad labels"))?;
             index.insert(id, Arc::new(labels));
             it.next();
+        }
+        // Ids are never reused, even those of collected series (whose chunks may still be on
+        // disk until compaction drops them).
+        it.seek([NEXT_ID_KEY]);
+        if let (Some([NEXT_ID_KEY]), Some(value)) = (it.key(), it.value()) {
+            let next = be_u64(value, 0)
+                .ok_or_else(|| corrupt(CF_SERIES, &[NEXT_ID_KEY], "bad next id"))?;
+            index.next_id = index.next_id.max(next);
         }
         it.seek([b'm']);
         while let (Some(key), Some(value)) = (it.key(), it.value()) {
@@ -507,6 +541,9 @@ impl SeriesDb {
             for sample in WalRecord(value) {
                 let (id, t, v) = sample.ok_or_else(|| corrupt(CF_SERIES_WAL, key, "bad record"))?;
                 let (id, out_of_order) = (id & !OOO_FLAG, id & OOO_FLAG != 0);
+                if !index.labels.contains_key(&id) {
+                    continue; // a series collected after this record was written
+                }
                 let entry = match head.series.entry(id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => e.insert(HeadSeries {
@@ -542,6 +579,8 @@ impl SeriesDb {
             index: RwLock::new(index),
             cutoff_ms,
             checkpoint_blocked: std::sync::atomic::AtomicBool::new(false),
+            collections: std::sync::atomic::AtomicU64::new(0),
+            empty_at_last_collection: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -588,6 +627,7 @@ impl SeriesDb {
         let series_cf = cf(db, CF_SERIES)?;
         let mut report = AppendReport::default();
         let mut new_metadata = Vec::new();
+        let collections = self.collections.load(Ordering::Acquire);
         // Series ids, outside the head lock: most series exist (an index read).
         let mut sample_ids: Vec<Option<u64>> = Vec::with_capacity(samples.len());
         let mut missing: Vec<usize> = Vec::new();
@@ -635,6 +675,21 @@ impl SeriesDb {
             cache.extend(learned);
         }
         let mut head = self.head();
+        if self.collections.load(Ordering::Acquire) != collections {
+            // Expired series were collected since the ids were resolved: one of them may be
+            // gone (its samples would have no labels). Refused as retryable: the retry
+            // creates the series again.
+            let index = self.index_read();
+            if sample_ids
+                .iter()
+                .flatten()
+                .any(|id| !index.labels.contains_key(id))
+            {
+                return Err(StorageError::Io(std::io::Error::other(
+                    "a series of this export was collected as expired while it was written: retry",
+                )));
+            }
+        }
         // The newest (t, v) per series within this batch.
         let mut staged: IdMap<(i64, f64)> = IdMap::default();
         let mut accepted: Vec<(u64, i64, f64)> = Vec::with_capacity(samples.len());
@@ -945,6 +1000,119 @@ impl SeriesDb {
             }
         }
         Ok(())
+    }
+
+    /// Collects the series whose newest sample is before `cutoff_ms` (past retention), as
+    /// Prometheus's head garbage collection: their index entries (label set, postings, labels)
+    /// and head snapshot are deleted and they leave memory, so label names and values no longer
+    /// list them and `max_series` counts only live series. Their chunks are past retention and
+    /// go with compaction. Returns how many were collected.
+    pub(crate) fn collect_expired(&self, db: &DB, cutoff_ms: i64) -> Result<usize> {
+        // No series is created meanwhile (a new series may have the label set of one being
+        // collected: its `n` key must not be deleted after it was written).
+        let _creating = self.creating.lock().unwrap_or_else(|p| p.into_inner());
+        let chunks = cf(db, CF_CHUNKS)?;
+        let newest_chunk = |id: u64| -> Result<Option<i64>> {
+            let mut it = db.raw_iterator_cf(chunks);
+            it.seek_for_prev(chunk_key(id, i64::MAX));
+            let found = match it.key() {
+                Some(k) if k.get(..8) == Some(&id.to_be_bytes()[..]) => chunk_key_time(k),
+                _ => None,
+            };
+            it.status()?;
+            Ok(found)
+        };
+        let head_newest = |s: &HeadSeries| -> Option<i64> {
+            [
+                s.open.last_time(),
+                s.ooo.keys().next_back().copied(),
+                (s.persisted_last.0 != NONE.0).then_some(s.persisted_last.0),
+            ]
+            .into_iter()
+            .flatten()
+            .max()
+        };
+        // Candidates, without the head lock for the disk reads.
+        let ids: Vec<u64> = self.index_read().labels.keys().copied().collect();
+        let mut candidates = Vec::new();
+        let mut empty = BTreeSet::new();
+        for id in ids {
+            let in_head = self.head().series.get(&id).map(head_newest);
+            let newest = match in_head {
+                Some(newest) => newest,
+                None => newest_chunk(id)?,
+            };
+            match newest {
+                Some(t) if t < cutoff_ms => candidates.push(id),
+                Some(_) => {}
+                None => {
+                    empty.insert(id);
+                }
+            }
+        }
+        {
+            let mut last = self
+                .empty_at_last_collection
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            candidates.extend(empty.intersection(&last).copied());
+            *last = empty;
+        }
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        // Under the head lock: a candidate that got a sample since is kept.
+        let mut head = self.head();
+        let series_cf = cf(db, CF_SERIES)?;
+        let mut wb = WriteBatch::default();
+        let mut collected = Vec::with_capacity(candidates.len());
+        {
+            let index = self.index_read();
+            for id in candidates {
+                if let Some(s) = head.series.get(&id) {
+                    if head_newest(s).is_some_and(|t| t >= cutoff_ms) {
+                        continue;
+                    }
+                }
+                let Some(labels) = index.labels.get(&id).cloned() else {
+                    continue;
+                };
+                let encoded = labels.encode();
+                let mut key = vec![b'n'];
+                key.extend_from_slice(&encoded);
+                wb.delete_cf(series_cf, key);
+                wb.delete_cf(series_cf, id_key(b'i', id));
+                wb.delete_cf(series_cf, id_key(b'h', id));
+                for (n, v) in labels.iter() {
+                    let mut key = posting_prefix(n);
+                    key.extend_from_slice(v.as_bytes());
+                    key.push(SEP);
+                    key.extend_from_slice(&id.to_be_bytes());
+                    wb.delete_cf(series_cf, key);
+                }
+                collected.push((id, labels));
+            }
+            wb.put_cf(series_cf, [NEXT_ID_KEY], index.next_id.to_be_bytes());
+        }
+        if collected.is_empty() {
+            return Ok(0);
+        }
+        db.write(wb)?;
+        {
+            let mut index = self.index_write();
+            for (id, labels) in &collected {
+                index.remove(*id, labels);
+                head.series.remove(id);
+            }
+        }
+        self.collections.fetch_add(1, Ordering::AcqRel);
+        drop(head);
+        // Cached translations may name collected series: learn them again.
+        self.translation
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(collected.len())
     }
 
     /// Snapshots changed open chunks and deletes the write-ahead records they cover.
@@ -1570,6 +1738,63 @@ mod tests {
             ),
             ["__name__=up,env=prod,job=api", "__name__=up,job=web"]
         );
+    }
+
+    #[test]
+    fn expired_series_are_collected_from_memory_postings_and_label_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = |pod: &str| labels(&[("__name__", "up"), ("pod", pod)]);
+        let live = labels(&[("__name__", "up"), ("pod", "live")]);
+        let cutoff = 1_700_100_000_000;
+        let ids_before;
+        {
+            let store = open(dir.path(), SeriesConfig::default());
+            // Pods gone before the cutoff: one with a closed chunk, one only in the head.
+            let mut samples: Vec<_> = (0..130)
+                .map(|i| sample(&old("a"), 1_700_000_000_000 + i * 15_000, 1.0))
+                .collect();
+            samples.push(sample(&old("b"), 1_700_000_000_000, 1.0));
+            samples.push(sample(&live, cutoff + 60_000, 1.0));
+            for batch in samples.chunks(40) {
+                store.append_samples(batch).unwrap();
+            }
+            assert_eq!(store.series_count(), 3);
+            ids_before = store.series.index_read().next_id;
+            assert_eq!(store.series.collect_expired(&store.db, cutoff).unwrap(), 2);
+            assert_eq!(store.series_count(), 1);
+            assert_eq!(store.label_values("pod").unwrap(), ["live"]);
+            assert_eq!(
+                names(&store, &[Matcher::equal("__name__", "up")]),
+                ["__name__=up,pod=live"]
+            );
+            // A pod that comes back is a new series, with a new id.
+            store
+                .append_samples(&[sample(&old("a"), cutoff + 120_000, 2.0)])
+                .unwrap();
+            assert_eq!(store.series_count(), 2);
+            // Crash (no checkpoint): the write-ahead records of collected series are skipped.
+        }
+        let store = open(dir.path(), SeriesConfig::default());
+        assert_eq!(store.series_count(), 2);
+        assert!(
+            store.series.index_read().next_id > ids_before,
+            "ids are not reused"
+        );
+        let read = store
+            .select(
+                &[Matcher::equal("pod", "a")],
+                i64::MIN / 2,
+                i64::MAX / 2,
+                SelectLimits::NONE,
+            )
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        assert!(
+            read[0].samples.iter().all(|(t, _)| *t >= cutoff),
+            "the collected series' samples do not come back under the new one: {:?}",
+            &read[0].samples[..read[0].samples.len().min(3)]
+        );
+        assert_eq!(store.series.collect_expired(&store.db, cutoff).unwrap(), 0);
     }
 
     #[test]
