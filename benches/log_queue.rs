@@ -37,7 +37,10 @@ fn main() {
                 // Times out of order across batches, as several senders deliver them.
                 time_unix_nano: t0 + ((cleared + i) as u64 % 7_919) * 1_000_003,
                 body: Some(AnyValue {
-                    value: Some(Value::StringValue(format!("request {i} handled"))),
+                    value: Some(Value::StringValue(format!(
+                        "request {} handled",
+                        cleared + i
+                    ))),
                 }),
                 ..Default::default()
             })

@@ -91,6 +91,13 @@ impl Collector for ProcessCollector {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        let deduplicated = ConstCounter::new(self.store.logs_deduplicated());
+        deduplicated.encode(encoder.encode_descriptor(
+            "lookout_logs_deduplicated",
+            "Log records acknowledged but not stored again: exact retries of recent records",
+            None,
+            deduplicated.metric_type(),
+        )?)?;
         let disk = ConstGauge::new(self.store.disk_usage_bytes() as i64);
         disk.encode(encoder.encode_descriptor(
             "lookout_storage_disk_bytes",

@@ -14,6 +14,7 @@ mod config;
 mod error;
 pub mod keys;
 pub mod log_index;
+mod recent;
 pub mod series;
 mod store;
 pub mod trace_index;

@@ -114,6 +114,10 @@ pub struct Store {
     keep_otlp_points: bool,
     series_compacted_ms: AtomicI64,
     log_queue: LogQueue,
+    /// Log records written lately, to store an exact retry once (see `recent`).
+    recent_logs: crate::recent::Recent,
+    /// Log records acknowledged but not stored again: exact retries.
+    logs_deduplicated: AtomicU64,
 }
 
 /// One read of the log queue.
@@ -295,6 +299,8 @@ impl Store {
             keep_otlp_points: config.series.keep_otlp_points,
             series_compacted_ms: AtomicI64::new(i64::MIN),
             log_queue,
+            recent_logs: crate::recent::Recent::default(),
+            logs_deduplicated: AtomicU64::new(0),
         })
     }
 
@@ -920,32 +926,83 @@ impl LogWriter for Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let n = batch.items.len() as u64;
+        // Encoded once: hashed here, written below.
+        let mut encoded = Vec::with_capacity(batch.items.len());
+        let mut hashes = Vec::with_capacity(batch.items.len());
+        for item in &batch.items {
+            let mut buf = Vec::with_capacity(item.record.encoded_len() + 8);
+            item.record
+                .encode(&mut buf)
+                .map_err(|e| StorageError::Corrupt {
+                    cf: CF_LOGS,
+                    key: item.time_unix_nano.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            hasher.update(&buf);
+            hasher.update(&item.time_unix_nano.to_be_bytes());
+            hashes.push(hasher.digest128());
+            encoded.push(buf);
+        }
+        let fresh = self.recent_logs.claim(&hashes);
+        let n = fresh.iter().filter(|f| **f).count() as u64;
+        self.logs_deduplicated
+            .fetch_add(batch.items.len() as u64 - n, Ordering::Relaxed);
+        if n == 0 {
+            return Ok(());
+        }
         let first_seq = {
             let mut writing = self.log_queue.lock_writing();
             let first = self.seq.fetch_add(n, Ordering::SeqCst);
             writing.insert(first);
             first
         };
-        let result = self.write_logs_from(batch, first_seq);
+        let result = self.write_logs_from(batch, &encoded, &fresh, first_seq);
         self.log_queue.lock_writing().remove(&first_seq);
-        if result.is_ok() {
-            self.log_queue.len.fetch_add(n, Ordering::Relaxed);
+        match &result {
+            Ok(()) => {
+                self.log_queue.len.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(_) => self.recent_logs.forget(
+                hashes
+                    .iter()
+                    .zip(&fresh)
+                    .filter(|(_, f)| **f)
+                    .map(|(h, _)| *h),
+            ),
         }
         result
     }
 }
 
 impl Store {
-    /// Writes `batch` with the sequence numbers from `first_seq` on.
-    fn write_logs_from(&self, batch: &Batch<LogItem>, first_seq: u64) -> Result<()> {
+    /// Log records acknowledged but not stored again, because they were exact retries.
+    pub fn logs_deduplicated(&self) -> u64 {
+        self.logs_deduplicated.load(Ordering::Relaxed)
+    }
+
+    /// Writes the items of `batch` marked in `keep` (`encoded`: each item's record, encoded),
+    /// with sequence numbers from `first_seq` on.
+    fn write_logs_from(
+        &self,
+        batch: &Batch<LogItem>,
+        encoded: &[Vec<u8>],
+        keep: &[bool],
+        first_seq: u64,
+    ) -> Result<()> {
         let mut wb = WriteBatch::default();
         self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
         let (logs, queue) = (self.cf(CF_LOGS)?, self.cf(CF_LOG_QUEUE)?);
         let streams = self.cf(CF_LOG_STREAMS)?;
         let mut seen_streams = std::collections::HashSet::new();
-        let mut buf = Vec::with_capacity(512);
-        for (item, seq) in batch.items.iter().zip(first_seq..) {
+        let kept = batch
+            .items
+            .iter()
+            .zip(encoded)
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(item, _)| item);
+        for ((item, buf), seq) in kept.zip(first_seq..) {
             let level = item.record.record.as_ref().map_or("unknown", |r| {
                 log_level(&r.severity_text, r.severity_number)
             });
@@ -957,15 +1014,7 @@ impl Store {
                 key.extend_from_slice(level.as_bytes());
                 wb.put_cf(streams, key, []);
             }
-            buf.clear();
-            item.record
-                .encode(&mut buf)
-                .map_err(|e| StorageError::Corrupt {
-                    cf: CF_LOGS,
-                    key: item.time_unix_nano.to_string(),
-                    reason: e.to_string(),
-                })?;
-            wb.put_cf(logs, keys::time_key(item.time_unix_nano, seq), &buf);
+            wb.put_cf(logs, keys::time_key(item.time_unix_nano, seq), buf);
             // Until the log index has it (see `log_index`).
             wb.put_cf(queue, queue_key(seq, item.time_unix_nano), []);
         }
@@ -1745,7 +1794,7 @@ mod tests {
             store.write_logs(&batch.batch).unwrap();
             assert_eq!(drain_queue(&store, 1000).len(), 250);
         }
-        let batch = convert_logs(logs_request(&[DAY_NS]), &Limits::default(), 0);
+        let batch = convert_logs(logs_request(&[DAY_NS + 999]), &Limits::default(), 0);
         store.write_logs(&batch.batch).unwrap();
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::EnableCount);
         let mut perf = rocksdb::perf::PerfContext::default();
@@ -1928,8 +1977,14 @@ mod tests {
             .iter()
             .map(|l| l.time_unix_nano)
             .collect();
-        assert_eq!(times, vec![10, 10, 20]);
+        // The two records at 10 are identical: stored once, as Loki does.
+        assert_eq!(times, vec![10, 20]);
+        assert_eq!(store.logs_deduplicated(), 1);
         assert_eq!(store.logs(TimeRange::ALL, 2).unwrap().len(), 2);
+        // An exact retry of the whole export is acknowledged and stores nothing.
+        store.write_logs(&batch.batch).unwrap();
+        assert_eq!(store.logs(TimeRange::ALL, 100).unwrap().len(), 3);
+        assert_eq!(store.logs_deduplicated(), 5);
     }
 
     #[test]
