@@ -83,6 +83,36 @@ pub fn id_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
 
+/// The first byte of a `resources` or `scopes` value that carries the hour it is kept until:
+/// never the first byte of an encoded `Resource` or `Scope` (field 31, wire type 7, is invalid
+/// protobuf), so values written before it are read as they are.
+const KEPT_UNTIL: u8 = 0xff;
+
+/// A `resources` / `scopes` value: `0xff` · hour kept until (4) · the encoded message.
+pub fn interned_value(keep_until_hour: u32, encoded: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(KEPT_UNTIL);
+    out.extend_from_slice(&keep_until_hour.to_be_bytes());
+    out.extend_from_slice(encoded);
+}
+
+/// The encoded message of a `resources` / `scopes` value.
+pub fn interned_message(value: &[u8]) -> &[u8] {
+    match value.first() {
+        Some(&KEPT_UNTIL) => value.get(5..).unwrap_or_default(),
+        _ => value,
+    }
+}
+
+/// The hour a `resources` / `scopes` value is kept until (`None`: written before values
+/// carried it, kept).
+pub fn interned_kept_until(value: &[u8]) -> Option<u32> {
+    match value.first() {
+        Some(&KEPT_UNTIL) => value.get(1..5)?.try_into().ok().map(u32::from_be_bytes),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,12 +34,15 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The format before this one: opened and upgraded at open. It differs in `log_pending`
 /// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
 /// hash, which reads accept as they are.
 const FORMAT_VERSION_3: u32 = 3;
+/// Version 4 reads as version 5: 5 only adds kept-until hours to `resources`, `scopes` and the
+/// `S`/`O`/`R` trace-index values, and reads values without them as before.
+const FORMAT_VERSION_4: u32 = 4;
 
 const CF_META: &str = "default";
 const CF_RESOURCES: &str = "resources";
@@ -110,6 +113,9 @@ pub struct Store {
     /// Hours before this are expired for traces: `trace_hours` entries below it are dropped by
     /// compaction and ignored by reads.
     pub(crate) trace_cutoff_hour: Arc<AtomicU32>,
+    /// Resources and scopes kept until an hour before this are dropped by compaction: every
+    /// item that could refer to them is past its signal's retention.
+    interned_cutoff_hour: Arc<AtomicU32>,
     pub(crate) series: SeriesDb,
     keep_otlp_points: bool,
     series_compacted_ms: AtomicI64,
@@ -157,6 +163,7 @@ impl Store {
         std::fs::create_dir_all(path)?;
         let cache = Cache::new_lru_cache(config.block_cache_size.as_u64() as usize);
         let trace_cutoff_hour = Arc::new(AtomicU32::new(0));
+        let interned_cutoff_hour = Arc::new(AtomicU32::new(0));
         let series_cutoff_ms = Arc::new(AtomicI64::new(i64::MIN));
 
         let mut db_opts = Options::default();
@@ -225,16 +232,19 @@ impl Store {
                     let cutoff = Arc::clone(&trace_cutoff_hour);
                     opts.set_compaction_filter(
                         "lookout_trace_index_retention",
-                        move |_level: u32, key: &[u8], _value: &[u8]| match trace_index::entry_time(
-                            key,
-                        ) {
-                            Some(t)
-                                if t < u64::from(cutoff.load(Ordering::Relaxed))
-                                    * keys::HOUR_NS =>
-                            {
+                        move |_level: u32, key: &[u8], value: &[u8]| {
+                            let cutoff = cutoff.load(Ordering::Relaxed);
+                            let expired = match trace_index::entry_time(key) {
+                                Some(t) => t < u64::from(cutoff) * keys::HOUR_NS,
+                                // `S`, `O`, `R`: kept until the hour in their value.
+                                None => trace_index::kept_until(key, value)
+                                    .is_some_and(|hour| hour < cutoff),
+                            };
+                            if expired {
                                 rocksdb::compaction_filter::Decision::Remove
+                            } else {
+                                rocksdb::compaction_filter::Decision::Keep
                             }
-                            _ => rocksdb::compaction_filter::Decision::Keep,
                         },
                     );
                 }
@@ -260,6 +270,20 @@ impl Store {
                 }
                 CF_RESOURCES | CF_SCOPES => {
                     table.set_bloom_filter(10.0, false);
+                    // Rewritten by every batch that refers to them: one not written for longer
+                    // than every signal's retention is referenced by nothing stored.
+                    let cutoff = Arc::clone(&interned_cutoff_hour);
+                    opts.set_compaction_filter(
+                        "lookout_interned_retention",
+                        move |_level: u32, _key: &[u8], value: &[u8]| {
+                            match keys::interned_kept_until(value) {
+                                Some(hour) if hour < cutoff.load(Ordering::Relaxed) => {
+                                    rocksdb::compaction_filter::Decision::Remove
+                                }
+                                _ => rocksdb::compaction_filter::Decision::Keep,
+                            }
+                        },
+                    );
                 }
                 _ => {}
             }
@@ -295,6 +319,7 @@ impl Store {
             index_config: config.trace_index.clone(),
             seq: AtomicU64::new(seq),
             trace_cutoff_hour,
+            interned_cutoff_hour,
             series,
             keep_otlp_points: config.series.keep_otlp_points,
             series_compacted_ms: AtomicI64::new(i64::MIN),
@@ -305,7 +330,7 @@ impl Store {
     }
 
     /// Checks the directory's format version; a version 3 directory is migrated (its
-    /// `log_pending` entries move to `log_queue`) and becomes version 4.
+    /// `log_pending` entries move to `log_queue`), and a version 3 or 4 one becomes version 5.
     fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
@@ -319,6 +344,14 @@ impl Store {
                 Ok(())
             }
             Some(found) if found == current.as_bytes() => Ok(()),
+            Some(found) if found == FORMAT_VERSION_4.to_string().as_bytes() => {
+                // Recorded so that an older build refuses the directory instead of misreading
+                // the values written from now on.
+                db.put_cf(meta, FORMAT_KEY, current.as_bytes())?;
+                db.flush_wal(true)?;
+                tracing::info!("data directory upgraded from format version 4 to 5");
+                Ok(())
+            }
             Some(found) if found == FORMAT_VERSION_3.to_string().as_bytes() => {
                 let moved = if legacy_queue {
                     migrate_log_pending(db)?
@@ -337,7 +370,7 @@ impl Store {
                 }
                 tracing::info!(
                     pending_logs = moved,
-                    "data directory upgraded from format version 3 to 4"
+                    "data directory upgraded from format version 3 to {FORMAT_VERSION}"
                 );
                 Ok(())
             }
@@ -436,11 +469,15 @@ impl Store {
         scopes: &[Interned],
     ) -> Result<()> {
         let (rcf, scf) = (self.cf(CF_RESOURCES)?, self.cf(CF_SCOPES)?);
-        for r in resources {
-            wb.put_cf(rcf, keys::id_key(r.id), &r.encoded);
-        }
-        for s in scopes {
-            wb.put_cf(scf, keys::id_key(s.id), &s.encoded);
+        let keep_until = trace_index::keep_until_hour(now_unix_nano());
+        let mut value = Vec::with_capacity(256);
+        for (cf, interned) in resources
+            .iter()
+            .map(|r| (rcf, r))
+            .chain(scopes.iter().map(|s| (scf, s)))
+        {
+            keys::interned_value(keep_until, &interned.encoded, &mut value);
+            wb.put_cf(cf, keys::id_key(interned.id), &value);
         }
         Ok(())
     }
@@ -467,6 +504,9 @@ impl Store {
             series_collected: 0,
         };
 
+        let longest = retention.traces.max(retention.logs).max(retention.metrics);
+        self.interned_cutoff_hour
+            .fetch_max(keys::hour_of(before(longest)), Ordering::Relaxed);
         let cutoff_hour = keys::hour_of(report.traces_before);
         self.trace_cutoff_hour
             .fetch_max(cutoff_hour, Ordering::Relaxed);
@@ -487,7 +527,13 @@ impl Store {
         let compacted = self.series_compacted_ms.load(Ordering::Relaxed);
         if previous != i64::MIN && cutoff_ms - compacted >= 3_600_000 {
             self.series_compacted_ms.store(cutoff_ms, Ordering::Relaxed);
-            for name in [CF_CHUNKS, CF_CHUNKS_OOO, CF_EXEMPLARS] {
+            for name in [
+                CF_CHUNKS,
+                CF_CHUNKS_OOO,
+                CF_EXEMPLARS,
+                CF_RESOURCES,
+                CF_SCOPES,
+            ] {
                 self.db
                     .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
             }
@@ -539,7 +585,11 @@ impl Store {
                 key: format!("{id:016x}"),
                 reason: "referenced but not stored".into(),
             })?;
-        let message = Arc::new(decode::<M>(cf_name, &keys::id_key(id), &bytes)?);
+        let bytes = match cf_name {
+            CF_RESOURCES | CF_SCOPES => keys::interned_message(&bytes),
+            _ => &bytes,
+        };
+        let message = Arc::new(decode::<M>(cf_name, &keys::id_key(id), bytes)?);
         cache.insert(id, Arc::clone(&message));
         Ok(message)
     }
@@ -654,6 +704,8 @@ struct IndexWriter<'a> {
     key: Vec<u8>,
     value: Vec<u8>,
     text: String,
+    /// The value of `S`, `O` and `R` entries: the hour until which they are kept.
+    keep_until: [u8; 4],
 }
 
 impl<'a> IndexWriter<'a> {
@@ -661,6 +713,7 @@ impl<'a> IndexWriter<'a> {
         IndexWriter {
             cf,
             config,
+            keep_until: trace_index::keep_until_hour(now_unix_nano()).to_be_bytes(),
             services: HashMap::new(),
             scope_attributes: HashMap::new(),
             seen: Default::default(),
@@ -682,7 +735,7 @@ impl<'a> IndexWriter<'a> {
         self.key.clear();
         self.key.push(trace_index::SERVICE);
         self.key.extend_from_slice(service.as_bytes());
-        wb.put_cf(self.cf, &self.key, []);
+        wb.put_cf(self.cf, &self.key, self.keep_until);
         for kv in resource
             .attributes
             .iter()
@@ -697,7 +750,7 @@ impl<'a> IndexWriter<'a> {
                 &[service.as_bytes(), kv.key.as_bytes(), self.text.as_bytes()],
             );
             self.key.extend_from_slice(&interned.id.to_be_bytes());
-            wb.put_cf(self.cf, &self.key, []);
+            wb.put_cf(self.cf, &self.key, self.keep_until);
         }
         self.services.insert(interned.id, service);
         Ok(())
@@ -746,7 +799,7 @@ impl<'a> IndexWriter<'a> {
             trace_index::prefix(&mut self.key, trace_index::OPERATION, &[service.as_bytes()]);
             self.key.push(span.kind.clamp(0, 255) as u8);
             self.key.extend_from_slice(span.name.as_bytes());
-            wb.put_cf(self.cf, &self.key, []);
+            wb.put_cf(self.cf, &self.key, self.keep_until);
         }
         trace_index::hashed(
             &mut self.key,
@@ -1712,6 +1765,19 @@ mod tests {
         store.write_spans(&batch.batch).unwrap();
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
         assert_eq!(store.count(CF_RESOURCES), 1);
+        assert_eq!(store.count(CF_SCOPES), 1);
+        // Kept while anything written lately may refer to them...
+        let now = now_unix_nano();
+        store.enforce_retention(&Retention::default(), now).unwrap();
+        store.compact_all().unwrap();
+        assert_eq!(store.count(CF_RESOURCES), 1);
+        // ...and collected once nothing written for longer than every retention can.
+        let later = now + 31 * DAY_NS;
+        store
+            .enforce_retention(&Retention::default(), later)
+            .unwrap();
+        store.compact_all().unwrap();
+        assert_eq!((store.count(CF_RESOURCES), store.count(CF_SCOPES)), (0, 0));
     }
 
     /// Reads the whole queue as the indexer does and clears it; returns the records' times.
@@ -1849,7 +1915,7 @@ mod tests {
         times.sort();
         assert_eq!(times, [DAY_NS + 3, DAY_NS + 9]);
         let meta = store.cf(CF_META).unwrap();
-        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"4");
+        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"5");
         drop(store);
         let cfs = DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
         assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
@@ -1944,7 +2010,7 @@ mod tests {
         let meta = store.cf(CF_META).unwrap();
         assert_eq!(
             store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
-            Some(&b"4"[..])
+            Some(&b"5"[..])
         );
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
         // The exporter retries the old span after the upgrade, and sends the server half.
@@ -2030,7 +2096,7 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
-        for refused in ["1", "2", "5"] {
+        for refused in ["1", "2", "6"] {
             {
                 let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
                 let meta = db.cf_handle(CF_META).unwrap();

@@ -308,6 +308,23 @@ pub fn truncate(text: &str, max: usize) -> &str {
 
 /// The start time below which an entry has expired, or `None` for entries that never expire
 /// (services, operations, resource attributes).
+/// The value of `S`, `O` and `R` entries written at `now`: the hour they are kept until,
+/// rewritten by every batch that writes them. Two hours past the write: a span may be dated
+/// up to `otlp.future_grace_period` (1h) ahead, and must expire before the entries that find
+/// it.
+pub fn keep_until_hour(now_unix_nano: u64) -> u32 {
+    crate::keys::hour_of(now_unix_nano).saturating_add(2)
+}
+
+/// The hour an `S`, `O` or `R` entry is kept until; `None` for other entries and for those
+/// written before entries carried it (kept).
+pub fn kept_until(key: &[u8], value: &[u8]) -> Option<u32> {
+    match *key.first()? {
+        SERVICE | OPERATION | RESOURCE_ATTRIBUTE => value.try_into().ok().map(u32::from_be_bytes),
+        _ => None,
+    }
+}
+
 pub fn entry_time(key: &[u8]) -> Option<u64> {
     match *key.first()? {
         SERVICE_TIME | OPERATION_TIME | ATTRIBUTE | ERROR => span_suffix(key).map(|(t, _, _)| t),

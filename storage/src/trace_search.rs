@@ -681,8 +681,22 @@ mod tests {
         assert!(
             left.iter()
                 .all(|t| [ti::SERVICE, ti::OPERATION, ti::RESOURCE_ATTRIBUTE].contains(t)),
-            "only timeless entries are left: {:?}",
+            "only service, operation and resource entries are left: {:?}",
             left.iter().map(|&b| b as char).collect::<String>()
         );
+        assert!(!store.services().unwrap().is_empty());
+        // They go too once no batch has written them for the retention: services and
+        // operations of pods long gone are not listed for ever.
+        let now = lookout_proto::now_unix_nano();
+        store.enforce_retention(&retention, now + 4 * HOUR).unwrap();
+        store.compact_all().unwrap();
+        assert_eq!(
+            store
+                .db
+                .iterator_cf(cf, rocksdb::IteratorMode::Start)
+                .count(),
+            0
+        );
+        assert!(store.services().unwrap().is_empty());
     }
 }
