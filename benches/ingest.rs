@@ -42,11 +42,11 @@ fn main() -> anyhow::Result<()> {
         reports.push(report);
     }
     println!();
-    println!("| scenario | items/s | metric samples/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | read back |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| scenario | items/s | metric samples/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | queries answered / refused, p99 ms | read back |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &reports {
         println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} / {}, {:.0} | {} |",
             r.scenario,
             r.items_per_second,
             r.samples_per_second,
@@ -57,6 +57,9 @@ fn main() -> anyhow::Result<()> {
             r.latency_p99_ms,
             r.disk_bytes_per_item,
             r.refused,
+            r.queries_answered,
+            r.queries_refused,
+            r.query_p99_ms,
             r.read_back
         );
     }

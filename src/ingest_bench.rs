@@ -27,6 +27,8 @@ pub struct Scenario {
     pub duration: Duration,
     /// Overload runs expect refusals and do not count them as loss.
     pub overload: bool,
+    /// Concurrent query clients during the run (0: none).
+    pub queriers: usize,
 }
 
 impl Scenario {
@@ -39,6 +41,7 @@ impl Scenario {
             batch: 500,
             duration,
             overload: false,
+            queriers: 0,
         }
     }
 }
@@ -59,6 +62,11 @@ pub struct Report {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub disk_bytes_per_item: f64,
+    /// Queries answered, refused as overloaded (503/429, retryable), and failed otherwise.
+    pub queries_answered: u64,
+    pub queries_refused: u64,
+    pub queries_failed: u64,
+    pub query_p99_ms: f64,
     /// "ok", or what did not read back.
     pub read_back: String,
     pub load: Summary,
@@ -67,7 +75,7 @@ pub struct Report {
 impl Report {
     pub fn print(&self) {
         println!(
-            "{:<14} {:>9.0} items/s {:>9.0} samples/s {:>7.1} MB/s  cpu {:>6.2} s/M items  peak rss {:>6.1} MiB  p50 {:>7.2} ms  p99 {:>7.2} ms  disk {:>6.1} B/item  refused {}  read-back {}",
+            "{:<14} {:>9.0} items/s {:>9.0} samples/s {:>7.1} MB/s  cpu {:>6.2} s/M items  peak rss {:>6.1} MiB  p50 {:>7.2} ms  p99 {:>7.2} ms  disk {:>6.1} B/item  refused {}  queries {}/{} refused, p99 {:.0} ms  read-back {}",
                         self.scenario,
             self.items_per_second,
             self.samples_per_second,
@@ -78,6 +86,9 @@ impl Report {
             self.latency_p99_ms,
             self.disk_bytes_per_item,
             self.refused,
+            self.queries_answered,
+            self.queries_refused,
+            self.query_p99_ms,
             self.read_back,
         );
     }
@@ -115,7 +126,16 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
         ..loadgen::Options::default()
     };
     let cpu_before = server.cpu_seconds()?;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let queriers: Vec<_> = (0..scenario.queriers)
+        .map(|i| tokio::spawn(query_load(server.http.clone(), i, done.clone())))
+        .collect();
     let load = loadgen::run(options).await?;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut queries = QueryTally::default();
+    for q in queriers {
+        queries.add(q.await??);
+    }
     let cpu = server.cpu_seconds()? - cpu_before;
     let peak_rss = server.peak_rss_bytes()?;
     let status = server.terminate()?;
@@ -135,6 +155,12 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
             load.signals.iter().map(|s| &s.failures).collect::<Vec<_>>()
         );
     }
+    ensure!(
+        queries.failed == 0,
+        "{} queries failed other than as retryable: {:?}",
+        queries.failed,
+        queries.errors
+    );
     for s in &load.signals {
         ensure!(
             s.sent == s.accepted + s.rejected + s.failed,
@@ -178,9 +204,119 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
             .map(|s| s.latency_p99_ms)
             .fold(0.0, f64::max),
         disk_bytes_per_item: disk as f64 / accepted.max(1) as f64,
+        queries_answered: queries.answered,
+        queries_refused: queries.refused,
+        queries_failed: queries.failed,
+        query_p99_ms: queries.p99_ms(),
         read_back,
         load,
     })
+}
+
+#[derive(Default)]
+struct QueryTally {
+    answered: u64,
+    refused: u64,
+    failed: u64,
+    errors: Vec<String>,
+    millis: Vec<f64>,
+}
+
+impl QueryTally {
+    fn add(&mut self, other: QueryTally) {
+        self.answered += other.answered;
+        self.refused += other.refused;
+        self.failed += other.failed;
+        self.errors.extend(other.errors.into_iter().take(5));
+        self.millis.extend(other.millis);
+    }
+
+    fn p99_ms(&mut self) -> f64 {
+        self.millis.sort_by(f64::total_cmp);
+        self.millis
+            .get(self.millis.len() * 99 / 100)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// What dashboards and people ask while the load runs: PromQL over the RED metrics and the
+/// loadgen's series, trace and log searches, the service map; one after another until `done`.
+async fn query_load(
+    http: String,
+    offset: usize,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<QueryTally> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let enc = |q: &str| form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+    let paths = [
+        format!(
+            "/api/v1/query_range?query={}&start={{start}}&end={{end}}&step=15",
+            enc("sum by (service_name) (rate(traces_span_metrics_calls_total[1m]))")
+        ),
+        format!("/api/v1/query?query={}", enc("count({__name__=~\".+\"})")),
+        "/api/traces?service=checkout&limit=20&lookback=1h".to_string(),
+        format!(
+            "/loki/api/v1/query_range?query={}&limit=100&since=10m",
+            enc("{service_name=\"checkout\"} |= \"error\"")
+        ),
+        "/api/dependencies?lookback=3600000".to_string(),
+        format!(
+            "/loki/api/v1/query_range?query={}&since=10m&step=15",
+            enc("sum by (service_name) (count_over_time({service_name=~\".+\"}[1m]))")
+        ),
+    ];
+    let mut tally = QueryTally::default();
+    // As a person would: search a service once it is listed.
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let services = client
+            .get(format!("http://{http}/api/services"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        if services.contains("\"checkout\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut i = offset;
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let end = lookout_proto::now_unix_nano() / 1_000_000_000;
+        let path = paths[i % paths.len()]
+            .replace("{start}", &(end - 600).to_string())
+            .replace("{end}", &end.to_string());
+        i += 1;
+        let started = std::time::Instant::now();
+        match client.get(format!("http://{http}{path}")).send().await {
+            Ok(r) if r.status().is_success() => {
+                r.bytes().await?;
+                tally.answered += 1;
+                tally.millis.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(r) if r.status() == 503 || r.status() == 429 => {
+                tally.refused += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(r) => {
+                tally.failed += 1;
+                let status = r.status();
+                if tally.errors.len() < 5 {
+                    let text = r.text().await.unwrap_or_default();
+                    tally.errors.push(format!("{path}: {status} {text}"));
+                }
+            }
+            Err(e) => {
+                tally.failed += 1;
+                if tally.errors.len() < 5 {
+                    tally.errors.push(format!("{path}: {e}"));
+                }
+            }
+        }
+    }
+    Ok(tally)
 }
 
 /// Opens the stopped server's store, checks that every acknowledged item is there, compacts,
@@ -260,6 +396,8 @@ pub fn scenarios(seconds: u64, quick: bool) -> Vec<Scenario> {
             scenario.concurrency = 2;
             scenario.batch = 200;
         }
+        // The mix is queried while it is written.
+        list[3].queriers = 2;
     } else {
         // Collector-sized batches (5000 spans, ~1.5 MB) on 128 connections: more than the
         // in-flight budget, so some requests must be refused with a retry hint.
@@ -268,6 +406,17 @@ pub fn scenarios(seconds: u64, quick: bool) -> Vec<Scenario> {
         overload.batch = 5000;
         overload.overload = true;
         list.push(overload);
+        // All three signals past capacity, with people querying meanwhile.
+        let mut both = Scenario::new(
+            "overload+queries",
+            &[Signal::Traces, Signal::Logs, Signal::Metrics],
+            d,
+        );
+        both.concurrency = 128;
+        both.batch = 5000;
+        both.overload = true;
+        both.queriers = 8;
+        list.push(both);
     }
     list
 }

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod auth;
 pub mod checks;
 pub mod config;
+pub mod crash_loop;
 pub mod demo;
 pub mod ingest_bench;
 pub mod listener;

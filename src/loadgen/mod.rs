@@ -128,9 +128,13 @@ pub struct Options {
     /// Timeout of one export request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    /// Extra request header, `name=value` (repeatable), for example for authentication.
+    /// Extra request header, `name=value` (repeatable), for example for authentication:
+    /// `--header "authorization=Bearer <token>"`.
     #[arg(long = "header", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
+    /// PEM certificates trusted, besides the system's roots, for an `https://` endpoint.
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Exit 0 even when items were rejected or requests failed.
     #[arg(long)]
     pub allow_loss: bool,
@@ -170,6 +174,7 @@ impl Default for Options {
             series: 10_000,
             timeout: Duration::from_secs(30),
             headers: Vec::new(),
+            ca_file: None,
             allow_loss: false,
             progress: Progress::Auto,
             json: false,
@@ -326,10 +331,19 @@ fn encode<M: Message + Serialize>(message: &M, encoding: Encoding) -> Vec<u8> {
 async fn connect(options: &Options, endpoint: &str) -> anyhow::Result<Client> {
     Ok(match options.protocol {
         Transport::Grpc => {
-            let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
+            let mut channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())
                 .with_context(|| format!("bad endpoint {endpoint}"))?
-                .timeout(options.timeout)
-                .connect_lazy();
+                .timeout(options.timeout);
+            if endpoint.starts_with("https://") {
+                let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+                if let Some(path) = &options.ca_file {
+                    let pem = std::fs::read(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+                }
+                channel = channel.tls_config(tls).context("TLS configuration")?;
+            }
+            let channel = channel.connect_lazy();
             let mut grpc = tonic::client::Grpc::new(channel)
                 .max_decoding_message_size(usize::MAX)
                 .max_encoding_message_size(usize::MAX);
@@ -338,12 +352,17 @@ async fn connect(options: &Options, endpoint: &str) -> anyhow::Result<Client> {
             }
             Client::Grpc(grpc)
         }
-        _ => Client::Http(
-            reqwest::Client::builder()
-                .timeout(options.timeout)
-                .build()
-                .context("building the http client")?,
-        ),
+        _ => {
+            let mut builder = reqwest::Client::builder().timeout(options.timeout);
+            if let Some(path) = &options.ca_file {
+                let pem =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("{}: not PEM certificates", path.display()))?;
+                builder = builder.tls_certs_merge(certs);
+            }
+            Client::Http(builder.build().context("building the http client")?)
+        }
     })
 }
 

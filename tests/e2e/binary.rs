@@ -88,6 +88,36 @@ fn kill_9_loses_nothing_that_was_acknowledged() {
     assert_eq!(stored(&open(dir.path())), expected());
 }
 
+/// A short crash loop against the debug binary (the bench runs 20 kills against the release
+/// one): mixed ingest and live queries, SIGKILL, restart, everything acknowledged read back
+/// once through the APIs, the alerts in the state they had.
+#[test]
+fn crash_loop_loses_and_doubles_nothing() {
+    let options = lookout::crash_loop::Options {
+        kills: 3,
+        writers: 3,
+        queriers: 1,
+        min_up: std::time::Duration::from_millis(1500),
+        max_up: std::time::Duration::from_secs(3),
+        ..Default::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let report = runtime
+        .block_on(lookout::crash_loop::run(
+            Path::new(env!("CARGO_BIN_EXE_lookout")),
+            &options,
+        ))
+        .unwrap();
+    report.print();
+    assert!(report.passed(), "{:?}", report.problems);
+    assert_eq!(report.rounds.len(), 3);
+    assert!(
+        report.spans_acknowledged > 0
+            && report.logs_acknowledged > 0
+            && report.samples_acknowledged > 0
+    );
+}
+
 #[test]
 fn version_and_help_describe_the_commands() {
     let out = lookout().arg("--version").output().unwrap();

@@ -338,3 +338,88 @@ fn queries_of_death_are_refused_cleanly_while_ingest_goes_on() {
     assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
     running.terminate().unwrap();
 }
+
+/// A trace of one million spans, fetched by id: the answer is cut at `query.max_trace_spans`
+/// with a warning, within the query timeout, in bounded memory, while ingestion goes on.
+#[test]
+fn a_trace_of_a_million_spans_is_cut_not_loaded_whole() {
+    use lookout_proto::otlp::trace::v1::Span;
+    use prost::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = ServerProcess::spawn(
+        Path::new(env!("CARGO_BIN_EXE_lookout")),
+        dir.path(),
+        &[
+            ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
+            ("LOOKOUT_HOST_METRICS__ENABLED", "false"),
+            ("LOOKOUT_SPAN_METRICS__ENABLED", "false"),
+            ("LOOKOUT_QUERY__TIMEOUT", "10s"),
+        ],
+    )
+    .expect("lookout serves");
+    let client = reqwest::blocking::Client::new();
+    let trace_id = [0x7e_u8; 16];
+    let now = lookout_proto::now_unix_nano();
+    let started = Instant::now();
+    for batch in 0..100u64 {
+        let spans: Vec<Span> = (0..10_000u64)
+            .map(|i| Span {
+                trace_id: trace_id.to_vec(),
+                span_id: (batch * 10_000 + i + 1).to_be_bytes().to_vec(),
+                parent_span_id: if batch + i == 0 {
+                    vec![]
+                } else {
+                    1u64.to_be_bytes().to_vec()
+                },
+                name: "step".into(),
+                start_time_unix_nano: now + i,
+                end_time_unix_nano: now + i + 1000,
+                ..Default::default()
+            })
+            .collect();
+        let body = lookout_proto::requests::traces(None, spans).encode_to_vec();
+        loop {
+            let response = client
+                .post(format!("http://{}/v1/traces", running.otlp_http))
+                .header("content-type", "application/x-protobuf")
+                .body(body.clone())
+                .send()
+                .unwrap();
+            match response.status().as_u16() {
+                200 => break,
+                429 | 503 => std::thread::sleep(Duration::from_millis(200)),
+                other => panic!("batch {batch}: {other}"),
+            }
+        }
+    }
+    let ingest = started.elapsed();
+    let started = Instant::now();
+    let response = client
+        .get(format!(
+            "http://{}/api/traces/{}",
+            running.http,
+            "7e".repeat(16)
+        ))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap();
+    let took = started.elapsed();
+    assert_eq!(status, 200);
+    let spans = body["data"][0]["spans"].as_array().unwrap().len();
+    assert_eq!(spans, 100_000, "cut at query.max_trace_spans");
+    let warning = body["data"][0]["warnings"].to_string();
+    assert!(warning.contains("query.max_trace_spans"), "{warning}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(acknowledged(&running, 500), "ingest after the big trace");
+    let peak = running.peak_rss_bytes().unwrap();
+    println!(
+        "| trace of 10^6 spans by id | {status} ({spans} spans, cut) | {:.2} |\npeak RSS: {} MiB (ingest of the million spans: {:.1} s)",
+        took.as_secs_f64(),
+        peak >> 20,
+        ingest.as_secs_f64()
+    );
+    assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
+    running.terminate().unwrap();
+}

@@ -17,6 +17,13 @@ async fn quick_ingest_benchmark_loses_nothing() {
         assert!(report.accepted > 0, "{}: nothing was sent", scenario.name);
         assert_eq!(report.refused, 0, "{}", scenario.name);
         assert_eq!(report.read_back, "ok", "{}", scenario.name);
+        if scenario.queriers > 0 {
+            assert!(
+                report.queries_answered > 0,
+                "{}: no query answered",
+                scenario.name
+            );
+        }
     }
 }
 

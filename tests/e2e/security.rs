@@ -484,3 +484,48 @@ async fn an_https_webhook_behind_a_private_ca_gets_the_alert_and_an_untrusted_on
     assert!(other_bodies.lock().unwrap().is_empty());
     server.shutdown().await.unwrap();
 }
+
+/// `lookout loadgen --ca-file` sends to an https endpoint signed by a private CA, over gRPC and
+/// OTLP/HTTP, with an ingest token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_sends_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(dir.path(), "lookout");
+    let server = start(dir.path(), |c| {
+        c.host_metrics.enabled = false;
+        c.otlp.tls = Some(TlsConfig {
+            cert_file: pki.server_cert.clone(),
+            key_file: pki.server_key.clone(),
+            client_ca_file: None,
+        });
+        c.auth.tokens = vec![token("loadgen", INGEST, &[Scope::Ingest])];
+    })
+    .await;
+    for (protocol, port) in [
+        (
+            lookout::loadgen::Transport::Grpc,
+            server.otlp_grpc_addr.port(),
+        ),
+        (
+            lookout::loadgen::Transport::HttpProtobuf,
+            server.otlp_http_addr.port(),
+        ),
+    ] {
+        let options = lookout::loadgen::Options {
+            endpoint: Some(format!("https://localhost:{port}")),
+            protocol,
+            items: Some(200),
+            batch: 100,
+            concurrency: 1,
+            ca_file: Some(pki.ca.clone()),
+            headers: vec![("authorization".into(), format!("Bearer {INGEST}"))],
+            progress: lookout::loadgen::Progress::Never,
+            ..Default::default()
+        };
+        let summary = lookout::loadgen::run(options).await.unwrap();
+        assert_eq!(summary.lost(), 0, "{protocol:?}: {:?}", summary.signals);
+        // Whole traces: a few spans past the count asked for.
+        assert!(summary.signals[0].accepted >= 200, "{protocol:?}");
+    }
+    server.shutdown().await.unwrap();
+}
