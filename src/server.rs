@@ -166,7 +166,9 @@ impl Server {
         if !reloadable.is_empty() {
             tasks.push((
                 "certificate reload on SIGHUP",
-                tokio::spawn(reload_certificates_on_hangup(reloadable, stop_rx.clone())),
+                tokio::spawn(on_hangup(stop_rx.clone(), move || {
+                    reload_certificates(&reloadable)
+                })),
             ));
         }
         let grpc = tonic::transport::Server::builder()
@@ -276,7 +278,13 @@ impl Server {
             });
             tasks.push((
                 "rule reload on SIGHUP",
-                tokio::spawn(reload_on_hangup(Arc::clone(&api), stop_rx.clone())),
+                tokio::spawn(on_hangup(stop_rx.clone(), {
+                    // A bad file is refused and the old rules keep running.
+                    let api = Arc::clone(&api);
+                    move || {
+                        let _ = api.reload();
+                    }
+                })),
             ));
             let api: Arc<dyn lookout_query_api::RulesApi> = api;
             Some(api)
@@ -692,10 +700,10 @@ impl lookout_query_api::ProbesApi for ProbesView {
 /// buffer, about 400 KiB).
 const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 
-/// Re-reads the listeners' certificates and keys on SIGHUP (on a problem the old ones stay).
-async fn reload_certificates_on_hangup(
-    tls: Vec<Arc<crate::listener::Tls>>,
+/// Runs `on_hangup` (on a blocking thread) at every SIGHUP until `stop`.
+async fn on_hangup(
     mut stop: watch::Receiver<bool>,
+    on_hangup: impl Fn() + Clone + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("listening for SIGHUP")?;
@@ -704,30 +712,18 @@ async fn reload_certificates_on_hangup(
             _ = hangup.recv() => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        for t in &tls {
-            match t.reload() {
-                Ok(()) => tracing::info!("TLS certificates re-read"),
-                Err(e) => {
-                    tracing::error!(error = %format!("{e:#}"), "re-reading TLS certificates failed: the old ones stay")
-                }
-            }
-        }
+        let _ = tokio::task::spawn_blocking(on_hangup.clone()).await;
     }
 }
 
-/// Reloads the rule files on SIGHUP (a bad file is refused and the old rules keep running).
-async fn reload_on_hangup(
-    api: Arc<crate::alerts::AlertsApi>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("listening for SIGHUP")?;
-    loop {
-        tokio::select! {
-            _ = hangup.recv() => {}
-            _ = stop.wait_for(|s| *s) => return Ok(()),
+/// Re-reads the listeners' certificates and keys (on a problem the old ones stay).
+fn reload_certificates(tls: &[Arc<crate::listener::Tls>]) {
+    for t in tls {
+        match t.reload() {
+            Ok(()) => tracing::info!("TLS certificates re-read"),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "re-reading TLS certificates failed: the old ones stay")
+            }
         }
-        let api = Arc::clone(&api);
-        let _ = tokio::task::spawn_blocking(move || api.reload()).await;
     }
 }

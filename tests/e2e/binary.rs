@@ -44,11 +44,22 @@ fn send_all(running: &ServerProcess) {
 
 /// A minimal HTTP/1.1 exchange over a std TcpStream: this test runs no async runtime.
 pub(crate) fn http_request(host: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    http_exchange(host, method, path, "application/json", body)
+}
+
+/// [`http_request`] with a body of another content type.
+pub(crate) fn http_exchange(
+    host: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use lookout::process::ServerProcess;
 use serde_json::{json, Value};
 
-use crate::binary::http_request;
+use crate::binary::{http_exchange, http_request};
 use crate::common::{get_json, post, start};
 
 const DAY_NS: u64 = 86_400_000_000_000;
@@ -144,22 +144,26 @@ fn acknowledged(running: &ServerProcess, i: u64) -> bool {
 
 /// POSTs a form body (http_request sends JSON).
 fn form_post(host: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    http_exchange(
+        host,
+        "POST",
+        path,
+        "application/x-www-form-urlencoded",
+        body,
     )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+}
+
+/// The real binary with 10 s query timeouts (and `extra` settings).
+fn serve(dir: &Path, extra: &[(&str, &str)]) -> ServerProcess {
+    let mut env = vec![
+        ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
+        ("LOOKOUT_HOST_METRICS__ENABLED", "false"),
+        ("LOOKOUT_QUERY__TIMEOUT", "10s"),
+        ("LOOKOUT_PROMQL__TIMEOUT", "10s"),
+    ];
+    env.extend_from_slice(extra);
+    ServerProcess::spawn(Path::new(env!("CARGO_BIN_EXE_lookout")), dir, &env)
+        .expect("lookout serves")
 }
 
 fn encode(q: &str) -> String {
@@ -172,17 +176,7 @@ fn encode(q: &str) -> String {
 #[test]
 fn queries_of_death_are_refused_cleanly_while_ingest_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let running = ServerProcess::spawn(
-        Path::new(env!("CARGO_BIN_EXE_lookout")),
-        dir.path(),
-        &[
-            ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
-            ("LOOKOUT_HOST_METRICS__ENABLED", "false"),
-            ("LOOKOUT_QUERY__TIMEOUT", "10s"),
-            ("LOOKOUT_PROMQL__TIMEOUT", "10s"),
-        ],
-    )
-    .expect("lookout serves");
+    let running = serve(dir.path(), &[]);
     for i in 0..20 {
         assert!(acknowledged(&running, i));
     }
@@ -347,17 +341,7 @@ fn a_trace_of_a_million_spans_is_cut_not_loaded_whole() {
     use prost::Message;
 
     let dir = tempfile::tempdir().unwrap();
-    let running = ServerProcess::spawn(
-        Path::new(env!("CARGO_BIN_EXE_lookout")),
-        dir.path(),
-        &[
-            ("LOOKOUT_HEALTH__MIN_FREE_DISK", "1MiB"),
-            ("LOOKOUT_HOST_METRICS__ENABLED", "false"),
-            ("LOOKOUT_SPAN_METRICS__ENABLED", "false"),
-            ("LOOKOUT_QUERY__TIMEOUT", "10s"),
-        ],
-    )
-    .expect("lookout serves");
+    let running = serve(dir.path(), &[("LOOKOUT_SPAN_METRICS__ENABLED", "false")]);
     let client = reqwest::blocking::Client::new();
     let trace_id = [0x7e_u8; 16];
     let now = lookout_proto::now_unix_nano();
