@@ -276,7 +276,7 @@ fn wait_for_probes(running: &ServerProcess, want: &[&str]) {
 }
 
 #[test]
-fn sighup_reloads_the_probe_list_and_keeps_unchanged_results() {
+fn sighup_reloads_the_probe_list_and_the_rules_and_keeps_unchanged_results() {
     let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = target.local_addr().unwrap();
     let probe = |name: &str, timeout: &str| {
@@ -286,7 +286,19 @@ fn sighup_reloads_the_probe_list_and_keeps_unchanged_results() {
     };
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("lookout.yaml");
-    std::fs::write(&config, format!("probes:\n{}", probe("a", "1s"))).unwrap();
+    let rules = dir.path().join("rules.yaml");
+    let rule = |name: &str| format!("  - alert: {name}\n    expr: vector(1)\n");
+    std::fs::write(
+        &rules,
+        format!("groups:\n- name: g\n  rules:\n{}", rule("A")),
+    )
+    .unwrap();
+    // Rule files are named by the configuration's alerting section, read again on SIGHUP too.
+    let alerting = format!(
+        "alerting:\n  default_rules: false\n  rule_files: [{:?}]\n",
+        rules.to_str().unwrap()
+    );
+    std::fs::write(&config, format!("{alerting}probes:\n{}", probe("a", "1s"))).unwrap();
     let data = dir.path().join("data");
     let config_path = config.to_str().unwrap().to_string();
     let running = ServerProcess::spawn(
@@ -307,19 +319,33 @@ fn sighup_reloads_the_probe_list_and_keeps_unchanged_results() {
 
     std::fs::write(
         &config,
-        format!("probes:\n{}{}", probe("a", "1s"), probe("b", "1s")),
+        format!(
+            "{alerting}probes:\n{}{}",
+            probe("a", "1s"),
+            probe("b", "1s")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &rules,
+        format!("groups:\n- name: g\n  rules:\n{}{}", rule("A"), rule("B")),
     )
     .unwrap();
     hangup(&running);
     wait_for_probes(&running, &["a", "b"]);
+    let (_, body) = http_request(&running.http, "GET", "/api/v1/rules", "");
+    assert!(
+        body.contains(r#""name":"B""#),
+        "the rule file is read again: {body}"
+    );
 
     // A configuration with a problem is refused: the probes keep running.
-    std::fs::write(&config, format!("probes:\n{}", probe("c", "5s"))).unwrap();
+    std::fs::write(&config, format!("{alerting}probes:\n{}", probe("c", "5s"))).unwrap();
     hangup(&running);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(probe_names(&running), ["a", "b"]);
 
-    std::fs::write(&config, format!("probes:\n{}", probe("b", "1s"))).unwrap();
+    std::fs::write(&config, format!("{alerting}probes:\n{}", probe("b", "1s"))).unwrap();
     hangup(&running);
     wait_for_probes(&running, &["b"]);
     let status = running.terminate().unwrap();
