@@ -10,7 +10,8 @@
 
 use std::path::Path;
 
-use lookout::ingest_bench::{run, scenarios, Report};
+use lookout::ingest_bench::{run, run_sink, scenarios, Report};
+use lookout::loadgen::Transport;
 
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -37,18 +38,31 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|s| only.as_ref().is_none_or(|names| names.contains(&s.name)));
     for scenario in selected {
-        let report = runtime.block_on(run(binary, &scenario))?;
+        // The decode-only sink first, with the same traffic (overload runs are not compared).
+        let sink = if scenario.overload || scenario.transport != Transport::Grpc {
+            0.0
+        } else {
+            runtime.block_on(run_sink(binary, &scenario))?
+        };
+        let mut report = runtime.block_on(run(binary, &scenario))?;
+        report.sink_items_per_second = sink;
         report.print();
         reports.push(report);
     }
     println!();
-    println!("| scenario | items/s | metric samples/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | queries answered / refused, p99 ms | read back |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| scenario | sink items/s | items/s | ratio | metric samples/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | queries answered / refused, p99 ms | read back |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &reports {
         println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} / {}, {:.0} | {} |",
+            "| {} | {:.0} | {:.0} | {:.3} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} / {}, {:.0} | {} |",
             r.scenario,
+            r.sink_items_per_second,
             r.items_per_second,
+            if r.sink_items_per_second > 0.0 {
+                r.items_per_second / r.sink_items_per_second
+            } else {
+                0.0
+            },
             r.samples_per_second,
             r.megabytes_per_second,
             r.server_cpu_seconds_per_million,

@@ -67,6 +67,8 @@ pub struct Report {
     pub queries_refused: u64,
     pub queries_failed: u64,
     pub query_p99_ms: f64,
+    /// The decode-only sink's items/s with the same traffic in the same run (0: not measured).
+    pub sink_items_per_second: f64,
     /// "ok", or what did not read back.
     pub read_back: String,
     pub load: Summary,
@@ -92,6 +94,30 @@ impl Report {
             self.read_back,
         );
     }
+}
+
+/// Runs `scenario`'s traffic against the decode-only sink (`lookout sink`, gRPC) and returns
+/// its items/s: the yardstick for the same scenario against Lookout.
+pub async fn run_sink(binary: &Path, scenario: &Scenario) -> anyhow::Result<f64> {
+    let sink = ServerProcess::spawn_sink(binary)?;
+    let options = loadgen::Options {
+        endpoint: Some(format!("http://{}", sink.otlp_grpc)),
+        protocol: Transport::Grpc,
+        signals: scenario.signals.clone(),
+        duration: scenario.duration,
+        concurrency: scenario.concurrency,
+        batch: scenario.batch,
+        progress: loadgen::Progress::Never,
+        ..loadgen::Options::default()
+    };
+    let load = loadgen::run(options).await?;
+    drop(sink);
+    ensure!(
+        load.lost() == 0,
+        "the sink refused items: {:?}",
+        load.signals
+    );
+    Ok(load.signals.iter().map(|s| s.accepted).sum::<u64>() as f64 / load.seconds)
 }
 
 /// Runs `scenario` against a fresh server started from `binary`.
@@ -208,6 +234,7 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
         queries_refused: queries.refused,
         queries_failed: queries.failed,
         query_p99_ms: queries.p99_ms(),
+        sink_items_per_second: 0.0,
         read_back,
         load,
     })

@@ -16,6 +16,7 @@ pub mod query_bench;
 pub mod request_id;
 pub mod self_metrics;
 pub mod server;
+pub mod sink;
 
 pub use config::Config;
 pub use server::Server;

@@ -35,6 +35,12 @@ enum Command {
     /// Send realistic OTLP traffic to any OTLP endpoint and report what was acknowledged.
     /// Exits 1 when items were rejected or requests failed (unless --allow-loss).
     Loadgen(lookout::loadgen::Options),
+    /// A decode-only OTLP/gRPC sink (no storage): the yardstick of `cargo bench --bench ingest`.
+    Sink {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4317")]
+        otlp_grpc_addr: std::net::SocketAddr,
+    },
     /// Alert rule files in Prometheus's format.
     Rules {
         #[command(subcommand)]
@@ -102,6 +108,20 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Loadgen(options) => loadgen(options),
+        Command::Sink { otlp_grpc_addr } => {
+            let served = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(lookout::sink::serve(otlp_grpc_addr)));
+            match served {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("lookout sink: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Rules { command } => match command {
             RulesCommand::Check { files } => rules_check(&files),
             RulesCommand::Test { files } => rules_test(&files),

@@ -39,11 +39,22 @@ impl ServerProcess {
             .arg(data_dir)
             // The "lookout is serving" line is logged at info; `env` may narrow other targets.
             .env_remove("RUST_LOG")
-            .env("LOOKOUT_LOG__LEVEL", "info")
-            .stderr(Stdio::piped());
+            .env("LOOKOUT_LOG__LEVEL", "info");
         for (name, value) in env {
             command.env(name, value);
         }
+        Self::start(binary, command)
+    }
+
+    /// Starts `binary sink`, the decode-only OTLP/gRPC sink, on an ephemeral port.
+    pub fn spawn_sink(binary: &Path) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary);
+        command.args(["sink", "--otlp-grpc-addr", "127.0.0.1:0"]);
+        Self::start(binary, command)
+    }
+
+    fn start(binary: &Path, mut command: Command) -> anyhow::Result<Self> {
+        command.stderr(Stdio::piped());
         let mut child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;

@@ -10,6 +10,7 @@ mod business;
 mod template;
 pub use template::Rng;
 mod traffic;
+pub use traffic::Profile;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
@@ -132,6 +133,10 @@ pub struct Options {
     /// `--header "authorization=Bearer <token>"`.
     #[arg(long = "header", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
+    /// The shape of spans and log records: `realistic` (as OpenTelemetry's HTTP, RPC and
+    /// database instrumentations send them) or `light` (fewer attributes).
+    #[arg(long, value_enum, default_value = "realistic")]
+    pub profile: Profile,
     /// PEM certificates trusted, besides the system's roots, for an `https://` endpoint.
     #[arg(long)]
     pub ca_file: Option<std::path::PathBuf>,
@@ -175,6 +180,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             headers: Vec::new(),
             ca_file: None,
+            profile: Profile::Realistic,
             allow_loss: false,
             progress: Progress::Auto,
             json: false,
@@ -300,11 +306,13 @@ fn build_templates(signal: Signal, options: &Options) -> Vec<Template> {
             let mut markers = Markers::default();
             let (bytes, items, samples) = match signal {
                 Signal::Traces => {
-                    let (request, items) = traffic::traces(&mut markers, &mut rng, options.batch);
+                    let (request, items) =
+                        traffic::traces(&mut markers, &mut rng, options.batch, options.profile);
                     (encode(&request, encoding), items, items)
                 }
                 Signal::Logs => {
-                    let (request, items) = traffic::logs(&mut markers, &mut rng, options.batch);
+                    let (request, items) =
+                        traffic::logs(&mut markers, &mut rng, options.batch, options.profile);
                     (encode(&request, encoding), items, items)
                 }
                 Signal::Metrics => {

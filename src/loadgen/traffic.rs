@@ -108,6 +108,21 @@ const EXCEPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The shape of the generated traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// As OpenTelemetry's HTTP, RPC and database instrumentations send it: 11 to 17 attributes
+    /// per span (method, route, status, user id, peer address and port, thread, request id,
+    /// cache hit, body sizes...), 5% failing requests with an `exception` event and a stack
+    /// trace of a dozen frames, log records of 8 to 9 attributes and access lines of ~200 bytes.
+    #[default]
+    Realistic,
+    /// Fewer attributes (4 to 8 per span, 1 to 2 per log record), 3% failing requests: the
+    /// shape of the figures recorded before the realistic profile.
+    Light,
+}
+
 pub(super) fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
         key: key.into(),
@@ -212,12 +227,104 @@ fn log(m: &mut Markers, rng: &mut Rng, line: Line<'_>) -> LogRecord {
     }
 }
 
+/// The attributes real instrumentations add to every span (and `Server` spans' body sizes).
+fn enrich_span(rng: &mut Rng, span: &mut Span) {
+    let server = span.kind == span::SpanKind::Server as i32;
+    span.attributes.extend([
+        kv("thread.id", i(rng.range(10, 64) as i64)),
+        kv("thread.name", s("tokio-runtime-worker")),
+        kv(
+            "network.protocol.version",
+            s(if server { "2" } else { "1.1" }),
+        ),
+        kv("network.peer.address", s(ip(rng))),
+        kv("network.peer.port", i(rng.range(30_000, 61_000) as i64)),
+        kv("app.request.id", s(request_id(rng))),
+        kv("app.cache.hit", Value::BoolValue(rng.chance(0.7))),
+    ]);
+    if server {
+        span.attributes.extend([
+            kv("http.request.body.size", i(rng.range(0, 4_000) as i64)),
+            kv("http.response.body.size", i(rng.range(200, 60_000) as i64)),
+        ]);
+    }
+    for event in span.events.iter_mut().filter(|e| e.name == "exception") {
+        if let Some(trace) = event
+            .attributes
+            .iter_mut()
+            .find(|a| a.key == "exception.stacktrace")
+            .and_then(|a| a.value.as_mut())
+        {
+            let mut text = match trace.value.take() {
+                Some(Value::StringValue(text)) => text,
+                _ => String::new(),
+            };
+            for frame in STACK {
+                text.push_str("\n    at ");
+                text.push_str(frame);
+            }
+            trace.value = Some(s(text));
+        }
+    }
+}
+
+/// Frames below the handler in a realistic stack trace.
+const STACK: &[&str] = &[
+    "tokio::runtime::task::core::Core<T,S>::poll (tokio-1.48.0/src/runtime/task/core.rs:331)",
+    "tokio::runtime::task::harness::Harness<T,S>::poll_inner (tokio-1.48.0/src/runtime/task/harness.rs:205)",
+    "tokio::runtime::scheduler::multi_thread::worker::Context::run_task (worker.rs:591)",
+    "tokio::runtime::scheduler::multi_thread::worker::Context::run (worker.rs:526)",
+    "tokio::runtime::context::scoped::Scoped<T>::set (scoped.rs:40)",
+    "tokio::runtime::scheduler::multi_thread::worker::run (worker.rs:491)",
+    "tokio::runtime::blocking::task::BlockingTask<T>::poll (task.rs:42)",
+    "std::sys::pal::unix::thread::Thread::new::thread_start (thread.rs:105)",
+    "start_thread (pthread_create.c:447)",
+];
+
+/// The attributes a logging bridge adds to every record.
+fn enrich_log(rng: &mut Rng, record: &mut LogRecord) {
+    let line = rng.range(30, 900) as i64;
+    record.attributes.extend([
+        kv("thread.id", i(rng.range(10, 64) as i64)),
+        kv("thread.name", s("tokio-runtime-worker")),
+        kv("logger.name", s("shop::handler")),
+        kv("code.file.path", s("src/handler.rs")),
+        kv("code.line.number", i(line)),
+        kv("app.request.id", s(request_id(rng))),
+    ]);
+    if !record
+        .attributes
+        .iter()
+        .any(|a| a.key == "code.function.name")
+    {
+        record
+            .attributes
+            .push(kv("code.function.name", s("handle")));
+    }
+}
+
+fn ip(rng: &mut Rng) -> String {
+    format!(
+        "10.{}.{}.{}",
+        rng.below(256),
+        rng.below(256),
+        rng.below(256)
+    )
+}
+
+fn request_id(rng: &mut Rng) -> String {
+    format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+}
+
 /// One request through the shop, starting `start` ns after the payload's base time.
-fn request(m: &mut Markers, rng: &mut Rng, start: u64) -> Request {
+fn request(m: &mut Markers, rng: &mut Rng, start: u64, profile: Profile) -> Request {
     let trace_id = m.trace_id(rng);
     let (method, route) = *rng.pick(ROUTES);
     let user = rng.below(50_000);
-    let fails = rng.chance(0.03);
+    let fails = rng.chance(match profile {
+        Profile::Realistic => 0.05,
+        Profile::Light => 0.03,
+    });
     let calls = rng.range(2, 4) as usize;
     let failing_call = rng.below(calls as u64) as usize;
     let root_id = m.span_id(rng);
@@ -415,6 +522,19 @@ fn request(m: &mut Markers, rng: &mut Rng, start: u64) -> Request {
         404 => (13, "WARN"),
         _ => (9, "INFO"),
     };
+    let body = match profile {
+                    Profile::Light => format!(
+                        "{method} {route} {status_code} {}ms user=user-{user}",
+                        duration / 1_000_000
+                    ),
+                    // An access line as a reverse proxy or a web framework writes it.
+                    Profile::Realistic => format!(
+                        "{} - user-{user} \"{method} {route} HTTP/2.0\" {status_code} {} {}ms \"https://shop.example.com/\" \"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36\" upstream=gateway:8080",
+                        ip(rng),
+                        rng.range(200, 60_000),
+                        duration / 1_000_000
+                    ),
+                };
     logs.push((
         "gateway",
         log(
@@ -423,10 +543,7 @@ fn request(m: &mut Markers, rng: &mut Rng, start: u64) -> Request {
             Line {
                 at,
                 severity,
-                body: format!(
-                    "{method} {route} {status_code} {}ms user=user-{user}",
-                    duration / 1_000_000
-                ),
+                body,
                 trace_id: &trace_id,
                 span_id: &root_id,
                 attributes: vec![
@@ -436,6 +553,14 @@ fn request(m: &mut Markers, rng: &mut Rng, start: u64) -> Request {
             },
         ),
     ));
+    if profile == Profile::Realistic {
+        for (_, span) in &mut spans {
+            enrich_span(rng, span);
+        }
+        for (_, record) in &mut logs {
+            enrich_log(rng, record);
+        }
+    }
     Request { spans, logs }
 }
 
@@ -446,13 +571,14 @@ fn generate<T>(
     rng: &mut Rng,
     items: usize,
     cut: bool,
+    profile: Profile,
     of: impl Fn(Request) -> Vec<(&'static str, T)>,
 ) -> (Vec<(String, Vec<T>)>, u64) {
     let mut by_service = ByService::new();
     let mut count = 0;
     let mut start = 0;
     while count < items {
-        let produced = of(request(m, rng, start));
+        let produced = of(request(m, rng, start, profile));
         let take = if cut { items - count } else { produced.len() };
         for (service, item) in produced.into_iter().take(take) {
             by_service.push(service, item);
@@ -464,8 +590,13 @@ fn generate<T>(
 }
 
 /// A trace export of `items` spans or a few more: traces are never cut.
-pub fn traces(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportTraceServiceRequest, u64) {
-    let (groups, count) = generate(m, rng, items, false, |r| r.spans);
+pub fn traces(
+    m: &mut Markers,
+    rng: &mut Rng,
+    items: usize,
+    profile: Profile,
+) -> (ExportTraceServiceRequest, u64) {
+    let (groups, count) = generate(m, rng, items, false, profile, |r| r.spans);
     let resource_spans = groups
         .into_iter()
         .enumerate()
@@ -483,8 +614,13 @@ pub fn traces(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportTraceServi
 }
 
 /// A logs export of exactly `items` records.
-pub fn logs(m: &mut Markers, rng: &mut Rng, items: usize) -> (ExportLogsServiceRequest, u64) {
-    let (groups, count) = generate(m, rng, items, true, |r| r.logs);
+pub fn logs(
+    m: &mut Markers,
+    rng: &mut Rng,
+    items: usize,
+    profile: Profile,
+) -> (ExportLogsServiceRequest, u64) {
+    let (groups, count) = generate(m, rng, items, true, profile, |r| r.logs);
     let resource_logs = groups
         .into_iter()
         .enumerate()
@@ -671,4 +807,78 @@ pub fn metrics(
             .collect(),
     };
     (request, items as u64, samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The realistic profile has the shape the ingest issue asks for; the light one stays light.
+    #[test]
+    fn realistic_spans_and_records_carry_what_instrumentations_send() {
+        let mut rng = Rng::new(7);
+        let (request, _) = traces(
+            &mut Markers::default(),
+            &mut rng,
+            20_000,
+            Profile::Realistic,
+        );
+        let spans: Vec<&Span> = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect();
+        let attributes: Vec<usize> = spans.iter().map(|s| s.attributes.len()).collect();
+        assert!(
+            attributes.iter().all(|n| (10..=20).contains(n)),
+            "{attributes:?}"
+        );
+        let roots = spans.iter().filter(|s| s.parent_span_id.is_empty());
+        let (failed, all) = roots.fold((0, 0), |(f, a), s| {
+            (f + usize::from(s.status.is_some()), a + 1)
+        });
+        let rate = failed as f64 / all as f64;
+        assert!(
+            (0.03..0.07).contains(&rate),
+            "{failed} of {all} requests failed"
+        );
+        let stack = spans
+            .iter()
+            .flat_map(|s| &s.events)
+            .flat_map(|e| &e.attributes)
+            .find(|a| a.key == "exception.stacktrace")
+            .and_then(|a| a.value.as_ref()?.value.as_ref());
+        let Some(Value::StringValue(stack)) = stack else {
+            panic!("no exception event with a stack trace");
+        };
+        assert!(stack.lines().count() >= 10, "{stack}");
+        let first = &request.resource_spans[0]
+            .resource
+            .as_ref()
+            .unwrap()
+            .attributes;
+        assert!((5..=10).contains(&first.len()));
+
+        let (request, _) = logs(&mut Markers::default(), &mut rng, 5_000, Profile::Realistic);
+        let records: Vec<&LogRecord> = request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+            .collect();
+        assert!(records
+            .iter()
+            .all(|r| (6..=10).contains(&r.attributes.len())));
+
+        let (request, _) = traces(&mut Markers::default(), &mut rng, 2_000, Profile::Light);
+        let most = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.attributes.len())
+            .max();
+        assert!(most <= Some(8), "{most:?}");
+    }
 }
