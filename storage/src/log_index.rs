@@ -482,6 +482,18 @@ impl LogIndex {
         let text: Box<dyn Query> = if query.query.trim().is_empty() {
             Box::new(AllQuery)
         } else {
+            // tantivy keeps JSON paths with \0 and \x01 as separators and asserts on a field
+            // name holding them (a panic, found by fuzzing); no real query has control bytes.
+            if let Some(c) = query
+                .query
+                .chars()
+                .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+            {
+                return Err(BadLogQuery(format!(
+                    "query: control character {:?} is not allowed",
+                    c
+                )));
+            }
             let mut parser = QueryParser::for_index(index, vec![f.body]);
             parser.set_conjunction_by_default();
             // A query of exclusions only ("NOT debug") means "everything but".
@@ -943,6 +955,14 @@ mod tests {
         assert!(
             index.search(&query("body:(")).unwrap().is_err(),
             "bad syntax"
+        );
+        // Found by fuzzing (fuzz/artifacts/log_query): a NUL in an attribute path made
+        // tantivy's query parser panic; now it is a bad query.
+        let fuzzed = "attributes.\0\0\0\0\0\0 :\x7f-1";
+        let answer = index.search(&query(fuzzed)).unwrap();
+        assert!(
+            answer.is_err_and(|e| e.0.contains("control character")),
+            "a control byte is refused"
         );
     }
 
