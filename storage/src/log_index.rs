@@ -494,12 +494,19 @@ impl LogIndex {
                     c
                 )));
             }
+            check_nesting(&query.query)?;
             let mut parser = QueryParser::for_index(index, vec![f.body]);
             parser.set_conjunction_by_default();
             // A query of exclusions only ("NOT debug") means "everything but".
-            let parsed = match parser.parse_query(&query.query) {
+            // tantivy's query grammar panics on a few inputs (a negated bare `*`, found by
+            // fuzzing): such a query is refused like any other that does not parse.
+            let parse = |text: &str| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse_query(text)))
+                    .map_err(|_| BadLogQuery(format!("query: {text:?} cannot be parsed")))
+            };
+            let parsed = match parse(&query.query)? {
                 Err(tantivy::query::QueryParserError::AllButQueryForbidden) => {
-                    parser.parse_query(&format!("* AND ({})", query.query))
+                    parse(&format!("* AND ({})", query.query))?
                 }
                 other => other,
             }
@@ -798,6 +805,42 @@ pub fn index_pending(
     }
 }
 
+/// Parentheses a log query may nest (Kibana-style queries rarely pass three).
+const MAX_NESTING: usize = 16;
+
+/// Refuses unbalanced or deeply nested parentheses before tantivy's query grammar sees them:
+/// its parser backtracks exponentially on them (55 bytes of `(` took over 20 s, found by
+/// fuzzing). Parentheses in quoted phrases and escaped ones do not count.
+fn check_nesting(query: &str) -> Result<(), BadLogQuery> {
+    let (mut depth, mut deepest, mut quoted, mut escaped) = (0usize, 0usize, false, false);
+    for c in query.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            '(' if !quoted => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !quoted => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| BadLogQuery("query: a `)` closes no `(`".to_string()))?;
+            }
+            _ => {}
+        }
+    }
+    if depth > 0 {
+        return Err(BadLogQuery(format!("query: {depth} `(` not closed")));
+    }
+    if deepest > MAX_NESTING {
+        return Err(BadLogQuery(format!(
+            "query: parentheses nested {deepest} deep (at most {MAX_NESTING})"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -963,6 +1006,21 @@ mod tests {
         assert!(
             answer.is_err_and(|e| e.0.contains("control character")),
             "a control byte is refused"
+        );
+        // Unbalanced nesting made the grammar backtrack for more than 20 s.
+        let fuzzed = format!("( \t\t\t( \t({}start[z)\t(", "(".repeat(37));
+        let answer = index.search(&query(&fuzzed)).unwrap();
+        assert!(answer.is_err_and(|e| e.0.contains("not closed")));
+        let deep = format!("{}card{}", "(".repeat(17), ")".repeat(17));
+        let answer = index.search(&query(&deep)).unwrap();
+        assert!(answer.is_err_and(|e| e.0.contains("nested 17 deep")));
+        let fine = r#"(card AND (declined OR "(not a paren")) AND body:\("#;
+        assert!(index.search(&query(fine)).unwrap().is_ok(), "{fine}");
+        // And a negated bare `*` panicked in tantivy's query grammar.
+        let answer = index.search(&query("- * ")).unwrap();
+        assert!(
+            answer.is_err_and(|e| e.0.contains("cannot be parsed")),
+            "a query the grammar panics on is refused"
         );
     }
 
