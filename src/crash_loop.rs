@@ -259,15 +259,13 @@ async fn writer(
                 ack
             }
         };
-        match ack {
-            Ack::Yes => shared.acknowledged.fetch_add(1, Ordering::Relaxed),
-            Ack::Cut => {
-                shared.cut.fetch_add(1, Ordering::Relaxed);
-                // A refused or cut request: the server is busy or gone; do not spin.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                0
-            }
-        };
+        if ack == Ack::Yes {
+            shared.acknowledged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            shared.cut.fetch_add(1, Ordering::Relaxed);
+            // A refused or cut request: the server is busy or gone; do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         seq += 1;
         if !pause.is_zero() {
             tokio::time::sleep(pause).await;
@@ -496,6 +494,7 @@ async fn check(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // Each check covers everything written so far, so its counts replace the last ones.
     report.lost = lost;
     report.duplicated = duplicated;
     report.cut_items_stored = cut_stored;
