@@ -220,6 +220,8 @@ impl Server {
                 http_addr: otlp_http_addr,
             }),
         ];
+        // One engine for the API and the rules: its clones share the samples-in-memory budget.
+        let engine = lookout_query_api::promql::Engine::new(store.clone(), config.promql.clone());
         let rules_api = if config.alerting.enabled {
             let groups = crate::alerts::load_rules(&config.alerting).map_err(|problems| {
                 let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -243,12 +245,10 @@ impl Server {
                 Arc::clone(&notification_stats),
                 stop_rx.clone(),
             );
-            let engine =
-                lookout_query_api::promql::Engine::new(store.clone(), config.promql.clone());
             let manager = Arc::new(lookout_alerting::Manager::new(
                 config.alerting.clone(),
                 groups,
-                Arc::new(crate::alerts::EngineQueries(engine)),
+                Arc::new(crate::alerts::EngineQueries(engine.clone())),
                 Arc::new(crate::alerts::StoreSamples(Arc::clone(&store))),
                 state,
                 Some(notifier),
@@ -324,10 +324,7 @@ impl Server {
             },
             rules: rules_api,
             prom: lookout_query_api::PromApi {
-                engine: lookout_query_api::promql::Engine::new(
-                    store.clone(),
-                    config.promql.clone(),
-                ),
+                engine,
                 reader: store.clone(),
             },
             probes: Some(Arc::new(ProbesView(prober.results()))),

@@ -27,6 +27,10 @@ pub enum StorageError {
     /// A read would pass one of its limits (series, samples).
     #[error("{0}")]
     Limit(String),
+    /// The server is busy: the read would pass a budget shared by all running queries;
+    /// retrying later may succeed.
+    #[error("{0}")]
+    Busy(String),
     /// A read ran past its deadline.
     #[error("query ran past its time limit")]
     Timeout,
@@ -39,7 +43,10 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            StorageError::Rocks(_) | StorageError::Io(_) | StorageError::Index(_)
+            StorageError::Rocks(_)
+                | StorageError::Io(_)
+                | StorageError::Index(_)
+                | StorageError::Busy(_)
         )
     }
 }

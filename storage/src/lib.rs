@@ -35,7 +35,8 @@ pub use log_index::{
     VolumeBy,
 };
 pub use series::{
-    Exemplar, Labels, MatchOp, Matcher, Metadata, SelectLimits, SeriesConfig, SeriesData,
+    Exemplar, Labels, MatchOp, Matcher, Metadata, PickAt, SampleBudget, SelectLimits, SeriesConfig,
+    SeriesData,
 };
 pub use store::{
     log_level, LogStream, PendingLogs, Records, RetentionReport, Store, FORMAT_VERSION,

@@ -413,12 +413,14 @@ fn matching_series(
         max_series: api.engine.config().max_series,
         max_samples: usize::MAX,
         deadline: Some(Instant::now() + api.engine.config().timeout),
+        budget: None,
+        at: None,
     };
     let mut out: std::collections::BTreeSet<Labels> = Default::default();
     for matchers in sets {
         for labels in api
             .reader
-            .series(matchers, start, end, limits)
+            .series(matchers, start, end, limits.clone())
             .map_err(PromqlError::from)?
         {
             out.insert((*labels).clone());
@@ -645,6 +647,8 @@ pub async fn query_exemplars(
             max_series: api.engine.config().max_series,
             max_samples: usize::MAX,
             deadline: Some(Instant::now() + api.engine.config().timeout),
+            budget: None,
+            at: None,
         };
         let mut out = String::from("[");
         let mut first = true;
@@ -652,7 +656,7 @@ pub async fn query_exemplars(
             let matchers = selector_matchers(&vs);
             for (labels, exemplars) in api
                 .reader
-                .exemplars(&matchers, start, end, limits)
+                .exemplars(&matchers, start, end, limits.clone())
                 .map_err(PromqlError::from)?
             {
                 if !first {

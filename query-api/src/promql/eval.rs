@@ -1,10 +1,11 @@
 //! Evaluation of a parsed expression over all steps of a query at once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lookout_storage::series::is_stale;
-use lookout_storage::{Labels, MatchOp, Matcher, SelectLimits, SeriesReader};
+use lookout_storage::{Labels, MatchOp, Matcher, PickAt, SampleBudget, SelectLimits, SeriesReader};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{
     AggregateExpr, AtModifier, BinaryExpr, Expr, LabelModifier, Offset, SubqueryExpr,
@@ -95,6 +96,15 @@ pub(crate) struct Evaluator<'a> {
     pub range: Range,
     deadline: Instant,
     loaded: usize,
+    budget: &'a Arc<SampleBudget>,
+    /// Samples taken from `budget`, given back when the evaluation ends.
+    held: usize,
+}
+
+impl Drop for Evaluator<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.held);
+    }
 }
 
 fn millis(t: &SystemTime) -> i64 {
@@ -102,6 +112,14 @@ fn millis(t: &SystemTime) -> i64 {
         Ok(d) => d.as_millis() as i64,
         Err(e) => -(e.duration().as_millis() as i64),
     }
+}
+
+/// What an instant selector evaluated at `times` reads of each series.
+fn pick_at(times: &[i64], lookback_ms: i64) -> PickAt {
+    let mut times = times.to_vec();
+    times.sort_unstable();
+    times.dedup();
+    PickAt { times, lookback_ms }
 }
 
 fn offset_ms(offset: &Option<Offset>) -> i64 {
@@ -128,6 +146,7 @@ impl<'a> Evaluator<'a> {
     pub fn new(
         reader: &'a dyn SeriesReader,
         config: &'a PromqlConfig,
+        budget: &'a Arc<SampleBudget>,
         range: Range,
         deadline: Instant,
     ) -> Self {
@@ -138,6 +157,8 @@ impl<'a> Evaluator<'a> {
             range,
             deadline,
             loaded: 0,
+            budget,
+            held: 0,
         }
     }
 
@@ -194,6 +215,7 @@ impl<'a> Evaluator<'a> {
         vs: &VectorSelector,
         mint: i64,
         maxt: i64,
+        at: Option<PickAt>,
     ) -> Result<Vec<Loaded>, PromqlError> {
         let convert = |ms: &[promql_parser::label::Matcher]| -> Vec<Matcher> {
             let mut out: Vec<Matcher> = ms
@@ -226,11 +248,15 @@ impl<'a> Evaluator<'a> {
             max_series: self.config.max_series,
             max_samples: self.config.max_samples.saturating_sub(self.loaded),
             deadline: Some(self.deadline),
+            budget: Some(Arc::clone(self.budget)),
+            at: at.map(Arc::new),
         };
         let mut seen: HashMap<Labels, ()> = HashMap::new();
         let mut out = Vec::new();
         for matchers in groups {
-            for s in self.reader.select(&matchers, mint, maxt, limits)? {
+            let selected = self.reader.select(&matchers, mint, maxt, limits.clone())?;
+            self.held += selected.iter().map(|s| s.samples.len()).sum::<usize>();
+            for s in selected {
                 let labels = (*s.labels).clone();
                 if seen.insert(labels.clone(), ()).is_some() {
                     continue;
@@ -251,7 +277,7 @@ impl<'a> Evaluator<'a> {
         let times = self.eval_times(&vs.offset, &vs.at);
         let lookback = self.config.lookback_delta.as_millis() as i64;
         let (lo, hi) = min_max(&times);
-        let data = self.load(vs, lo - lookback + 1, hi)?;
+        let data = self.load(vs, lo - lookback + 1, hi, Some(pick_at(&times, lookback)))?;
         self.check_points(data.len())?;
         let mut out = Vec::with_capacity(data.len());
         for (labels, samples) in data {
@@ -278,7 +304,7 @@ impl<'a> Evaluator<'a> {
         let times = self.eval_times(&vs.offset, &vs.at);
         let lookback = self.config.lookback_delta.as_millis() as i64;
         let (lo, hi) = min_max(&times);
-        let data = self.load(vs, lo - lookback + 1, hi)?;
+        let data = self.load(vs, lo - lookback + 1, hi, Some(pick_at(&times, lookback)))?;
         self.check_points(data.len())?;
         let mut out = Vec::new();
         for (labels, samples) in data {
@@ -303,7 +329,7 @@ impl<'a> Evaluator<'a> {
     fn matrix_selector(&mut self, vs: &VectorSelector, range: i64) -> Result<Matrix, PromqlError> {
         let times = self.eval_times(&vs.offset, &vs.at);
         let (lo, hi) = min_max(&times);
-        let mut data = self.load(vs, lo - range + 1, hi)?;
+        let mut data = self.load(vs, lo - range + 1, hi, None)?;
         for (_, samples) in data.iter_mut() {
             samples.retain(|(_, v)| !is_stale(*v));
         }

@@ -13,7 +13,7 @@ pub mod testscript;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lookout_storage::{Labels, SeriesReader};
+use lookout_storage::{Labels, SampleBudget, SeriesReader};
 
 pub use eval::{Sample, Series, Value};
 
@@ -29,6 +29,10 @@ pub struct PromqlConfig {
     pub timeout: Duration,
     /// Samples one query may load from storage.
     pub max_samples: usize,
+    /// Samples all running queries (the API's and the alerting rules') may hold in memory at
+    /// once, 16 bytes each: however many queries run together, their loaded samples stay
+    /// under it. A query that would pass it fails with `unavailable` (503), retryable.
+    pub max_samples_in_memory: usize,
     /// Series one selector may select.
     pub max_series: usize,
     /// Steps of a range query (`(end - start) / step`).
@@ -41,6 +45,7 @@ impl Default for PromqlConfig {
             lookback_delta: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
             max_samples: 50_000_000,
+            max_samples_in_memory: 25_000_000,
             max_series: 500_000,
             max_points: 11_000,
         }
@@ -53,6 +58,7 @@ impl PromqlConfig {
             ("lookback_delta", self.lookback_delta.is_zero()),
             ("timeout", self.timeout.is_zero()),
             ("max_samples", self.max_samples == 0),
+            ("max_samples_in_memory", self.max_samples_in_memory == 0),
             ("max_series", self.max_series == 0),
             ("max_points", self.max_points == 0),
         ] {
@@ -79,6 +85,10 @@ pub enum PromqlError {
     /// experimental functions) (`bad_data`, 400).
     #[error("{0}")]
     Unsupported(String),
+    /// The server is busy: running queries hold the most samples allowed at once
+    /// (`unavailable`, 503, retryable).
+    #[error("{0}")]
+    Unavailable(String),
     /// The query ran past its timeout (`timeout`, 503).
     #[error("query timed out in {0}")]
     Timeout(&'static str),
@@ -92,6 +102,7 @@ impl From<lookout_storage::StorageError> for PromqlError {
         match e {
             lookout_storage::StorageError::Timeout => PromqlError::Timeout("query execution"),
             lookout_storage::StorageError::Limit(m) => PromqlError::Limit(m),
+            lookout_storage::StorageError::Busy(m) => PromqlError::Unavailable(m),
             other => PromqlError::Storage(other),
         }
     }
@@ -104,6 +115,7 @@ impl PromqlError {
             PromqlError::BadData(_) | PromqlError::Unsupported(_) => "bad_data",
             PromqlError::Execution(_) | PromqlError::Limit(_) => "execution",
             PromqlError::Timeout(_) => "timeout",
+            PromqlError::Unavailable(_) => "unavailable",
             PromqlError::Storage(_) => "internal",
         }
     }
@@ -112,7 +124,7 @@ impl PromqlError {
         match self {
             PromqlError::BadData(_) | PromqlError::Unsupported(_) => 400,
             PromqlError::Execution(_) | PromqlError::Limit(_) => 422,
-            PromqlError::Timeout(_) => 503,
+            PromqlError::Timeout(_) | PromqlError::Unavailable(_) => 503,
             PromqlError::Storage(_) => 500,
         }
     }
@@ -129,6 +141,8 @@ pub fn parse(query: &str) -> Result<promql_parser::parser::Expr, PromqlError> {
 pub struct Engine {
     reader: Arc<dyn SeriesReader>,
     config: PromqlConfig,
+    /// Shared by every clone of this engine: clone one engine for every querier of a server.
+    budget: Arc<SampleBudget>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -149,7 +163,17 @@ pub struct Range {
 
 impl Engine {
     pub fn new(reader: Arc<dyn SeriesReader>, config: PromqlConfig) -> Engine {
-        Engine { reader, config }
+        let budget = SampleBudget::new(config.max_samples_in_memory);
+        Engine {
+            reader,
+            config,
+            budget,
+        }
+    }
+
+    /// Samples the running queries of this engine and its clones hold now.
+    pub fn samples_in_memory(&self) -> usize {
+        self.budget.used()
     }
 
     pub fn config(&self) -> &PromqlConfig {
@@ -208,7 +232,13 @@ impl Engine {
             )));
         }
         let deadline = Instant::now() + self.config.timeout;
-        let mut ev = eval::Evaluator::new(self.reader.as_ref(), &self.config, range, deadline);
+        let mut ev = eval::Evaluator::new(
+            self.reader.as_ref(),
+            &self.config,
+            &self.budget,
+            range,
+            deadline,
+        );
         let value = ev.eval(expr)?;
         ev.finish(value, instant)
     }
@@ -229,4 +259,71 @@ pub(crate) fn drop_name(labels: &Labels) -> Labels {
             .cloned()
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_storage::series::NewSample;
+
+    #[test]
+    fn running_queries_together_hold_at_most_the_samples_in_memory_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::testing::store(dir.path());
+        // Two series of 100 samples, one a second.
+        let samples: Vec<NewSample> = ["a", "b"]
+            .iter()
+            .flat_map(|job| {
+                let labels = Labels::new(vec![
+                    ("__name__".to_string(), "up".to_string()),
+                    ("job".to_string(), job.to_string()),
+                ]);
+                (0..100).map(move |i| NewSample {
+                    labels: labels.clone(),
+                    t: i * 1000,
+                    v: 1.0,
+                    delta_start: None,
+                    point: 0,
+                    series: None,
+                    key: 0,
+                })
+            })
+            .collect();
+        store.append_samples(&samples).unwrap();
+        let config = PromqlConfig {
+            max_samples_in_memory: 150,
+            ..PromqlConfig::default()
+        };
+        let engine = Engine::new(store, config);
+        let range = |query: &str| {
+            engine.range(
+                query,
+                Range {
+                    start: 0,
+                    end: 99_000,
+                    step: 1000,
+                },
+            )
+        };
+        // One series fits; both (200 samples) do not: a retryable 503, not a 422.
+        assert!(range(r#"up{job="a"}"#).is_ok());
+        let error = range("up").unwrap_err();
+        assert_eq!((error.status(), error.error_type()), (503, "unavailable"));
+        assert!(
+            error.to_string().contains("max_samples_in_memory"),
+            "{error}"
+        );
+        // Whatever a query took, finished or failed, is given back.
+        assert_eq!(engine.samples_in_memory(), 0);
+        assert!(range(r#"up{job="b"}"#).is_ok());
+        // A clone (the rules' engine) shares the budget: what one holds, the other cannot.
+        let rules = engine.clone();
+        assert!(rules.budget.take(100));
+        assert_eq!(
+            range(r#"up{job="a"}"#).unwrap_err().error_type(),
+            "unavailable"
+        );
+        rules.budget.give_back(100);
+        assert!(range(r#"up{job="a"}"#).is_ok());
+    }
 }

@@ -13,7 +13,7 @@ pub mod chunk;
 pub mod otlp;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -209,11 +209,42 @@ pub struct SeriesData {
 }
 
 /// Bounds on one read, checked inside its loops.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SelectLimits {
     pub max_series: usize,
     pub max_samples: usize,
     pub deadline: Option<Instant>,
+    /// Shared by every query of a server: the samples a read loads are taken from it.
+    pub budget: Option<Arc<SampleBudget>>,
+    /// Keep only the samples an instant selector evaluated at these times reads.
+    pub at: Option<Arc<PickAt>>,
+}
+
+/// The times (ascending, Unix ms) an instant vector selector is evaluated at, and its
+/// lookback: of a series' samples, only the latest at or before each time and within the
+/// lookback is read, so a query holds series × steps samples, not every sample of the range
+/// (as Prometheus's engine does).
+#[derive(Clone, Debug)]
+pub struct PickAt {
+    pub times: Vec<i64>,
+    pub lookback_ms: i64,
+}
+
+impl PickAt {
+    /// The samples (sorted by time) read at `self.times`, each once.
+    pub fn pick(&self, samples: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+        let mut out: Vec<(i64, f64)> = Vec::new();
+        for &t in &self.times {
+            let i = samples.partition_point(|(st, _)| *st <= t);
+            let Some(&(st, v)) = i.checked_sub(1).and_then(|i| samples.get(i)) else {
+                continue;
+            };
+            if st > t - self.lookback_ms && out.last().is_none_or(|(last, _)| *last < st) {
+                out.push((st, v));
+            }
+        }
+        out
+    }
 }
 
 impl SelectLimits {
@@ -221,7 +252,102 @@ impl SelectLimits {
         max_series: usize::MAX,
         max_samples: usize::MAX,
         deadline: None,
+        budget: None,
+        at: None,
     };
+}
+
+/// Samples that all running queries of a server may hold in memory at once, so that their
+/// memory is bounded however many run together. A read takes the samples of each series it
+/// loads and fails with [`StorageError::Busy`] (retryable) when the budget is spent, giving
+/// back what it took; samples a read returned are given back by its caller, with
+/// [`SampleBudget::give_back`], when it drops them.
+#[derive(Debug)]
+pub struct SampleBudget {
+    max: usize,
+    used: AtomicUsize,
+}
+
+impl SampleBudget {
+    pub fn new(max: usize) -> Arc<SampleBudget> {
+        Arc::new(SampleBudget {
+            max,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Takes `n` samples; `false`, taking nothing, when that would pass the budget.
+    pub fn take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&total| total <= self.max)
+            })
+            .is_ok()
+    }
+
+    pub fn give_back(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
+    }
+
+    /// Samples held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// What one read took from a [`SampleBudget`]: given back if the read fails, since its
+/// samples are dropped with it.
+struct Taken<'a> {
+    budget: Option<&'a SampleBudget>,
+    samples: usize,
+}
+
+impl<'a> Taken<'a> {
+    fn new(budget: Option<&'a SampleBudget>) -> Taken<'a> {
+        Taken { budget, samples: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<()> {
+        let Some(budget) = self.budget else {
+            return Ok(());
+        };
+        if budget.take(n) {
+            self.samples += n;
+            return Ok(());
+        }
+        Err(self.fail(StorageError::Busy(format!(
+            "queries running now hold {} samples in memory, the most allowed at once (query.max_samples_in_memory): try again shortly or narrow the query",
+            budget.max()
+        ))))
+    }
+
+    fn fail(&mut self, error: StorageError) -> StorageError {
+        if let Some(budget) = self.budget {
+            budget.give_back(std::mem::take(&mut self.samples));
+        }
+        error
+    }
+
+    /// The read succeeded: its caller now holds the samples.
+    fn keep(mut self) {
+        self.samples = 0;
+    }
+}
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        if let Some(budget) = self.budget {
+            budget.give_back(self.samples);
+        }
+    }
 }
 
 /// Limits of the series store.
@@ -1248,6 +1374,7 @@ impl SeriesDb {
         let chunks = cf(db, CF_CHUNKS)?;
         let mut out = Vec::new();
         let mut total = 0usize;
+        let mut taken = Taken::new(limits.budget.as_deref());
         for id in ids {
             if crate::cancel::expired(limits.deadline) {
                 return Err(StorageError::Timeout);
@@ -1298,25 +1425,30 @@ impl SeriesDb {
                         .filter(|(t, _)| *t >= mint && *t <= maxt && *t > after),
                 );
             }
-            let samples = merge_out_of_order(samples, ooo);
+            let mut samples = merge_out_of_order(samples, ooo);
+            if let Some(at) = &limits.at {
+                samples = at.pick(samples);
+            }
             if samples.is_empty() {
                 continue;
             }
             total += samples.len();
             if total > limits.max_samples {
-                return Err(StorageError::Limit(format!(
+                return Err(taken.fail(StorageError::Limit(format!(
                     "query loads more than {} samples",
                     limits.max_samples
-                )));
+                ))));
             }
+            taken.take(samples.len())?;
             out.push(SeriesData { labels, samples });
             if out.len() > limits.max_series {
-                return Err(StorageError::Limit(format!(
+                return Err(taken.fail(StorageError::Limit(format!(
                     "query selects more than {} series",
                     limits.max_series
-                )));
+                ))));
             }
         }
+        taken.keep();
         Ok(out)
     }
 
@@ -1687,6 +1819,25 @@ mod tests {
             .collect();
         out.sort();
         out
+    }
+
+    #[test]
+    fn an_instant_selector_reads_one_sample_per_step_within_the_lookback() {
+        let samples: Vec<(i64, f64)> = (0..10).map(|i| (i * 10, i as f64)).collect();
+        let at = |times: &[i64], lookback_ms| {
+            PickAt {
+                times: times.to_vec(),
+                lookback_ms,
+            }
+            .pick(samples.clone())
+        };
+        // The latest at or before each time; one read by two times is kept once.
+        assert_eq!(at(&[25, 29, 50], 100), vec![(20, 2.0), (50, 5.0)]);
+        // Older than the lookback (t - lookback < st is required) is not read.
+        assert_eq!(at(&[39], 9), vec![]);
+        assert_eq!(at(&[39], 10), vec![(30, 3.0)]);
+        // Before the first sample nothing, after the last the last.
+        assert_eq!(at(&[-5, 1000], 1000), vec![(90, 9.0)]);
     }
 
     #[test]
