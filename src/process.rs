@@ -1,7 +1,7 @@
 //! A `lookout serve` child process on ephemeral ports: for the end-to-end tests and the ingest
 //! benchmark, which need the real binary rather than an in-process server.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -79,8 +79,21 @@ impl ServerProcess {
                 continue;
             };
             if event["message"] == "lookout is serving" {
-                // Keep draining the log so the child never blocks on a full pipe.
-                std::thread::spawn(move || lines.for_each(drop));
+                // Keep draining the log so the child never blocks on a full pipe; kept in
+                // the file `LOOKOUT_BENCH_SERVER_LOG` names, if any, to see what went wrong.
+                let mut keep = std::env::var_os("LOOKOUT_BENCH_SERVER_LOG")
+                    .and_then(|path| std::fs::File::create(path).ok())
+                    .map(std::io::BufWriter::new);
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        if let Some(file) = keep.as_mut() {
+                            let _ = writeln!(file, "{line}");
+                        }
+                    }
+                    if let Some(file) = keep.as_mut() {
+                        let _ = file.flush();
+                    }
+                });
                 let addr = |key: &str| event[key].as_str().unwrap_or_default().to_string();
                 return Ok(ServerProcess {
                     otlp_grpc: addr("otlp_grpc"),
@@ -114,17 +127,12 @@ impl ServerProcess {
 
     /// Peak resident memory of the process so far, in bytes.
     pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .context("no VmHWM in /proc status")?;
-        let kib: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .context("bad VmHWM line")?
-            .parse()?;
-        Ok(kib * 1024)
+        status_bytes(self.pid(), "VmHWM:")
+    }
+
+    /// Resident memory of the process now, in bytes.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        status_bytes(self.pid(), "VmRSS:")
     }
 
     /// Sends SIGTERM and waits for the process to exit.
@@ -162,4 +170,19 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in bytes.
+pub fn status_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .with_context(|| format!("no {field} in /proc status"))?;
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .with_context(|| format!("bad {field} line"))?
+        .parse()?;
+    Ok(kib * 1024)
 }

@@ -279,6 +279,28 @@ struct SignalRun {
     signal: Signal,
     templates: Vec<Template>,
     counters: Counters,
+    /// The base time of the latest send, nanoseconds.
+    last_base_ns: AtomicU64,
+}
+
+impl SignalRun {
+    /// The base time of a send: now, except that metric sends of a run are at least 1 ms
+    /// apart, since payloads share series and two values of a series in the same millisecond
+    /// are a conflict Prometheus (and Lookout) rejects.
+    fn base_ns(&self) -> u64 {
+        let now = lookout_proto::now_unix_nano();
+        if self.signal != Signal::Metrics {
+            return now;
+        }
+        let step = 1_000_000;
+        let previous = self
+            .last_base_ns
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last.saturating_add(step)))
+            })
+            .unwrap_or(now);
+        now.max(previous.saturating_add(step))
+    }
 }
 
 enum Client {
@@ -471,8 +493,16 @@ async fn send(
                         tonic::Code::Unavailable | tonic::Code::ResourceExhausted
                     );
                     let hint = status.get_details_retry_info().and_then(|r| r.retry_delay);
+                    // Lookout refuses with a retry hint; an UNAVAILABLE without one is the
+                    // client's transport failing (a reset or closed connection), after which
+                    // the request may still have been stored.
+                    let transport = status.code() == tonic::Code::Unavailable && hint.is_none();
                     Outcome::Failed {
-                        status: format!("grpc {:?}", status.code()),
+                        status: if transport {
+                            "grpc Unavailable (connection)".to_string()
+                        } else {
+                            format!("grpc {:?}", status.code())
+                        },
                         retry_after: retryable.then(|| hint.unwrap_or(Duration::from_secs(1))),
                     }
                 }
@@ -572,7 +602,7 @@ async fn worker(
         // The body is handed to the client, so each send renders into a buffer of its own.
         let mut body = Vec::with_capacity(template.bytes.len());
         let mask = splitmix(options.seed.wrapping_mul(31) ^ n ^ ((run.signal as u64) << 56));
-        template.render(mask, lookout_proto::now_unix_nano(), &mut body);
+        template.render(mask, run.base_ns(), &mut body);
         // Sampled trace ids are read back by the benchmark: only trace payloads have spans.
         let sample = (run.signal == Signal::Traces && n.is_multiple_of(64))
             .then(|| template.sample_trace(&body))
@@ -735,6 +765,7 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
                         signal,
                         templates: build_templates(signal, &options),
                         counters: Counters::default(),
+                        last_base_ns: AtomicU64::new(0),
                     })
                 })
                 .collect()
