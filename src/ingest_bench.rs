@@ -315,7 +315,9 @@ async fn query_load(
     done: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<QueryTally> {
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
+        // Longer than the server's own deadlines (PromQL's 2 minutes), so that a slow query
+        // ends with the server's answer (a 503 `timeout`), not with the client giving up.
+        .timeout(Duration::from_secs(150))
         .build()?;
     let enc = |q: &str| form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
     let paths = [

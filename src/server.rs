@@ -533,9 +533,16 @@ impl Server {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "writing service activity failed"),
         }
-        // Index what the receivers stored last, so a clean restart has nothing to catch up.
+        // Index what the receivers stored last, so a clean restart has little to catch up,
+        // but for a bounded time: a backlog left by overload stays queued (durably) and is
+        // indexed at the next start, rather than holding the shutdown past a supervisor's
+        // grace period.
         let (store, index) = (Arc::clone(&self.store), self.log_index);
-        match tokio::task::spawn_blocking(move || index_logs(&store, &index, false)).await? {
+        let until = std::time::Instant::now() + SHUTDOWN_INDEXING;
+        let out_of_time = move || std::time::Instant::now() >= until;
+        match tokio::task::spawn_blocking(move || index_logs(&store, &index, false, &out_of_time))
+            .await?
+        {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "indexing logs at shutdown failed"),
         }
@@ -588,9 +595,18 @@ async fn every<T: Send + 'static>(
 /// How many pending log records one indexing step reads at a time.
 const LOG_INDEX_BATCH: usize = 20_000;
 
-fn index_logs(store: &Store, index: &LogIndex, recovering: bool) -> lookout_storage::Result<usize> {
-    lookout_storage::log_index::index_pending(store, index, recovering, LOG_INDEX_BATCH)
+fn index_logs(
+    store: &Store,
+    index: &LogIndex,
+    recovering: bool,
+    stop: &dyn Fn() -> bool,
+) -> lookout_storage::Result<usize> {
+    lookout_storage::log_index::index_pending_until(store, index, recovering, LOG_INDEX_BATCH, stop)
 }
+
+/// How long a shutdown spends indexing queued log records before it leaves the rest to the
+/// next start.
+const SHUTDOWN_INDEXING: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Indexes new log records every `interval` until stopped. The first pass catches up with
 /// what was acknowledged but not indexed before a crash.
@@ -609,7 +625,12 @@ async fn log_index_loop(
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
         let (store, index) = (Arc::clone(&store), Arc::clone(&index));
-        match tokio::task::spawn_blocking(move || index_logs(&store, &index, recovering)).await {
+        // A pass over a long backlog ends early when the server stops.
+        let stopping = stop.clone();
+        let stopped = move || *stopping.borrow();
+        match tokio::task::spawn_blocking(move || index_logs(&store, &index, recovering, &stopped))
+            .await
+        {
             Ok(Ok(n)) => {
                 if recovering && n > 0 {
                     tracing::info!(records = n, "log index caught up");

@@ -770,6 +770,19 @@ pub fn index_pending(
     recovering: bool,
     batch: usize,
 ) -> Result<usize> {
+    index_pending_until(store, index, recovering, batch, &|| false)
+}
+
+/// As [`index_pending`], but stops early, after committing what it added, once `stop` is
+/// true (checked after each batch): what is left stays queued for the next pass, so a
+/// shutdown or a stop signal need not wait for a long backlog to be indexed.
+pub fn index_pending_until(
+    store: &crate::Store,
+    index: &LogIndex,
+    recovering: bool,
+    batch: usize,
+    stop: &dyn Fn() -> bool,
+) -> Result<usize> {
     const COMMIT_EVERY: usize = 200_000;
     let mut total = 0;
     let mut uncommitted = 0usize;
@@ -792,14 +805,15 @@ pub fn index_pending(
         };
         index.add(&records)?;
         total += records.len();
-        if done || uncommitted >= COMMIT_EVERY {
+        let stopping = !done && stop();
+        if done || stopping || uncommitted >= COMMIT_EVERY {
             index.commit()?;
             if let Some(last) = after {
                 store.clear_pending_logs(last, uncommitted)?;
             }
             uncommitted = 0;
         }
-        if done {
+        if done || stopping {
             return Ok(total);
         }
     }
@@ -939,6 +953,23 @@ mod tests {
             limit: 100,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_stopped_pass_commits_what_it_added_and_leaves_the_rest_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, index) = setup(dir.path());
+        // Told to stop after its first batch of 4 of the 6 records.
+        assert_eq!(
+            index_pending_until(&store, &index, false, 4, &|| true).unwrap(),
+            4
+        );
+        assert_eq!(store.pending_logs(None, 10).unwrap().records.len(), 2);
+        assert_eq!(bodies(&store, &index, &query("")).len(), 4, "committed");
+        // The next pass indexes the rest, once.
+        assert_eq!(index_pending(&store, &index, false, 4).unwrap(), 2);
+        assert!(store.pending_logs(None, 10).unwrap().records.is_empty());
+        assert_eq!(bodies(&store, &index, &query("")).len(), 6);
     }
 
     #[test]
