@@ -321,12 +321,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&config)?;
     let runtime = server_runtime()?;
     runtime.block_on(async move {
+        let signals = Signals::listen()?;
         let server = Server::start(config).await?;
         let reload = tokio::spawn(reload_probes_on_hangup(
             args.clone(),
             Arc::clone(server.prober()),
+            signals.hangup,
         ));
-        wait_for_signal().await?;
+        wait_for_stop(signals.stop).await;
         reload.abort();
         server.shutdown().await
     })
@@ -345,6 +347,7 @@ fn demo(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&config)?;
     let runtime = server_runtime()?;
     runtime.block_on(async move {
+        let signals = Signals::listen()?;
         let data_dir = config.data_dir.clone();
         let server = lookout::demo::start(config).await?;
         println!();
@@ -359,7 +362,7 @@ fn demo(args: ServeArgs) -> anyhow::Result<()> {
             "  Shop traffic is flowing; `fraud-check` fails for 3 minutes of every 8. Ctrl-C stops."
         );
         println!();
-        wait_for_signal().await?;
+        wait_for_stop(signals.stop).await;
         server.shutdown().await
     })?;
     drop(temp);
@@ -372,9 +375,8 @@ fn demo(args: ServeArgs) -> anyhow::Result<()> {
 async fn reload_probes_on_hangup(
     args: ServeArgs,
     prober: Arc<lookout_collector::probes::Prober>,
+    mut hangup: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
     while hangup.recv().await.is_some() {
         match load_config(&args) {
             Ok(config) => {
@@ -389,12 +391,31 @@ async fn reload_probes_on_hangup(
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-        _ = term.recv() => {}
+/// The signals a running server acts on, listened for before it says it is serving: a
+/// signal sent right after that line is then never missed (a SIGHUP) nor left to its default
+/// action, which for SIGTERM would end the process without a clean shutdown.
+struct Signals {
+    /// SIGTERM and SIGINT (Ctrl-C).
+    stop: [tokio::signal::unix::Signal; 2],
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            stop: [
+                signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+                signal(SignalKind::interrupt()).context("listening for SIGINT")?,
+            ],
+            hangup: signal(SignalKind::hangup()).context("listening for SIGHUP")?,
+        })
     }
-    Ok(())
+}
+
+async fn wait_for_stop([mut term, mut interrupt]: [tokio::signal::unix::Signal; 2]) {
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = interrupt.recv() => {}
+    }
 }

@@ -166,7 +166,7 @@ impl Server {
         if !reloadable.is_empty() {
             tasks.push((
                 "certificate reload on SIGHUP",
-                tokio::spawn(on_hangup(stop_rx.clone(), move || {
+                tokio::spawn(on_hangup(hangup_signal()?, stop_rx.clone(), move || {
                     reload_certificates(&reloadable)
                 })),
             ));
@@ -278,7 +278,7 @@ impl Server {
             });
             tasks.push((
                 "rule reload on SIGHUP",
-                tokio::spawn(on_hangup(stop_rx.clone(), {
+                tokio::spawn(on_hangup(hangup_signal()?, stop_rx.clone(), {
                     // A bad file is refused and the old rules keep running.
                     let api = Arc::clone(&api);
                     move || {
@@ -718,13 +718,19 @@ impl lookout_query_api::ProbesApi for ProbesView {
 /// buffer, about 400 KiB).
 const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 
+/// Listens for SIGHUP from now on: created before the server says it is serving, so that a
+/// SIGHUP sent right after is not missed (as it was, when the task listened only once it ran).
+fn hangup_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")
+}
+
 /// Runs `on_hangup` (on a blocking thread) at every SIGHUP until `stop`.
 async fn on_hangup(
+    mut hangup: tokio::signal::unix::Signal,
     mut stop: watch::Receiver<bool>,
     on_hangup: impl Fn() + Clone + Send + 'static,
 ) -> anyhow::Result<()> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("listening for SIGHUP")?;
     loop {
         tokio::select! {
             _ = hangup.recv() => {}
