@@ -22,6 +22,13 @@ pub struct OtlpConfig {
     /// Admitted requests beyond it wait as raw bytes (decoded, a request takes several times
     /// its encoded size), so memory follows `max_inflight_bytes` rather than the client count.
     pub workers: usize,
+    /// How long an admitted request may wait for its turn to be decoded and written (behind
+    /// other writes of its signal). Past it the request is refused with UNAVAILABLE / 429 and
+    /// a retry hint, nothing of it written: under sustained overload a client learns to back
+    /// off within this time instead of waiting past its own timeout (the Collector's exporter
+    /// gives up after 5 s) and sending the same batch again.
+    #[serde(with = "humantime_serde")]
+    pub max_queue_wait: Duration,
     /// The retry hint given with every retryable refusal.
     #[serde(with = "humantime_serde")]
     pub retry_after: Duration,
@@ -45,6 +52,7 @@ impl Default for OtlpConfig {
             max_message_size: ByteSize::mib(64),
             max_inflight_bytes: ByteSize::mib(128),
             workers: 0,
+            max_queue_wait: Duration::from_secs(2),
             retry_after: Duration::from_secs(1),
             future_grace_period: Duration::from_secs(3600),
             tls: None,
@@ -80,6 +88,9 @@ impl OtlpConfig {
         }
         if self.max_inflight_bytes.as_u64() > u32::MAX as u64 {
             problems.push(format!("{prefix}.max_inflight_bytes: must be at most 4GiB"));
+        }
+        if self.max_queue_wait.is_zero() {
+            problems.push(format!("{prefix}.max_queue_wait: must be greater than 0"));
         }
         if let Some(tls) = &self.tls {
             tls.validate(&format!("{prefix}.tls"), problems);

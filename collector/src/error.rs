@@ -22,6 +22,13 @@ pub enum IngestError {
         inflight_limit: u64,
         retry_after: Duration,
     },
+    /// The request waited `otlp.max_queue_wait` for its turn to be written: retry after the
+    /// hint (nothing of it was written).
+    #[error("overloaded: waited {waited:?} for a turn to be written, retry later")]
+    Backlogged {
+        waited: Duration,
+        retry_after: Duration,
+    },
     /// Storage failed or is shutting down: retry after the hint.
     #[error("storage unavailable: {source}")]
     Unavailable {
@@ -39,9 +46,9 @@ impl IngestError {
             IngestError::Malformed(_) => tonic::Code::InvalidArgument,
             IngestError::TooLarge { .. } => tonic::Code::ResourceExhausted,
             IngestError::UnsupportedMediaType(_) => tonic::Code::Unimplemented,
-            IngestError::Overloaded { .. } | IngestError::Unavailable { .. } => {
-                tonic::Code::Unavailable
-            }
+            IngestError::Overloaded { .. }
+            | IngestError::Backlogged { .. }
+            | IngestError::Unavailable { .. } => tonic::Code::Unavailable,
             IngestError::Internal(_) => tonic::Code::Internal,
         }
     }
@@ -51,7 +58,9 @@ impl IngestError {
             IngestError::Malformed(_) => http::StatusCode::BAD_REQUEST,
             IngestError::TooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             IngestError::UnsupportedMediaType(_) => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            IngestError::Overloaded { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+            IngestError::Overloaded { .. } | IngestError::Backlogged { .. } => {
+                http::StatusCode::TOO_MANY_REQUESTS
+            }
             IngestError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             IngestError::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -61,6 +70,7 @@ impl IngestError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             IngestError::Overloaded { retry_after, .. }
+            | IngestError::Backlogged { retry_after, .. }
             | IngestError::Unavailable { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
@@ -73,6 +83,7 @@ impl IngestError {
             IngestError::TooLarge { .. } => "too_large",
             IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
             IngestError::Overloaded { .. } => "overloaded",
+            IngestError::Backlogged { .. } => "queue_wait",
             IngestError::Unavailable { .. } => "storage_unavailable",
             IngestError::Internal(_) => "storage_error",
         }

@@ -283,14 +283,25 @@ impl Ingest {
         // length (creating many series, a RocksDB write stall), and then holds up only writes
         // of its own signal, never the decoding of others. Waiting requests stay compact bytes,
         // and at most one decoded batch per write permit exists at once.
-        let writer = Arc::clone(&self.inner.writes[signal as usize])
-            .acquire_owned()
-            .await
-            .map_err(|_| IngestError::Internal("ingest writers closed".into()))?;
-        let worker = Arc::clone(&self.inner.workers)
-            .acquire_owned()
-            .await
-            .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
+        // Both waits together are bounded by `max_queue_wait`.
+        let config = &self.inner.config;
+        let deadline = tokio::time::Instant::now() + config.max_queue_wait;
+        let backlogged = || IngestError::Backlogged {
+            waited: config.max_queue_wait,
+            retry_after: config.retry_after,
+        };
+        let writer = tokio::time::timeout_at(
+            deadline,
+            Arc::clone(&self.inner.writes[signal as usize]).acquire_owned(),
+        )
+        .await
+        .map_err(|_| backlogged())?
+        .map_err(|_| IngestError::Internal("ingest writers closed".into()))?;
+        let worker =
+            tokio::time::timeout_at(deadline, Arc::clone(&self.inner.workers).acquire_owned())
+                .await
+                .map_err(|_| backlogged())?
+                .map_err(|_| IngestError::Internal("ingest workers closed".into()))?;
         let inner = Arc::clone(&self.inner);
         // Logs of the blocking part carry the request's span (and so its request id).
         let span = tracing::Span::current();
@@ -661,6 +672,87 @@ pub(crate) mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_waiting_past_max_queue_wait_is_refused_with_a_retry_hint_unwritten() {
+        let (entered_tx, entered) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel();
+        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        struct Counting(Arc<Gate>, Arc<std::sync::atomic::AtomicUsize>);
+        impl SpanWriter for Counting {
+            fn write_spans(&self, b: &Batch<SpanItem>) -> lookout_storage::Result<()> {
+                self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.0.write_spans(b)
+            }
+        }
+        let gate = Arc::new(Gate {
+            held: Signal::Traces,
+            entered: Mutex::new(entered_tx),
+            release: Mutex::new(release_rx),
+            fail: false,
+        });
+        // One write at a time, and a short wait for it.
+        let config = OtlpConfig {
+            workers: 1,
+            max_queue_wait: std::time::Duration::from_millis(300),
+            ..Default::default()
+        };
+        let writers = Writers {
+            spans: Arc::new(Counting(gate.clone(), Arc::clone(&writes))),
+            logs: gate.clone(),
+            metrics: gate,
+            activity: None,
+        };
+        let metrics = IngestMetrics::new(&mut Registry::default());
+        let ingest = Ingest::new(
+            writers,
+            Limits::default(),
+            Retention::default(),
+            config,
+            metrics,
+        );
+        let first = {
+            let ingest = ingest.clone();
+            tokio::spawn(async move {
+                ingest
+                    .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || entered.recv().unwrap())
+            .await
+            .unwrap();
+        // Admitted (the byte budget has room) but its turn does not come within the wait.
+        let refused = ingest
+            .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, IngestError::Backlogged { .. }),
+            "{refused}"
+        );
+        assert_eq!(refused.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(refused.http_status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            refused.retry_after(),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert_eq!(
+            refused.to_string(),
+            "overloaded: waited 300ms for a turn to be written, retry later"
+        );
+        // Only the held write reached storage.
+        assert_eq!(writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), ExportOutcome::default());
+        // With the writer free, the retry goes through.
+        release.send(()).unwrap();
+        ingest
+            .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
+            .await
+            .unwrap();
+        assert_eq!(writes.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slow_metric_writes_do_not_hold_up_traces_and_logs() {
         let (entered_tx, entered) = mpsc::channel();
         let (release, release_rx) = mpsc::channel();
@@ -674,6 +766,8 @@ pub(crate) mod tests {
         let workers = 2;
         let config = OtlpConfig {
             workers,
+            // The metric exports queued behind the held ones wait for the whole test.
+            max_queue_wait: std::time::Duration::from_secs(600),
             ..Default::default()
         };
         let writers = Writers {
