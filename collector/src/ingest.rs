@@ -546,6 +546,8 @@ pub(crate) mod tests {
         entered: Mutex<mpsc::Sender<()>>,
         release: Mutex<mpsc::Receiver<()>>,
         fail: bool,
+        /// Writes of the held signal that reached the gate.
+        writes: std::sync::atomic::AtomicUsize,
     }
 
     impl Gate {
@@ -553,6 +555,8 @@ pub(crate) mod tests {
             if signal != self.held {
                 return Ok(());
             }
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if self.fail {
                 return Err(StorageError::Io(std::io::Error::other("disk on fire")));
             }
@@ -597,40 +601,49 @@ pub(crate) mod tests {
         Bytes::from(lookout_proto::requests::traces(None, spans).encode_to_vec())
     }
 
-    /// An ingest whose budget fits one [`body`], writing through a gate that holds each write
-    /// until released (or fails it).
-    pub(crate) fn ingest(fail: bool) -> (Ingest, mpsc::Receiver<()>, mpsc::Sender<()>) {
+    /// An ingest with `config` whose writes of `held` wait at a gate until released (or fail),
+    /// with the gate (to count writes), its "entered" receiver and its release sender.
+    fn gated(
+        held: Signal,
+        fail: bool,
+        config: OtlpConfig,
+    ) -> (Ingest, Arc<Gate>, mpsc::Receiver<()>, mpsc::Sender<()>) {
         let (entered_tx, entered_rx) = mpsc::channel();
         let (release_tx, release_rx) = mpsc::channel();
         let gate = Arc::new(Gate {
-            held: Signal::Traces,
+            held,
             entered: Mutex::new(entered_tx),
             release: Mutex::new(release_rx),
             fail,
+            writes: Default::default(),
         });
+        let writers = Writers {
+            spans: gate.clone(),
+            logs: gate.clone(),
+            metrics: gate.clone(),
+            activity: None,
+        };
+        let metrics = IngestMetrics::new(&mut Registry::default());
+        let ingest = Ingest::new(
+            writers,
+            Limits::default(),
+            Retention::default(),
+            config,
+            metrics,
+        );
+        (ingest, gate, entered_rx, release_tx)
+    }
+
+    /// An ingest whose budget fits one [`body`], writing traces through a gate that holds each
+    /// write until released (or fails it).
+    pub(crate) fn ingest(fail: bool) -> (Ingest, mpsc::Receiver<()>, mpsc::Sender<()>) {
         let config = OtlpConfig {
             max_message_size: ByteSize::b(body().len() as u64 + 100),
             max_inflight_bytes: ByteSize::b(body().len() as u64 + 100),
             ..Default::default()
         };
-        let writers = Writers {
-            spans: gate.clone(),
-            logs: gate.clone(),
-            metrics: gate,
-            activity: None,
-        };
-        let metrics = IngestMetrics::new(&mut Registry::default());
-        (
-            Ingest::new(
-                writers,
-                Limits::default(),
-                Retention::default(),
-                config,
-                metrics,
-            ),
-            entered_rx,
-            release_tx,
-        )
+        let (ingest, _, entered, release) = gated(Signal::Traces, fail, config);
+        (ingest, entered, release)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -673,42 +686,14 @@ pub(crate) mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_waiting_past_max_queue_wait_is_refused_with_a_retry_hint_unwritten() {
-        let (entered_tx, entered) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
-        let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        struct Counting(Arc<Gate>, Arc<std::sync::atomic::AtomicUsize>);
-        impl SpanWriter for Counting {
-            fn write_spans(&self, b: &Batch<SpanItem>) -> lookout_storage::Result<()> {
-                self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                self.0.write_spans(b)
-            }
-        }
-        let gate = Arc::new(Gate {
-            held: Signal::Traces,
-            entered: Mutex::new(entered_tx),
-            release: Mutex::new(release_rx),
-            fail: false,
-        });
         // One write at a time, and a short wait for it.
         let config = OtlpConfig {
             workers: 1,
             max_queue_wait: std::time::Duration::from_millis(300),
             ..Default::default()
         };
-        let writers = Writers {
-            spans: Arc::new(Counting(gate.clone(), Arc::clone(&writes))),
-            logs: gate.clone(),
-            metrics: gate,
-            activity: None,
-        };
-        let metrics = IngestMetrics::new(&mut Registry::default());
-        let ingest = Ingest::new(
-            writers,
-            Limits::default(),
-            Retention::default(),
-            config,
-            metrics,
-        );
+        let (ingest, gate, entered, release) = gated(Signal::Traces, false, config);
+        let writes = || gate.writes.load(std::sync::atomic::Ordering::SeqCst);
         let first = {
             let ingest = ingest.clone();
             tokio::spawn(async move {
@@ -721,9 +706,10 @@ pub(crate) mod tests {
             .await
             .unwrap();
         // Admitted (the byte budget has room) but its turn does not come within the wait.
-        let refused = ingest
-            .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
+        let second = ingest.export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body());
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(30), second)
             .await
+            .expect("the export waited for its turn without bound")
             .unwrap_err();
         assert!(
             matches!(refused, IngestError::Backlogged { .. }),
@@ -740,7 +726,7 @@ pub(crate) mod tests {
             "overloaded: waited 300ms for a turn to be written, retry later"
         );
         // Only the held write reached storage.
-        assert_eq!(writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(writes(), 1);
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), ExportOutcome::default());
         // With the writer free, the retry goes through.
@@ -749,20 +735,12 @@ pub(crate) mod tests {
             .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
             .await
             .unwrap();
-        assert_eq!(writes.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(writes(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slow_metric_writes_do_not_hold_up_traces_and_logs() {
-        let (entered_tx, entered) = mpsc::channel();
-        let (release, release_rx) = mpsc::channel();
         // Metric writes wait until released, as a write creating a million series would.
-        let slow = Arc::new(Gate {
-            held: Signal::Metrics,
-            entered: Mutex::new(entered_tx),
-            release: Mutex::new(release_rx),
-            fail: false,
-        });
         let workers = 2;
         let config = OtlpConfig {
             workers,
@@ -770,20 +748,7 @@ pub(crate) mod tests {
             max_queue_wait: std::time::Duration::from_secs(600),
             ..Default::default()
         };
-        let writers = Writers {
-            spans: slow.clone(),
-            logs: slow.clone(),
-            metrics: slow,
-            activity: None,
-        };
-        let metrics = IngestMetrics::new(&mut Registry::default());
-        let ingest = Ingest::new(
-            writers,
-            Limits::default(),
-            Retention::default(),
-            config,
-            metrics,
-        );
+        let (ingest, _, entered, release) = gated(Signal::Metrics, false, config);
         // Twice as many metric exports as workers: every metric write permit is taken and more
         // metric batches wait behind them.
         let empty_metrics = Bytes::from(ExportMetricsServiceRequest::default().encode_to_vec());
