@@ -28,6 +28,9 @@ pub struct Server {
     pub http_addr: SocketAddr,
     store: Arc<Store>,
     log_index: Arc<LogIndex>,
+    /// Set once a first indexing pass has run to its end: until then queued records may be
+    /// in the index already (committed just before a crash) and must be checked, not added.
+    log_index_recovered: Arc<AtomicBool>,
     span_metrics: Option<Arc<SpanMetrics>>,
     activity: Arc<ServiceActivity>,
     prober: Arc<Prober>,
@@ -419,11 +422,13 @@ impl Server {
                 )
             }),
         ));
+        let log_index_recovered = Arc::new(AtomicBool::new(false));
         tasks.push((
             "log indexer",
             tokio::spawn(log_index_loop(
                 Arc::clone(&store),
                 Arc::clone(&log_index),
+                Arc::clone(&log_index_recovered),
                 config.log_index.commit_interval,
                 stop_rx.clone(),
             )),
@@ -488,6 +493,7 @@ impl Server {
             http_addr,
             store,
             log_index,
+            log_index_recovered,
             span_metrics,
             activity,
             prober,
@@ -538,10 +544,13 @@ impl Server {
         // indexed at the next start, rather than holding the shutdown past a supervisor's
         // grace period.
         let (store, index) = (Arc::clone(&self.store), self.log_index);
+        let recovering = !self.log_index_recovered.load(Ordering::Acquire);
         let until = std::time::Instant::now() + SHUTDOWN_INDEXING;
         let out_of_time = move || std::time::Instant::now() >= until;
-        match tokio::task::spawn_blocking(move || index_logs(&store, &index, false, &out_of_time))
-            .await?
+        match tokio::task::spawn_blocking(move || {
+            index_logs(&store, &index, recovering, &out_of_time)
+        })
+        .await?
         {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "indexing logs at shutdown failed"),
@@ -613,12 +622,12 @@ const SHUTDOWN_INDEXING: std::time::Duration = std::time::Duration::from_secs(5)
 async fn log_index_loop(
     store: Arc<Store>,
     index: Arc<LogIndex>,
+    recovered: Arc<AtomicBool>,
     interval: std::time::Duration,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut recovering = true;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -628,14 +637,18 @@ async fn log_index_loop(
         // A pass over a long backlog ends early when the server stops.
         let stopping = stop.clone();
         let stopped = move || *stopping.borrow();
+        let recovering = !recovered.load(Ordering::Acquire);
         match tokio::task::spawn_blocking(move || index_logs(&store, &index, recovering, &stopped))
             .await
         {
+            // A pass cut short by the stop may have left records of the recovery unchecked:
+            // the shutdown's pass then still checks them.
+            Ok(Ok(_)) if *stop.borrow() => {}
             Ok(Ok(n)) => {
                 if recovering && n > 0 {
                     tracing::info!(records = n, "log index caught up");
                 }
-                recovering = false;
+                recovered.store(true, Ordering::Release);
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "indexing logs failed, will retry"),
             Err(e) => tracing::warn!(error = %e, "log indexing task failed, will retry"),
