@@ -35,14 +35,7 @@ const GAUGES: [&str; 5] = [
 const ROUTES: [&str; 4] = ["/", "/cart", "/checkout", "/search"];
 
 fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+    lookout::process::status_bytes(std::process::id(), "VmRSS:").unwrap_or(0)
 }
 
 fn dir_bytes(path: &std::path::Path) -> u64 {

@@ -130,11 +130,6 @@ impl ServerProcess {
         status_bytes(self.pid(), "VmHWM:")
     }
 
-    /// Resident memory of the process now, in bytes.
-    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
-        status_bytes(self.pid(), "VmRSS:")
-    }
-
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(mut self) -> anyhow::Result<ExitStatus> {
         // SAFETY: kill has no memory-safety preconditions; the pid is our own child's.

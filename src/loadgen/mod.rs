@@ -309,7 +309,7 @@ enum Client {
 }
 
 /// Generates and encodes the payloads of one signal.
-fn build_templates(signal: Signal, options: &Options) -> Vec<Template> {
+fn build_templates(signal: Signal, options: &Options) -> anyhow::Result<Vec<Template>> {
     let encoding = match options.protocol {
         Transport::HttpJson => Encoding::Json,
         _ => Encoding::Protobuf,
@@ -345,7 +345,7 @@ fn build_templates(signal: Signal, options: &Options) -> Vec<Template> {
                     (encode(&request, encoding), items, samples)
                 }
             };
-            Template::new(bytes, items, samples, encoding, &markers)
+            Ok(Template::new(bytes, items, samples, encoding, &markers)?)
         })
         .collect()
 }
@@ -761,16 +761,16 @@ pub async fn run(options: Options) -> anyhow::Result<Summary> {
             signals
                 .into_iter()
                 .map(|signal| {
-                    Arc::new(SignalRun {
+                    Ok(Arc::new(SignalRun {
                         signal,
-                        templates: build_templates(signal, &options),
+                        templates: build_templates(signal, &options)?,
                         counters: Counters::default(),
                         last_base_ns: AtomicU64::new(0),
-                    })
+                    }))
                 })
-                .collect()
+                .collect::<anyhow::Result<_>>()
         })
-        .await?
+        .await??
     };
 
     let workers = options.concurrency.max(runs.len());

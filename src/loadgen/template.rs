@@ -6,7 +6,7 @@
 //! XORed with a per-send mask (which keeps parent/child and log/span links consistent) and
 //! times are rewritten relative to now. Sending a template costs a memcpy, not an encode.
 
-use std::collections::HashMap;
+use aho_corasick::AhoCorasick;
 
 use super::Encoding;
 
@@ -83,7 +83,7 @@ impl Template {
         samples: u64,
         encoding: Encoding,
         markers: &Markers,
-    ) -> Template {
+    ) -> Result<Template, aho_corasick::BuildError> {
         let mut needles: Vec<Vec<u8>> = Vec::new();
         let mut marks = Vec::new();
         let id = |raw: &[u8]| match encoding {
@@ -105,28 +105,13 @@ impl Template {
             });
             marks.push(Mark::Time(*delta));
         }
-        // Each marker by its first 8 bytes; markers are random, 8 to 32 bytes long, and none
-        // is part of another, so a window that matches a whole marker is that marker's place.
-        let mut by_prefix: HashMap<[u8; 8], Vec<usize>> = HashMap::new();
-        for (i, needle) in needles.iter().enumerate() {
-            if let Some(prefix) = needle.first_chunk::<8>() {
-                by_prefix.entry(*prefix).or_default().push(i);
-            }
-        }
+        // Markers are random, 8 to 32 bytes long, and none is part of another: each match is
+        // a marker's place.
         let (mut trace_ids, mut span_ids, mut times) = (Vec::new(), Vec::new(), Vec::new());
         let mut first_trace: Option<(usize, u64)> = None;
-        let mut offset = 0;
-        while let Some(window) = bytes.get(offset..).and_then(|b| b.first_chunk::<8>()) {
-            let found = by_prefix.get(window).and_then(|candidates| {
-                candidates
-                    .iter()
-                    .find(|&&i| bytes[offset..].starts_with(&needles[i]))
-            });
-            let Some(&i) = found else {
-                offset += 1;
-                continue;
-            };
-            match marks[i] {
+        for found in AhoCorasick::new(&needles)?.find_iter(&bytes) {
+            let offset = found.start();
+            match marks[found.pattern().as_usize()] {
                 Mark::Trace(first) => {
                     trace_ids.push(offset);
                     if first {
@@ -136,9 +121,8 @@ impl Template {
                 Mark::Span => span_ids.push(offset),
                 Mark::Time(delta) => times.push((offset, delta)),
             }
-            offset += needles[i].len();
         }
-        Template {
+        Ok(Template {
             bytes,
             items,
             samples,
@@ -147,7 +131,7 @@ impl Template {
             span_ids,
             times,
             first_trace,
-        }
+        })
     }
 
     /// The first trace id of a rendering of this template (hex) and its number of occurrences.
@@ -307,7 +291,7 @@ mod tests {
                 Encoding::Protobuf => original.encode_to_vec(),
                 Encoding::Json => serde_json::to_vec(&original).unwrap(),
             };
-            let template = Template::new(bytes, 2, 2, encoding, &m);
+            let template = Template::new(bytes, 2, 2, encoding, &m).unwrap();
             let mut out = Vec::new();
             let mut seen = Vec::new();
             for mask in [1u64, 2] {
