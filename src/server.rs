@@ -460,6 +460,23 @@ impl Server {
             }),
         ));
         tasks.push((
+            "service graph",
+            tokio::spawn({
+                let store = Arc::clone(&store);
+                every(
+                    "service graph",
+                    SERVICE_GRAPH_INTERVAL,
+                    true,
+                    stop_rx.clone(),
+                    move || {
+                        let until = std::time::Instant::now() + SERVICE_GRAPH_PASS;
+                        Ok(store.build_service_graph(SERVICE_GRAPH_BACK, Some(until))?)
+                    },
+                    |built| tracing::debug!(built, "service graph minutes aggregated"),
+                )
+            }),
+        ));
+        tasks.push((
             "retention",
             tokio::spawn({
                 let (store, log_index) = (Arc::clone(&store), Arc::clone(&log_index));
@@ -600,6 +617,13 @@ async fn every<T: Send + 'static>(
         }
     }
 }
+
+/// The service graph's minutes are aggregated in the background this often, for at most
+/// `SERVICE_GRAPH_PASS` each time (reads build what is missing themselves), going back at most
+/// `SERVICE_GRAPH_BACK` minutes.
+const SERVICE_GRAPH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+const SERVICE_GRAPH_PASS: std::time::Duration = std::time::Duration::from_secs(1);
+const SERVICE_GRAPH_BACK: u32 = 24 * 60;
 
 /// How many pending log records one indexing step reads at a time.
 const LOG_INDEX_BATCH: usize = 20_000;

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod log_index;
 mod recent;
 pub mod series;
+pub mod service_graph;
 mod store;
 pub mod trace_index;
 mod trace_search;
@@ -38,6 +39,7 @@ pub use series::{
     Exemplar, Labels, MatchOp, Matcher, Metadata, PickAt, SampleBudget, SelectLimits, SeriesConfig,
     SeriesData,
 };
+pub use service_graph::ServiceGraph;
 pub use store::{
     log_level, LogStream, PendingLogs, Records, RetentionReport, Store, FORMAT_VERSION,
 };
@@ -230,13 +232,15 @@ pub trait TraceSearch: Send + Sync {
         query: &TraceQuery,
         accept: &mut dyn FnMut(&TraceId) -> Result<bool>,
     ) -> Result<Vec<TraceMatch>>;
-    /// The spans that started in `range`, one call per trace per hour, for the service graph.
-    fn graph_spans(
+    /// The service graph of the spans that started in `range`: calls between services
+    /// (a span whose parent, wherever stored, is in another service) and requests into each.
+    /// Its cost follows the minutes of the window, not its spans, once they are aggregated
+    /// (`service_graph`).
+    fn service_graph(
         &self,
         range: TimeRange,
         deadline: Option<std::time::Instant>,
-        each_trace: &mut dyn FnMut(&[GraphSpan]),
-    ) -> Result<()>;
+    ) -> Result<ServiceGraph>;
     /// Error spans that started in `range` (of one service or all), newest first per service,
     /// at most `limit` (when there are `limit`, there may be more).
     fn error_spans(

@@ -26,6 +26,7 @@ use crate::series::{
     self, Exemplar, Labels, Matcher, Metadata, SampleRejection, SelectLimits, SeriesData, SeriesDb,
     CF_CHUNKS, CF_CHUNKS_OOO, CF_EXEMPLARS, CF_SERIES, CF_SERIES_WAL,
 };
+use crate::service_graph;
 use crate::trace_index::{self, Summary};
 use crate::{
     LogReader, LogWriter, MetricReader, MetricWriter, Retention, SeriesReader, SpanReader,
@@ -34,7 +35,7 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The format before this one: opened and upgraded at open. It differs in `log_pending`
 /// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
@@ -43,11 +44,14 @@ const FORMAT_VERSION_3: u32 = 3;
 /// Version 4 reads as version 5: 5 only adds kept-until hours to `resources`, `scopes` and the
 /// `S`/`O`/`R` trace-index values, and reads values without them as before.
 const FORMAT_VERSION_4: u32 = 4;
+/// Version 5 reads as version 6: 6 writes the service graph's span entries by minute (`g`)
+/// with per-minute aggregates (`M`), and reads the hour-keyed `G` entries of 5 as they are.
+const FORMAT_VERSION_5: u32 = 5;
 
 const CF_META: &str = "default";
-const CF_RESOURCES: &str = "resources";
+pub(crate) const CF_RESOURCES: &str = "resources";
 const CF_SCOPES: &str = "scopes";
-const CF_SPANS: &str = "spans";
+pub(crate) const CF_SPANS: &str = "spans";
 const CF_TRACE_HOURS: &str = "trace_hours";
 const CF_LOGS: &str = "logs";
 /// Format 3's pending logs, keyed by time · sequence: moved to `log_queue` at open.
@@ -124,6 +128,7 @@ pub struct Store {
     recent_logs: crate::recent::Recent,
     /// Log records acknowledged but not stored again: exact retries.
     logs_deduplicated: AtomicU64,
+    pub(crate) graph: crate::service_graph::GraphState,
 }
 
 /// One read of the log queue.
@@ -325,6 +330,7 @@ impl Store {
             series_compacted_ms: AtomicI64::new(i64::MIN),
             log_queue,
             recent_logs: crate::recent::Recent::default(),
+            graph: Default::default(),
             logs_deduplicated: AtomicU64::new(0),
         })
     }
@@ -344,12 +350,18 @@ impl Store {
                 Ok(())
             }
             Some(found) if found == current.as_bytes() => Ok(()),
-            Some(found) if found == FORMAT_VERSION_4.to_string().as_bytes() => {
+            Some(found)
+                if found == FORMAT_VERSION_4.to_string().as_bytes()
+                    || found == FORMAT_VERSION_5.to_string().as_bytes() =>
+            {
                 // Recorded so that an older build refuses the directory instead of misreading
-                // the values written from now on.
+                // the entries written from now on.
                 db.put_cf(meta, FORMAT_KEY, current.as_bytes())?;
                 db.flush_wal(true)?;
-                tracing::info!("data directory upgraded from format version 4 to 5");
+                tracing::info!(
+                    from = %String::from_utf8_lossy(&found),
+                    "data directory upgraded to format version {FORMAT_VERSION}"
+                );
                 Ok(())
             }
             Some(found) if found == FORMAT_VERSION_3.to_string().as_bytes() => {
@@ -660,6 +672,8 @@ impl SpanWriter for Store {
         }
         let mut buf = Vec::with_capacity(512);
         let mut last_trace_hour = None;
+        let late_below = service_graph::late_below(now_unix_nano());
+        let mut late_minutes = std::collections::BTreeSet::new();
         for item in &batch.items {
             let hour = keys::hour_of(item.start_time_unix_nano);
             buf.clear();
@@ -684,10 +698,23 @@ impl SpanWriter for Store {
                 last_trace_hour = Some((item.trace_id, hour));
             }
             if let Some(span) = &item.record.span {
-                index.span(&mut wb, item, span, hour, content);
+                let minute = service_graph::minute_of(item.start_time_unix_nano);
+                index.span(&mut wb, item, span, minute, content);
+                if minute < late_below {
+                    late_minutes.insert(minute);
+                }
             }
         }
-        self.write(wb)
+        if late_minutes.is_empty() {
+            return self.write(wb);
+        }
+        // The aggregates of these minutes may be stored already: deleted with the write, so
+        // the next read builds them again with these spans.
+        let index_cf = self.cf(CF_TRACE_INDEX)?;
+        for minute in late_minutes {
+            wb.delete_cf(index_cf, service_graph::aggregate_key(minute));
+        }
+        self.graph.late_write(|| self.write(wb))
     }
 }
 
@@ -775,7 +802,14 @@ impl<'a> IndexWriter<'a> {
             && trace_index::keyable(&self.text)
     }
 
-    fn span(&mut self, wb: &mut WriteBatch, item: &SpanItem, span: &Span, hour: u32, content: u64) {
+    fn span(
+        &mut self,
+        wb: &mut WriteBatch,
+        item: &SpanItem,
+        span: &Span,
+        minute: u32,
+        content: u64,
+    ) {
         let service = self
             .services
             .get(&item.record.resource_id)
@@ -879,19 +913,15 @@ impl<'a> IndexWriter<'a> {
         trace_index::encode_graph_value(span, &service, &mut self.value);
         wb.put_cf(
             self.cf,
-            trace_index::graph_key(hour, trace, id, content),
+            service_graph::graph_key(minute, trace, id, content),
             &self.value,
         );
     }
 }
 
-impl SpanReader for Store {
-    fn trace_capped(
-        &self,
-        trace_id: &TraceId,
-        max_spans: usize,
-        max_bytes: usize,
-    ) -> Result<TraceRead> {
+impl Store {
+    /// The hours in which spans of the trace started, oldest first (expired hours left out).
+    pub(crate) fn trace_hours(&self, trace_id: &TraceId) -> Result<Vec<u32>> {
         let hours_cf = self.cf(CF_TRACE_HOURS)?;
         let cutoff = self.trace_cutoff_hour.load(Ordering::Relaxed);
         let mut hours = Vec::new();
@@ -912,7 +942,18 @@ impl SpanReader for Store {
                 }
             }
         }
+        Ok(hours)
+    }
+}
 
+impl SpanReader for Store {
+    fn trace_capped(
+        &self,
+        trace_id: &TraceId,
+        max_spans: usize,
+        max_bytes: usize,
+    ) -> Result<TraceRead> {
+        let hours = self.trace_hours(trace_id)?;
         let spans_cf = self.cf(CF_SPANS)?;
         let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
         let mut out = Vec::new();
@@ -1915,7 +1956,7 @@ mod tests {
         times.sort();
         assert_eq!(times, [DAY_NS + 3, DAY_NS + 9]);
         let meta = store.cf(CF_META).unwrap();
-        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"5");
+        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"6");
         drop(store);
         let cfs = DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
         assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
@@ -1965,29 +2006,24 @@ mod tests {
             "both halves, in start order, each once"
         );
         assert_eq!(store.count(CF_SPANS), 2);
-        let mut graph = Vec::new();
-        store
-            .graph_spans(day(), None, &mut |spans| {
-                graph.extend(spans.iter().map(|g| g.service.clone()))
-            })
-            .unwrap();
-        graph.sort();
-        assert_eq!(graph, ["backend", "frontend"]);
+        let graph = store.service_graph(day(), None).unwrap();
+        let nodes: Vec<_> = graph.nodes.keys().collect();
+        assert_eq!(nodes, ["backend", "frontend"]);
     }
 
     #[test]
     fn a_format_3_directory_is_read_as_it_is_and_marked_4() {
         let dir = tempfile::tempdir().unwrap();
         let requests = shared_halves();
-        let client = convert_traces(requests[0].clone(), &Limits::default()).batch;
+        let server = convert_traces(requests[1].clone(), &Limits::default()).batch;
         {
             // A span written as format 3 wrote it: keys without the content hash.
             let store = open(dir.path());
             let mut wb = WriteBatch::default();
             store
-                .put_interned(&mut wb, &client.resources, &client.scopes)
+                .put_interned(&mut wb, &server.resources, &server.scopes)
                 .unwrap();
-            let item = &client.items[0];
+            let item = &server.items[0];
             let value = item.record.encode_to_vec();
             let hour = keys::hour_of(item.start_time_unix_nano);
             let key = keys::span_key(hour, &item.trace_id, &item.span_id, 0);
@@ -1999,7 +2035,7 @@ mod tests {
             );
             let mut graph = Vec::new();
             let span = item.record.span.as_ref().unwrap();
-            trace_index::encode_graph_value(span, "frontend", &mut graph);
+            trace_index::encode_graph_value(span, "backend", &mut graph);
             let key = trace_index::graph_key(hour, &item.trace_id, &item.span_id, 0);
             wb.put_cf(store.cf(CF_TRACE_INDEX).unwrap(), &key[..29], &graph);
             let meta = store.cf(CF_META).unwrap();
@@ -2010,21 +2046,21 @@ mod tests {
         let meta = store.cf(CF_META).unwrap();
         assert_eq!(
             store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
-            Some(&b"5"[..])
+            Some(&b"6"[..])
         );
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
-        // The exporter retries the old span after the upgrade, and sends the server half.
-        store.write_spans(&client).unwrap();
-        let server = convert_traces(requests[1].clone(), &Limits::default()).batch;
+        // The exporter retries the old span after the upgrade, and sends the client half.
         store.write_spans(&server).unwrap();
+        let client = convert_traces(requests[0].clone(), &Limits::default()).batch;
+        store.write_spans(&client).unwrap();
         let trace = store.trace(&TraceId([1; 16])).unwrap();
         let services: Vec<_> = trace.iter().map(|s| s.resource.service_name()).collect();
         assert_eq!(services, [Some("frontend"), Some("backend")]);
-        let mut graph = 0;
-        store
-            .graph_spans(day(), None, &mut |spans| graph += spans.len())
-            .unwrap();
-        assert_eq!(graph, 2, "the retried span is counted once");
+        let graph = store.service_graph(day(), None).unwrap();
+        assert_eq!(
+            graph.nodes["backend"].requests, 1,
+            "the retried server span is counted once"
+        );
     }
 
     #[test]
@@ -2096,7 +2132,7 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
-        for refused in ["1", "2", "6"] {
+        for refused in ["1", "2", "7"] {
             {
                 let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
                 let meta = db.cf_handle(CF_META).unwrap();

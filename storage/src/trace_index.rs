@@ -19,7 +19,12 @@ pub const OPERATION_TIME: u8 = b'P';
 pub const ATTRIBUTE: u8 = b'A';
 pub const RESOURCE_ATTRIBUTE: u8 = b'R';
 pub const ERROR: u8 = b'E';
+/// Format 5's service graph entries, keyed by hour (read, no longer written).
 pub const GRAPH: u8 = b'G';
+/// Service graph entries keyed by minute (`service_graph`).
+pub const GRAPH_MINUTE: u8 = b'g';
+/// The service graph of one minute (`service_graph`).
+pub const GRAPH_AGGREGATE: u8 = b'M';
 
 /// Bytes of `!start · trace id · span id` at the end of a span-pointing key.
 pub const SPAN_SUFFIX: usize = 8 + 16 + 8;
@@ -249,7 +254,7 @@ pub fn decode_graph(key: &[u8], value: &[u8]) -> Option<GraphSpan> {
     })
 }
 
-/// The hour of a `G` key.
+/// The hour of a `G` key (the minute of a `g` or `M` key).
 pub fn graph_hour(key: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(key.get(1..5)?.try_into().ok()?))
 }
@@ -329,6 +334,9 @@ pub fn entry_time(key: &[u8]) -> Option<u64> {
     match *key.first()? {
         SERVICE_TIME | OPERATION_TIME | ATTRIBUTE | ERROR => span_suffix(key).map(|(t, _, _)| t),
         GRAPH => graph_hour(key).map(|h| u64::from(h) * HOUR_NS),
+        GRAPH_MINUTE | GRAPH_AGGREGATE => {
+            graph_hour(key).map(|m| u64::from(m) * crate::service_graph::MINUTE_NS)
+        }
         _ => None,
     }
 }

@@ -10,7 +10,7 @@ use rocksdb::{ColumnFamily, ReadOptions};
 use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::store::{hex, Store, CF_TRACE_INDEX};
-use crate::trace_index::{self as ti, GraphSpan, Summary};
+use crate::trace_index::{self as ti, Summary};
 use crate::{ErrorSpan, Operation, TimeRange, TraceMatch, TraceQuery, TraceSearch};
 
 /// How many index entries are read between two looks at the deadline.
@@ -18,13 +18,13 @@ const DEADLINE_EVERY: u32 = 512;
 /// Candidate driver ranges are counted up to this many entries to pick the smallest.
 const SIZE_PROBE: usize = 4096;
 
-struct Deadline {
+pub(crate) struct Deadline {
     at: Option<Instant>,
     count: u32,
 }
 
 impl Deadline {
-    fn new(at: Option<Instant>) -> Self {
+    pub(crate) fn new(at: Option<Instant>) -> Self {
         Deadline { at, count: 0 }
     }
 
@@ -63,7 +63,7 @@ fn scan(
 }
 
 /// The key just past every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
@@ -74,7 +74,7 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0xff; prefix.len() + 1]
 }
 
-fn scan_prefix(
+pub(crate) fn scan_prefix(
     store: &Store,
     cf: &ColumnFamily,
     prefix: &[u8],
@@ -91,7 +91,7 @@ fn scan_prefix(
     )
 }
 
-fn corrupt(key: &[u8], reason: &str) -> StorageError {
+pub(crate) fn corrupt(key: &[u8], reason: &str) -> StorageError {
     StorageError::Corrupt {
         cf: CF_TRACE_INDEX,
         key: hex(key),
@@ -109,7 +109,7 @@ struct TagFilter {
 impl Store {
     /// `range` without the hours retention has expired (their index entries may linger until
     /// compaction drops them).
-    fn live(&self, range: TimeRange) -> TimeRange {
+    pub(crate) fn live(&self, range: TimeRange) -> TimeRange {
         let cutoff = u64::from(
             self.trace_cutoff_hour
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -341,55 +341,12 @@ impl TraceSearch for Store {
         Ok(out)
     }
 
-    fn graph_spans(
+    fn service_graph(
         &self,
         range: TimeRange,
         deadline: Option<Instant>,
-        each_trace: &mut dyn FnMut(&[GraphSpan]),
-    ) -> Result<()> {
-        let cf = self.cf(CF_TRACE_INDEX)?;
-        let mut deadline = Deadline::new(deadline);
-        let range = self.live(range);
-        if range.start_unix_nano >= range.end_unix_nano {
-            return Ok(());
-        }
-        let first = keys::hour_of(range.start_unix_nano);
-        let last = keys::hour_of(range.end_unix_nano.saturating_sub(1));
-        let mut group: Vec<GraphSpan> = Vec::new();
-        for hour in first..=last {
-            let mut prefix = vec![ti::GRAPH];
-            prefix.extend_from_slice(&hour.to_be_bytes());
-            scan_prefix(self, cf, &prefix, &mut deadline, |key, value| {
-                let span = ti::decode_graph(key, value)
-                    .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
-                if span.start_unix_nano < range.start_unix_nano
-                    || span.start_unix_nano >= range.end_unix_nano
-                {
-                    return Ok(true);
-                }
-                if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
-                    each_trace(&group);
-                    group.clear();
-                }
-                // Entries of one span id are adjacent: a span written in format 3 and again
-                // (a retry) in format 4 has two identical entries, counted once.
-                if group
-                    .iter()
-                    .rev()
-                    .take_while(|g| g.span_id == span.span_id)
-                    .any(|g| *g == span)
-                {
-                    return Ok(true);
-                }
-                group.push(span);
-                Ok(true)
-            })?;
-            if !group.is_empty() {
-                each_trace(&group);
-                group.clear();
-            }
-        }
-        Ok(())
+    ) -> Result<crate::ServiceGraph> {
+        self.service_graph_of(range, deadline)
     }
 
     fn error_spans(
@@ -628,16 +585,25 @@ mod tests {
             start_unix_nano: T0,
             end_unix_nano: T0 + HOUR,
         };
-        let mut traces = 0;
-        let mut spans = 0;
-        store
-            .graph_spans(range, None, &mut |group| {
-                traces += 1;
-                spans += group.len();
-                assert!(group.iter().all(|s| s.trace_id == group[0].trace_id));
-            })
-            .unwrap();
-        assert_eq!((traces, spans), (10, 50));
+        let graph = store.service_graph(range, None).unwrap();
+        let nodes: Vec<_> = graph
+            .nodes
+            .iter()
+            .map(|(s, n)| (s.as_str(), n.requests, n.errors))
+            .collect();
+        assert_eq!(
+            nodes,
+            [("cart", 10, 0), ("gateway", 10, 2), ("payment", 10, 2)]
+        );
+        let edges: Vec<_> = graph
+            .edges
+            .iter()
+            .map(|((a, b), e)| (a.as_str(), b.as_str(), e.calls, e.errors))
+            .collect();
+        assert_eq!(
+            edges,
+            [("gateway", "cart", 10, 0), ("gateway", "payment", 10, 2)]
+        );
         let errors = store.error_spans(None, range, 100, None).unwrap();
         let mut got: Vec<_> = errors
             .iter()

@@ -19,7 +19,6 @@ pub use config::{ServiceHealthConfig, ThresholdOverrides, Thresholds};
 pub use status::{Reason, Status};
 
 use crate::promql::Engine;
-use crate::traces::analysis::ServiceGraph;
 use crate::traces::params::{self, format_rfc3339};
 use crate::traces::{blocking, TraceApi};
 use crate::{probes::Probes, rules::Rules, ApiError};
@@ -304,16 +303,13 @@ pub async fn detail(
                 o
             })
             .collect::<Vec<_>>());
-        let mut graph = ServiceGraph::default();
         let range = lookout_storage::TimeRange {
             start_unix_nano: start as u64 * 1_000_000,
             end_unix_nano: end as u64 * 1_000_000,
         };
-        api.traces.search.graph_spans(range, Some(api.traces.deadline()), &mut |spans| {
-            graph.add_trace(spans)
-        })?;
+        let graph = api.traces.search.service_graph(range, Some(api.traces.deadline()))?;
         let seconds = window_ms as f64 / 1000.0;
-        let edge = |other: &str, e: &crate::traces::analysis::Edge| {
+        let edge = |other: &str, e: &lookout_storage::service_graph::Edge| {
             json!({
                 "service": other,
                 "calls": e.calls,

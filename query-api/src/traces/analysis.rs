@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use lookout_proto::otlp::common::v1::any_value::Value;
 use lookout_proto::otlp::common::v1::{AnyValue, KeyValue};
-use lookout_proto::otlp::trace::v1::span::SpanKind;
-use lookout_storage::{ErrorSpan, GraphSpan, StoredSpan};
+use lookout_storage::service_graph::pick_parent;
+use lookout_storage::{ErrorSpan, ServiceGraph, StoredSpan};
 use serde::Serialize;
 use serde_json::{json, Map};
 
@@ -373,130 +373,38 @@ pub fn tree(trace: &LoadedTrace, log_counts: &HashMap<String, usize>) -> serde_j
     })
 }
 
-/// The parent of span `child` among `candidates` (the spans with its parent's id, in trace
-/// order): not the span itself, preferably one for which `same_service` holds (the children
-/// of a shared client/server span id belong under the half in their own service), else the
-/// first.
-fn pick_parent(
-    candidates: &[usize],
-    child: usize,
-    same_service: impl Fn(usize) -> bool,
-) -> Option<usize> {
-    let mut others = candidates.iter().copied().filter(|&p| p != child);
-    let first = others.clone().next()?;
-    Some(others.find(|&p| same_service(p)).unwrap_or(first))
-}
-
 /// Start and end of a span, with an end before the start taken as the start.
 fn bounds(s: &StoredSpan) -> (u64, u64) {
     let start = s.span.start_time_unix_nano;
     (start, s.span.end_time_unix_nano.max(start))
 }
 
-/// Calls between two services.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Edge {
-    pub calls: u64,
-    pub errors: u64,
-}
-
-/// Requests into a service.
-#[derive(Clone, Debug, Default)]
-pub struct Node {
-    pub requests: u64,
-    pub errors: u64,
-    pub durations_ns: Vec<u64>,
-}
-
-/// The service graph of a window, built trace by trace from `TraceSearch::graph_spans`.
-#[derive(Clone, Debug, Default)]
-pub struct ServiceGraph {
-    pub nodes: BTreeMap<String, Node>,
-    pub edges: BTreeMap<(String, String), Edge>,
-}
-
-impl ServiceGraph {
-    /// Adds the spans of one trace: an edge for each span whose parent is in another service,
-    /// a request for each span that enters its service (a root, a server or consumer span, or
-    /// a span whose parent is in another service).
-    pub fn add_trace(&mut self, spans: &[GraphSpan]) {
-        let mut by_id: HashMap<_, Vec<usize>> = HashMap::new();
-        for (i, s) in spans.iter().enumerate() {
-            by_id.entry(s.span_id).or_default().push(i);
-        }
-        for (i, s) in spans.iter().enumerate() {
-            let parent = s
-                .parent_span_id
-                .and_then(|p| by_id.get(&p))
-                .and_then(|candidates| {
-                    pick_parent(candidates, i, |p| spans[p].service == s.service)
-                })
-                .map(|p| &spans[p]);
-            let error = i32::from(s.status) == 2;
-            let crosses = parent.is_some_and(|p| p.service != s.service);
-            if let Some(p) = parent.filter(|_| crosses) {
-                let edge = self
-                    .edges
-                    .entry((p.service.clone(), s.service.clone()))
-                    .or_default();
-                edge.calls += 1;
-                edge.errors += u64::from(error);
-            }
-            let kind = i32::from(s.kind);
-            let entry = s.parent_span_id.is_none()
-                || crosses
-                || kind == SpanKind::Server as i32
-                || kind == SpanKind::Consumer as i32;
-            // A server span under a client span of the same service is the same request.
-            if entry
-                && !(parent.is_some_and(|p| p.service == s.service && i32::from(p.kind) == kind))
-            {
-                let node = self.nodes.entry(s.service.clone()).or_default();
-                node.requests += 1;
-                node.errors += u64::from(error);
-                node.durations_ns.push(s.duration_ns);
-            } else {
-                self.nodes.entry(s.service.clone()).or_default();
-            }
-        }
-    }
-
-    /// The service map as Lookout's API returns it.
-    pub fn into_json(mut self, window_seconds: f64) -> serde_json::Value {
-        let nodes: Vec<_> = self
-            .nodes
-            .iter_mut()
-            .map(|(name, n)| {
-                n.durations_ns.sort_unstable();
-                json!({
-                    "service": name,
-                    "requests": n.requests,
-                    "errors": n.errors,
-                    "requestRate": n.requests as f64 / window_seconds,
-                    "errorRate": if n.requests == 0 { 0.0 } else { n.errors as f64 / n.requests as f64 },
-                    "p50Ms": quantile_ms(&n.durations_ns, 0.5),
-                    "p99Ms": quantile_ms(&n.durations_ns, 0.99),
-                })
+/// The service map as Lookout's API returns it.
+pub fn service_map_json(graph: &ServiceGraph, window_seconds: f64) -> serde_json::Value {
+    let nodes: Vec<_> = graph
+        .nodes
+        .iter()
+        .map(|(name, n)| {
+            let ms = |q: f64| n.duration_quantile_ns(q).map(|ns| ns / 1e6);
+            json!({
+                "service": name,
+                "requests": n.requests,
+                "errors": n.errors,
+                "requestRate": n.requests as f64 / window_seconds,
+                "errorRate": if n.requests == 0 { 0.0 } else { n.errors as f64 / n.requests as f64 },
+                "p50Ms": ms(0.5),
+                "p99Ms": ms(0.99),
             })
-            .collect();
-        let edges: Vec<_> = self
-            .edges
-            .iter()
-            .map(|((from, to), e)| {
-                json!({"caller": from, "callee": to, "calls": e.calls, "errors": e.errors})
-            })
-            .collect();
-        json!({"nodes": nodes, "edges": edges})
-    }
-}
-
-/// The `q` quantile (nearest rank) of sorted durations, in milliseconds; null when empty.
-fn quantile_ms(sorted: &[u64], q: f64) -> serde_json::Value {
-    if sorted.is_empty() {
-        return serde_json::Value::Null;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    json!(sorted[rank - 1] as f64 / 1e6)
+        })
+        .collect();
+    let edges: Vec<_> = graph
+        .edges
+        .iter()
+        .map(|((from, to), e)| {
+            json!({"caller": from, "callee": to, "calls": e.calls, "errors": e.errors})
+        })
+        .collect();
+    json!({"nodes": nodes, "edges": edges})
 }
 
 /// Errors grouped by service, operation and exception type (else status message).

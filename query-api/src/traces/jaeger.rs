@@ -19,7 +19,7 @@ use lookout_storage::{StoredSpan, TraceQuery};
 use serde::Serialize;
 use serde_json::json;
 
-use super::analysis::{self, ServiceGraph};
+use super::analysis;
 use super::params::{self, get};
 use super::{blocking, find_with, now_unix_nano, LoadedTrace, Search, TraceApi};
 use crate::ApiError;
@@ -271,15 +271,8 @@ pub async fn dependencies(
         end,
         "lookback",
     )?;
-    let graph = blocking(move || {
-        let mut graph = ServiceGraph::default();
-        api.search
-            .graph_spans(range, Some(api.deadline()), &mut |spans| {
-                graph.add_trace(spans)
-            })?;
-        Ok(graph)
-    })
-    .await?;
+    let graph =
+        blocking(move || Ok(api.search.service_graph(range, Some(api.deadline()))?)).await?;
     let links: Vec<_> = graph
         .edges
         .iter()

@@ -6,7 +6,7 @@ use axum::Json;
 use lookout_storage::TraceQuery;
 use serde_json::json;
 
-use super::analysis::{self, ServiceGraph};
+use super::analysis;
 use super::params::{self, get};
 use super::{blocking, find_with, now_unix_nano, Search, TraceApi};
 use crate::ApiError;
@@ -141,19 +141,14 @@ pub async fn service_map(
     let pairs = params::pairs(query.as_deref());
     let (start, end) = window(&api, &pairs)?;
     let graph = blocking(move || {
-        let mut graph = ServiceGraph::default();
         let range = lookout_storage::TimeRange {
             start_unix_nano: start,
             end_unix_nano: end,
         };
-        api.search
-            .graph_spans(range, Some(api.deadline()), &mut |spans| {
-                graph.add_trace(spans)
-            })?;
-        Ok(graph)
+        Ok(api.search.service_graph(range, Some(api.deadline()))?)
     })
     .await?;
-    let mut body = graph.into_json((end - start) as f64 / 1e9);
+    let mut body = analysis::service_map_json(&graph, (end - start) as f64 / 1e9);
     body["start"] = json!(params::format_rfc3339(start));
     body["end"] = json!(params::format_rfc3339(end));
     Ok(Json(body))
