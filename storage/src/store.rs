@@ -306,6 +306,8 @@ impl Store {
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(config.sync);
+        // Each batch writes its trace index entries in key order (`SortedPuts`).
+        write_options.set_memtable_insert_hint_per_batch(true);
 
         Self::check_format_version(&mut db, path, legacy_queue)?;
         let log_queue = LogQueue {
@@ -665,7 +667,7 @@ impl SpanWriter for Store {
         let (spans, hours) = (self.cf(CF_SPANS)?, self.cf(CF_TRACE_HOURS)?);
         let mut index = IndexWriter::new(self.cf(CF_TRACE_INDEX)?, &self.index_config);
         for r in &batch.resources {
-            index.resource(&mut wb, r)?;
+            index.resource(r)?;
         }
         for scope in &batch.scopes {
             index.scope(scope)?;
@@ -699,12 +701,13 @@ impl SpanWriter for Store {
             }
             if let Some(span) = &item.record.span {
                 let minute = service_graph::minute_of(item.start_time_unix_nano);
-                index.span(&mut wb, item, span, minute, content);
+                index.span(item, span, minute, content);
                 if minute < late_below {
                     late_minutes.insert(minute);
                 }
             }
         }
+        index.finish(&mut wb);
         if late_minutes.is_empty() {
             return self.write(wb);
         }
@@ -733,6 +736,46 @@ struct IndexWriter<'a> {
     text: String,
     /// The value of `S`, `O` and `R` entries: the hour until which they are kept.
     keep_until: [u8; 4],
+    puts: SortedPuts,
+}
+
+/// Puts collected and then written in key order: the batch's write keeps its last position in
+/// each memtable as a hint (`memtable_insert_hint_per_batch`), so the entries of one key range
+/// (a service, a common attribute value) are inserted next to each other instead of each
+/// searching the memtable's skiplist from the top, which was a third of the server's CPU.
+#[derive(Default)]
+struct SortedPuts {
+    bytes: Vec<u8>,
+    /// Start in `bytes`, key length, value length.
+    entries: Vec<(usize, usize, usize)>,
+}
+
+impl SortedPuts {
+    fn put(&mut self, key: &[u8], value: impl AsRef<[u8]>) {
+        let value = value.as_ref();
+        self.entries
+            .push((self.bytes.len(), key.len(), value.len()));
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+    }
+
+    /// Adds the puts to `wb` in key order (a stable sort: of two puts of one key, the later
+    /// is still written last and wins).
+    fn write_to(&mut self, wb: &mut WriteBatch, cf: &ColumnFamily) {
+        let bytes = &self.bytes;
+        let key = |&(start, len, _): &(usize, usize, usize)| &bytes[start..start + len];
+        self.entries.sort_by(|a, b| key(a).cmp(key(b)));
+        for &(start, key_len, value_len) in &self.entries {
+            let value_start = start + key_len;
+            wb.put_cf(
+                cf,
+                &bytes[start..value_start],
+                &bytes[value_start..value_start + value_len],
+            );
+        }
+        self.entries.clear();
+        self.bytes.clear();
+    }
 }
 
 impl<'a> IndexWriter<'a> {
@@ -747,11 +790,17 @@ impl<'a> IndexWriter<'a> {
             key: Vec::with_capacity(128),
             value: Vec::with_capacity(64),
             text: String::new(),
+            puts: SortedPuts::default(),
         }
     }
 
+    /// Adds the batch's index entries to `wb`, in key order.
+    fn finish(&mut self, wb: &mut WriteBatch) {
+        self.puts.write_to(wb, self.cf);
+    }
+
     /// Records the resource's service and indexes its attributes (`S`, `R` entries).
-    fn resource(&mut self, wb: &mut WriteBatch, interned: &Interned) -> Result<()> {
+    fn resource(&mut self, interned: &Interned) -> Result<()> {
         let resource: Resource =
             decode(CF_RESOURCES, &keys::id_key(interned.id), &interned.encoded)?;
         let service: Arc<str> = resource
@@ -762,7 +811,7 @@ impl<'a> IndexWriter<'a> {
         self.key.clear();
         self.key.push(trace_index::SERVICE);
         self.key.extend_from_slice(service.as_bytes());
-        wb.put_cf(self.cf, &self.key, self.keep_until);
+        self.puts.put(&self.key, self.keep_until);
         for kv in resource
             .attributes
             .iter()
@@ -777,7 +826,7 @@ impl<'a> IndexWriter<'a> {
                 &[service.as_bytes(), kv.key.as_bytes(), self.text.as_bytes()],
             );
             self.key.extend_from_slice(&interned.id.to_be_bytes());
-            wb.put_cf(self.cf, &self.key, self.keep_until);
+            self.puts.put(&self.key, self.keep_until);
         }
         self.services.insert(interned.id, service);
         Ok(())
@@ -802,14 +851,7 @@ impl<'a> IndexWriter<'a> {
             && trace_index::keyable(&self.text)
     }
 
-    fn span(
-        &mut self,
-        wb: &mut WriteBatch,
-        item: &SpanItem,
-        span: &Span,
-        minute: u32,
-        content: u64,
-    ) {
+    fn span(&mut self, item: &SpanItem, span: &Span, minute: u32, content: u64) {
         let service = self
             .services
             .get(&item.record.resource_id)
@@ -833,7 +875,7 @@ impl<'a> IndexWriter<'a> {
             trace_index::prefix(&mut self.key, trace_index::OPERATION, &[service.as_bytes()]);
             self.key.push(span.kind.clamp(0, 255) as u8);
             self.key.extend_from_slice(span.name.as_bytes());
-            wb.put_cf(self.cf, &self.key, self.keep_until);
+            self.puts.put(&self.key, self.keep_until);
         }
         trace_index::hashed(
             &mut self.key,
@@ -841,7 +883,7 @@ impl<'a> IndexWriter<'a> {
             &[service.as_bytes()],
         );
         trace_index::push_span_suffix(&mut self.key, start, trace, id);
-        wb.put_cf(self.cf, &self.key, summary);
+        self.puts.put(&self.key, summary);
         if operation_ok {
             trace_index::hashed(
                 &mut self.key,
@@ -849,7 +891,7 @@ impl<'a> IndexWriter<'a> {
                 &[service.as_bytes(), span.name.as_bytes()],
             );
             trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            wb.put_cf(self.cf, &self.key, summary);
+            self.puts.put(&self.key, summary);
         }
 
         // Span attributes, then the scope's attributes, event names and attributes (Jaeger's
@@ -901,19 +943,18 @@ impl<'a> IndexWriter<'a> {
             trace_index::push_span_suffix(&mut self.key, start, trace, id);
             // No summary here: a search driven by an attribute reads it from the `T` entry
             // when it needs it (attribute entries are most of the index).
-            wb.put_cf(self.cf, &self.key, []);
+            self.puts.put(&self.key, []);
         }
 
         if is_error {
             trace_index::hashed(&mut self.key, trace_index::ERROR, &[service.as_bytes()]);
             trace_index::push_span_suffix(&mut self.key, start, trace, id);
             trace_index::encode_error_value(span, &mut self.value);
-            wb.put_cf(self.cf, &self.key, &self.value);
+            self.puts.put(&self.key, &self.value);
         }
         trace_index::encode_graph_value(span, &service, &mut self.value);
-        wb.put_cf(
-            self.cf,
-            service_graph::graph_key(minute, trace, id, content),
+        self.puts.put(
+            &service_graph::graph_key(minute, trace, id, content),
             &self.value,
         );
     }
@@ -2061,6 +2102,27 @@ mod tests {
             graph.nodes["backend"].requests, 1,
             "the retried server span is counted once"
         );
+    }
+
+    #[test]
+    fn sorted_puts_are_written_in_key_order_and_the_last_put_of_a_key_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let cf = store.cf(CF_TRACE_INDEX).unwrap();
+        let mut puts = SortedPuts::default();
+        puts.put(b"zz", b"first");
+        puts.put(b"aa", []);
+        puts.put(b"zz", b"second");
+        puts.put(b"mm", b"x");
+        let mut wb = WriteBatch::default();
+        puts.write_to(&mut wb, cf);
+        assert_eq!(wb.len(), 4);
+        store.write(wb).unwrap();
+        let get = |k: &[u8]| store.db.get_cf(cf, k).unwrap();
+        assert_eq!(get(b"zz").as_deref(), Some(&b"second"[..]));
+        assert_eq!(get(b"aa").as_deref(), Some(&b""[..]));
+        assert_eq!(get(b"mm").as_deref(), Some(&b"x"[..]));
+        assert!(puts.entries.is_empty() && puts.bytes.is_empty());
     }
 
     #[test]
