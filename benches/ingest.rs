@@ -50,11 +50,11 @@ fn main() -> anyhow::Result<()> {
         reports.push(report);
     }
     println!();
-    println!("| scenario | sink items/s | items/s | ratio | metric samples/s | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | queries answered / refused, p99 ms | read back |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("| scenario | sink items/s | items/s | ratio | metric samples/s | logs searchable/s (index catch-up s) | MB/s | server CPU s per M items | peak RSS MiB | p50 ms | p99 ms | disk B/item | refused | queries answered / refused, p99 ms | read back |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &reports {
         println!(
-            "| {} | {:.0} | {:.0} | {:.3} | {:.0} | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} / {}, {:.0} | {} |",
+            "| {} | {:.0} | {:.0} | {:.3} | {:.0} | {:.0} ({:.1}) | {:.1} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1} | {} | {} / {}, {:.0} | {} |",
             r.scenario,
             r.sink_items_per_second,
             r.items_per_second,
@@ -64,6 +64,8 @@ fn main() -> anyhow::Result<()> {
                 0.0
             },
             r.samples_per_second,
+            r.logs_searchable_per_second,
+            r.index_catch_up_seconds,
             r.megabytes_per_second,
             r.server_cpu_seconds_per_million,
             r.server_peak_rss_mib,

@@ -72,6 +72,11 @@ pub struct Report {
     pub query_p99_ms: f64,
     /// The decode-only sink's items/s with the same traffic in the same run (0: not measured).
     pub sink_items_per_second: f64,
+    /// Log records of the run over the seconds until all were searchable (the run and the log
+    /// index's catch-up after it); 0 without logs.
+    pub logs_searchable_per_second: f64,
+    /// Seconds the log index needed after the load to have every record.
+    pub index_catch_up_seconds: f64,
     /// "ok" (with notes on requests the client gave up on that were stored anyway), or what
     /// did not read back.
     pub read_back: String,
@@ -95,8 +100,8 @@ impl Report {
             self.scenario, self.rss_timeline_mib
         );
         println!(
-            "{:<14} {:>9.0} items/s {:>9.0} samples/s {:>7.1} MB/s  cpu {:>6.2} s/M items  peak rss {:>6.1} MiB  p50 {:>7.2} ms  p99 {:>7.2} ms  disk {:>6.1} B/item  refused {}  queries {}/{} refused, p99 {:.0} ms  read-back {}",
-                        self.scenario,
+            "{:<14} {:>9.0} items/s {:>9.0} samples/s {:>7.1} MB/s  cpu {:>6.2} s/M items  peak rss {:>6.1} MiB  p50 {:>7.2} ms  p99 {:>7.2} ms  disk {:>6.1} B/item  refused {}  queries {}/{} refused, p99 {:.0} ms  logs searchable {:.0}/s (index caught up {:.1} s after)  read-back {}",
+            self.scenario,
             self.items_per_second,
             self.samples_per_second,
             self.megabytes_per_second,
@@ -109,6 +114,8 @@ impl Report {
             self.queries_answered,
             self.queries_refused,
             self.query_p99_ms,
+            self.logs_searchable_per_second,
+            self.index_catch_up_seconds,
             self.read_back,
         );
     }
@@ -182,6 +189,19 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
     for q in queriers {
         queries.add(q.await??);
     }
+    let log_records: u64 = load
+        .signals
+        .iter()
+        .filter(|s| s.signal == Some(Signal::Logs))
+        .map(|s| s.accepted)
+        .sum();
+    // Logs are searchable once the log index has them: how long after the load it needs.
+    let index_catch_up = if log_records > 0 && !scenario.overload {
+        wait_until_indexed(&server.http).await?
+    } else {
+        0.0
+    };
+    // After the catch-up: the indexing of the run's records is part of its cost.
     let cpu = server.cpu_seconds()? - cpu_before;
     let peak_rss = server.peak_rss_bytes()?;
     let status = server.terminate()?;
@@ -262,9 +282,44 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
         queries_failed: queries.failed,
         query_p99_ms: queries.p99_ms(),
         sink_items_per_second: 0.0,
+        logs_searchable_per_second: if log_records > 0 && !scenario.overload {
+            log_records as f64 / (seconds + index_catch_up)
+        } else {
+            0.0
+        },
+        index_catch_up_seconds: index_catch_up,
         read_back,
         load,
     })
+}
+
+/// Seconds until the server's `lookout_log_index_pending_records` is 0 (at most 10 minutes).
+async fn wait_until_indexed(http: &str) -> anyhow::Result<f64> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let started = std::time::Instant::now();
+    loop {
+        let text = client
+            .get(format!("http://{http}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let pending = text
+            .lines()
+            .find_map(|l| l.strip_prefix("lookout_log_index_pending_records "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .context("no lookout_log_index_pending_records in /metrics")?;
+        if pending == 0.0 {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "the log index still had {pending} records pending after 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The process's resident MiB once a second until `done`.
