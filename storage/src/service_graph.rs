@@ -22,7 +22,7 @@ use crate::error::{Result, StorageError};
 use crate::keys;
 use crate::store::{decode, Store, CF_RESOURCES, CF_SPANS, CF_TRACE_INDEX};
 use crate::trace_index::{self as ti, GraphSpan};
-use crate::trace_search::{corrupt, scan_prefix, Deadline};
+use crate::trace_search::{corrupt, prefix_end, scan, Deadline};
 use crate::TimeRange;
 
 pub const MINUTE_NS: u64 = 60_000_000_000;
@@ -216,6 +216,16 @@ pub fn aggregate_key(minute: u32) -> [u8; 5] {
     key
 }
 
+/// The keys from `tag · first` up to the end of `tag · last` (minutes or hours).
+fn bounds(tag: u8, first: u32, last: u32) -> (Vec<u8>, Vec<u8>) {
+    let key = |n: u32| {
+        let mut k = vec![tag];
+        k.extend_from_slice(&n.to_be_bytes());
+        k
+    };
+    (key(first), prefix_end(&key(last)))
+}
+
 /// The minute below which a span's write deletes its minute's aggregate, for a write at
 /// `now`: half the settling time before any read may store it, so a write classified as not
 /// late has that long to commit before its minute is aggregated.
@@ -245,6 +255,17 @@ impl Store {
         let cf = self.cf(CF_TRACE_INDEX)?;
         let mut deadline = Deadline::new(deadline);
         self.legacy_graph(cf, range, &mut deadline, &mut graph)?;
+        // Only the minutes that have spans are visited, whatever the window.
+        let Some((first, last)) = self.span_minutes(cf)? else {
+            return Ok(graph);
+        };
+        let range = TimeRange {
+            start_unix_nano: range.start_unix_nano.max(u64::from(first) * MINUTE_NS),
+            end_unix_nano: range.end_unix_nano.min((u64::from(last) + 1) * MINUTE_NS),
+        };
+        if range.start_unix_nano >= range.end_unix_nano {
+            return Ok(graph);
+        }
         let first_whole = range.start_unix_nano.div_ceil(MINUTE_NS);
         let end_whole = (range.end_unix_nano / MINUTE_NS)
             .min(u64::from(closed_below(lookout_proto::now_unix_nano())));
@@ -263,6 +284,7 @@ impl Store {
             &mut graph,
         )?;
         for minute in first_whole..end_whole {
+            deadline.check()?;
             let minute = minute as u32;
             let aggregate = self.minute_graph(cf, minute, &mut deadline)?;
             graph.merge(aggregate);
@@ -348,34 +370,47 @@ impl Store {
             return Ok(());
         }
         let mut resources = HashMap::new();
-        let first = minute_of(range.start_unix_nano);
-        let last = minute_of(range.end_unix_nano - 1);
-        for minute in first..=last {
-            let mut group: Vec<GraphSpan> = Vec::new();
-            let mut prefix = vec![ti::GRAPH_MINUTE];
-            prefix.extend_from_slice(&minute.to_be_bytes());
-            scan_prefix(self, cf, &prefix, deadline, |key, value| {
-                let span = ti::decode_graph(key, value)
-                    .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
-                if span.start_unix_nano < range.start_unix_nano
-                    || span.start_unix_nano >= range.end_unix_nano
-                {
-                    return Ok(true);
-                }
-                if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
-                    let parents = self.parents_elsewhere(&group, &mut resources)?;
-                    graph.add_trace(&group, &parents);
-                    group.clear();
-                }
-                group.push(span);
-                Ok(true)
-            })?;
-            if !group.is_empty() {
+        let (lower, upper) = bounds(
+            ti::GRAPH_MINUTE,
+            minute_of(range.start_unix_nano),
+            minute_of(range.end_unix_nano - 1),
+        );
+        let mut group: Vec<GraphSpan> = Vec::new();
+        scan(self, cf, lower, upper, deadline, |key, value| {
+            let span = ti::decode_graph(key, value)
+                .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
+            if span.start_unix_nano < range.start_unix_nano
+                || span.start_unix_nano >= range.end_unix_nano
+            {
+                return Ok(true);
+            }
+            if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
                 let parents = self.parents_elsewhere(&group, &mut resources)?;
                 graph.add_trace(&group, &parents);
+                group.clear();
             }
+            group.push(span);
+            Ok(true)
+        })?;
+        if !group.is_empty() {
+            let parents = self.parents_elsewhere(&group, &mut resources)?;
+            graph.add_trace(&group, &parents);
         }
         Ok(())
+    }
+
+    /// The first and the last minute that have a `g` entry.
+    fn span_minutes(&self, cf: &ColumnFamily) -> Result<Option<(u32, u32)>> {
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound([ti::GRAPH_MINUTE]);
+        opts.set_iterate_upper_bound([ti::GRAPH_MINUTE + 1]);
+        let mut it = self.db.raw_iterator_cf_opt(cf, opts);
+        it.seek_to_first();
+        let first = it.key().and_then(ti::graph_hour);
+        it.seek_to_last();
+        let last = it.key().and_then(ti::graph_hour);
+        it.status()?;
+        Ok(first.zip(last))
     }
 
     /// Spans written by format 5 (`G`, keyed by hour), joined within their hour as then.
@@ -386,42 +421,40 @@ impl Store {
         deadline: &mut Deadline,
         graph: &mut ServiceGraph,
     ) -> Result<()> {
-        let first = keys::hour_of(range.start_unix_nano);
-        let last = keys::hour_of(range.end_unix_nano.saturating_sub(1));
+        let (lower, upper) = bounds(
+            ti::GRAPH,
+            keys::hour_of(range.start_unix_nano),
+            keys::hour_of(range.end_unix_nano.saturating_sub(1)),
+        );
         let mut group: Vec<GraphSpan> = Vec::new();
-        for hour in first..=last {
-            let mut prefix = vec![ti::GRAPH];
-            prefix.extend_from_slice(&hour.to_be_bytes());
-            scan_prefix(self, cf, &prefix, deadline, |key, value| {
-                let span = ti::decode_graph(key, value)
-                    .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
-                if span.start_unix_nano < range.start_unix_nano
-                    || span.start_unix_nano >= range.end_unix_nano
-                {
-                    return Ok(true);
-                }
-                if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
-                    graph.add_trace(&group, &[]);
-                    group.clear();
-                }
-                // Entries of one span id are adjacent: a span written in format 3 and again
-                // (a retry) in format 4 has two identical entries, counted once.
-                // So is a span written before an upgrade to format 6 and retried after it.
-                if !group
-                    .iter()
-                    .rev()
-                    .take_while(|g| g.span_id == span.span_id)
-                    .any(|g| *g == span)
-                    && !self.has_minute_entry(cf, &span)?
-                {
-                    group.push(span);
-                }
-                Ok(true)
-            })?;
-            if !group.is_empty() {
+        scan(self, cf, lower, upper, deadline, |key, value| {
+            let span = ti::decode_graph(key, value)
+                .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
+            if span.start_unix_nano < range.start_unix_nano
+                || span.start_unix_nano >= range.end_unix_nano
+            {
+                return Ok(true);
+            }
+            if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
                 graph.add_trace(&group, &[]);
                 group.clear();
             }
+            // Entries of one span id are adjacent: a span written in format 3 and again
+            // (a retry) in format 4 has two identical entries, counted once. So is a span
+            // written before an upgrade to format 6 and retried after it.
+            if !group
+                .iter()
+                .rev()
+                .take_while(|g| g.span_id == span.span_id)
+                .any(|g| *g == span)
+                && !self.has_minute_entry(cf, &span)?
+            {
+                group.push(span);
+            }
+            Ok(true)
+        })?;
+        if !group.is_empty() {
+            graph.add_trace(&group, &[]);
         }
         Ok(())
     }
@@ -436,7 +469,7 @@ impl Store {
         );
         let prefix = &key[..29];
         let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(crate::trace_search::prefix_end(prefix));
+        opts.set_iterate_upper_bound(prefix_end(prefix));
         let mut it = self.db.raw_iterator_cf_opt(cf, opts);
         it.seek(prefix);
         while let (Some(key), Some(value)) = (it.key(), it.value()) {
@@ -640,6 +673,11 @@ mod tests {
         let payment = &second.nodes["payment"];
         let p99 = payment.duration_quantile_ns(0.99).unwrap();
         assert_eq!(p99, 61.0 * MS as f64);
+
+        // All of time: only the minutes with spans are visited.
+        let all = store.service_graph(window(0, u64::MAX), None).unwrap();
+        assert_eq!(counts(&all), counts(&raw(&store, window(0, u64::MAX))));
+        assert_eq!(all.nodes["gateway"].requests, 200);
     }
 
     #[test]

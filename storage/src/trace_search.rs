@@ -28,7 +28,7 @@ impl Deadline {
         Deadline { at, count: 0 }
     }
 
-    fn check(&mut self) -> Result<()> {
+    pub(crate) fn check(&mut self) -> Result<()> {
         self.count = self.count.wrapping_add(1);
         if self.count % DEADLINE_EVERY == 1 && crate::cancel::expired(self.at) {
             return Err(StorageError::Timeout);
@@ -38,7 +38,7 @@ impl Deadline {
 }
 
 /// Iterates `[lower, upper)` of the index, calling `each(key, value)` until it returns false.
-fn scan(
+pub(crate) fn scan(
     store: &Store,
     cf: &ColumnFamily,
     lower: Vec<u8>,
