@@ -38,12 +38,14 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .filter(|s| only.as_ref().is_none_or(|names| names.contains(&s.name)));
     for scenario in selected {
-        // The decode-only sink first, with the same traffic (overload runs are not compared).
-        let sink = if scenario.overload || scenario.transport != Transport::Grpc {
-            0.0
-        } else {
-            runtime.block_on(run_sink(binary, &scenario))?
-        };
+        // The decode-only sink first, with the same traffic (overload and paced runs are not
+        // compared).
+        let sink =
+            if scenario.overload || scenario.rate > 0 || scenario.transport != Transport::Grpc {
+                0.0
+            } else {
+                runtime.block_on(run_sink(binary, &scenario))?
+            };
         let mut report = runtime.block_on(run(binary, &scenario))?;
         report.sink_items_per_second = sink;
         report.print();
