@@ -233,6 +233,40 @@ pub fn late_below(now_unix_nano: u64) -> u32 {
     minute_of(now_unix_nano.saturating_sub(SETTLE / 2))
 }
 
+/// The minutes whose aggregates a write deletes, because it holds spans of theirs that came
+/// late (or the parents of such spans).
+#[derive(Default)]
+pub(crate) struct LateMinutes {
+    minutes: std::collections::BTreeSet<u32>,
+    /// Ranges too long to delete minute by minute (spans lasting hours).
+    ranges: Vec<(u32, u32)>,
+}
+
+impl LateMinutes {
+    /// Minutes `first..=last`.
+    pub(crate) fn add(&mut self, first: u32, last: u32) {
+        if last.saturating_sub(first) < 60 {
+            self.minutes.extend(first..=last);
+        } else {
+            self.ranges.push((first, last));
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.minutes.is_empty() && self.ranges.is_empty()
+    }
+
+    pub(crate) fn delete_in(&self, wb: &mut rocksdb::WriteBatch, cf: &ColumnFamily) {
+        for &minute in &self.minutes {
+            wb.delete_cf(cf, aggregate_key(minute));
+        }
+        for &(first, last) in &self.ranges {
+            let end = prefix_end(&aggregate_key(last));
+            wb.delete_range_cf(cf, aggregate_key(first).to_vec(), end);
+        }
+    }
+}
+
 /// Minutes below this are closed at `now`: their aggregates may be stored.
 fn closed_below(now_unix_nano: u64) -> u32 {
     minute_of(now_unix_nano.saturating_sub(SETTLE))
@@ -255,13 +289,18 @@ impl Store {
         let cf = self.cf(CF_TRACE_INDEX)?;
         let mut deadline = Deadline::new(deadline);
         self.legacy_graph(cf, range, &mut deadline, &mut graph)?;
-        // Only the minutes that have spans are visited, whatever the window.
+        // Only the minutes from the first to the last that has spans are visited, whatever
+        // the window.
         let Some((first, last)) = self.span_minutes(cf)? else {
             return Ok(graph);
         };
         let range = TimeRange {
-            start_unix_nano: range.start_unix_nano.max(u64::from(first) * MINUTE_NS),
-            end_unix_nano: range.end_unix_nano.min((u64::from(last) + 1) * MINUTE_NS),
+            start_unix_nano: range
+                .start_unix_nano
+                .max(u64::from(first).saturating_mul(MINUTE_NS)),
+            end_unix_nano: range
+                .end_unix_nano
+                .min((u64::from(last) + 1).saturating_mul(MINUTE_NS)),
         };
         if range.start_unix_nano >= range.end_unix_nano {
             return Ok(graph);
@@ -279,7 +318,7 @@ impl Store {
         };
         self.raw_graph(
             cf,
-            part(range.start_unix_nano, first_whole * MINUTE_NS),
+            part(range.start_unix_nano, first_whole.saturating_mul(MINUTE_NS)),
             &mut deadline,
             &mut graph,
         )?;
@@ -291,7 +330,7 @@ impl Store {
         }
         self.raw_graph(
             cf,
-            part(end_whole * MINUTE_NS, range.end_unix_nano),
+            part(end_whole.saturating_mul(MINUTE_NS), range.end_unix_nano),
             &mut deadline,
             &mut graph,
         )?;
@@ -376,6 +415,7 @@ impl Store {
             minute_of(range.end_unix_nano - 1),
         );
         let mut group: Vec<GraphSpan> = Vec::new();
+        let mut lookups = Deadline::new(deadline.at());
         scan(self, cf, lower, upper, deadline, |key, value| {
             let span = ti::decode_graph(key, value)
                 .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
@@ -385,7 +425,7 @@ impl Store {
                 return Ok(true);
             }
             if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
-                let parents = self.parents_elsewhere(&group, &mut resources)?;
+                let parents = self.parents_elsewhere(&group, &mut resources, &mut lookups)?;
                 graph.add_trace(&group, &parents);
                 group.clear();
             }
@@ -393,7 +433,7 @@ impl Store {
             Ok(true)
         })?;
         if !group.is_empty() {
-            let parents = self.parents_elsewhere(&group, &mut resources)?;
+            let parents = self.parents_elsewhere(&group, &mut resources, &mut lookups)?;
             graph.add_trace(&group, &parents);
         }
         Ok(())
@@ -427,6 +467,8 @@ impl Store {
             keys::hour_of(range.end_unix_nano.saturating_sub(1)),
         );
         let mut group: Vec<GraphSpan> = Vec::new();
+        // Spans of the group also written as `g` (counted there), still parents here.
+        let mut retried: Vec<GraphSpan> = Vec::new();
         scan(self, cf, lower, upper, deadline, |key, value| {
             let span = ti::decode_graph(key, value)
                 .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
@@ -435,26 +477,35 @@ impl Store {
             {
                 return Ok(true);
             }
-            if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
-                graph.add_trace(&group, &[]);
+            if group
+                .first()
+                .or(retried.first())
+                .is_some_and(|g| g.trace_id != span.trace_id)
+            {
+                graph.add_trace(&group, &retried);
                 group.clear();
+                retried.clear();
             }
             // Entries of one span id are adjacent: a span written in format 3 and again
             // (a retry) in format 4 has two identical entries, counted once. So is a span
             // written before an upgrade to format 6 and retried after it.
-            if !group
+            if group
                 .iter()
                 .rev()
                 .take_while(|g| g.span_id == span.span_id)
                 .any(|g| *g == span)
-                && !self.has_minute_entry(cf, &span)?
             {
+                return Ok(true);
+            }
+            if self.has_minute_entry(cf, &span)? {
+                retried.push(span);
+            } else {
                 group.push(span);
             }
             Ok(true)
         })?;
         if !group.is_empty() {
-            graph.add_trace(&group, &[]);
+            graph.add_trace(&group, &retried);
         }
         Ok(())
     }
@@ -488,6 +539,7 @@ impl Store {
         &self,
         group: &[GraphSpan],
         resources: &mut HashMap<u64, Arc<Resource>>,
+        deadline: &mut Deadline,
     ) -> Result<Vec<GraphSpan>> {
         let present: HashSet<SpanId> = group.iter().map(|s| s.span_id).collect();
         let missing: HashSet<SpanId> = group
@@ -504,8 +556,16 @@ impl Store {
         }
         let trace = first.trace_id;
         let spans_cf = self.cf(CF_SPANS)?;
+        // Parents start before their children: two hours back, one ahead for clock skew.
+        let starts = group.iter().map(|s| keys::hour_of(s.start_unix_nano));
+        let near = starts.clone().min().unwrap_or(0).saturating_sub(2)
+            ..=starts.max().unwrap_or(0).saturating_add(1);
         for hour in self.trace_hours(&trace)? {
+            if !near.contains(&hour) {
+                continue;
+            }
             for parent in &missing {
+                deadline.check()?;
                 let mut prefix = keys::span_prefix(hour, &trace).to_vec();
                 prefix.extend_from_slice(parent.as_bytes());
                 let mut opts = ReadOptions::default();
@@ -518,10 +578,14 @@ impl Store {
                     }
                     let record: SpanRecord = decode(CF_SPANS, key, value)?;
                     let span = record.span.unwrap_or_default();
-                    let resource =
-                        self.resolve::<Resource>(CF_RESOURCES, resources, record.resource_id)?;
+                    // A resource that cannot be read leaves the parent without a service
+                    // name rather than failing the whole graph.
+                    let resource = self
+                        .resolve::<Resource>(CF_RESOURCES, resources, record.resource_id)
+                        .ok();
                     let service = resource
-                        .service_name()
+                        .as_deref()
+                        .and_then(Resource::service_name)
                         .filter(|s| !s.is_empty() && ti::keyable(s))
                         .unwrap_or(ti::UNKNOWN_SERVICE);
                     found.push(GraphSpan {
@@ -725,6 +789,82 @@ mod tests {
         let graph = store.service_graph(range, None).unwrap();
         assert_eq!(graph.edges.len(), 2);
         assert_eq!(aggregates(&store), 1);
+    }
+
+    /// One span of trace 9 in `service`: (id, parent) and its start and end.
+    fn span_in(store: &Store, service: &str, ids: (u8, Option<u8>), start: u64, end: u64) {
+        use lookout_proto::otlp::trace::v1::{span::SpanKind, Span};
+        let kind = if ids.1.is_some() {
+            SpanKind::Server
+        } else {
+            SpanKind::Client
+        };
+        let span = Span {
+            trace_id: vec![9; 16],
+            span_id: vec![ids.0; 8],
+            parent_span_id: ids.1.map(|p| vec![p; 8]).unwrap_or_default(),
+            name: "call".into(),
+            kind: kind as i32,
+            start_time_unix_nano: start,
+            end_time_unix_nano: end,
+            ..Default::default()
+        };
+        let request = lookout_proto::requests::traces(Some(service), vec![span]);
+        let batch = convert_traces(request, &Limits::default());
+        store.write_spans(&batch.batch).unwrap();
+    }
+
+    #[test]
+    fn a_late_parent_rebuilds_the_minutes_of_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StorageConfig::default()).unwrap();
+        // The child (minute 2) is exported first; its parent, a 3-minute call, comes later.
+        span_in(
+            &store,
+            "payment",
+            (2, Some(1)),
+            T0 + 130_000 * MS,
+            T0 + 131_000 * MS,
+        );
+        let range = window(T0, T0 + 5 * MINUTE_NS);
+        assert!(store.service_graph(range, None).unwrap().edges.is_empty());
+        assert_eq!(aggregates(&store), 1, "minute 2, the only one with spans");
+        span_in(
+            &store,
+            "gateway",
+            (1, None),
+            T0 + 10_000 * MS,
+            T0 + 200_000 * MS,
+        );
+        assert_eq!(
+            aggregates(&store),
+            0,
+            "the parent's minutes 0 to 3 are deleted"
+        );
+        let graph = store.service_graph(range, None).unwrap();
+        let edge = &graph.edges[&("gateway".to_string(), "payment".to_string())];
+        assert_eq!(edge.calls, 1);
+    }
+
+    #[test]
+    fn spans_at_the_end_of_time_do_not_break_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StorageConfig::default()).unwrap();
+        span_in(&store, "gateway", (1, None), u64::MAX - 1_000, u64::MAX);
+        span_in(
+            &store,
+            "payment",
+            (2, Some(1)),
+            u64::MAX - 500,
+            u64::MAX - 1,
+        );
+        let graph = store.service_graph(window(0, u64::MAX), None).unwrap();
+        assert_eq!(graph.edges.len(), 1);
+        let mut late = LateMinutes::default();
+        late.add(0, u32::MAX - 1);
+        let mut wb = rocksdb::WriteBatch::default();
+        late.delete_in(&mut wb, store.cf(CF_TRACE_INDEX).unwrap());
+        store.db.write(wb).unwrap();
     }
 
     #[test]

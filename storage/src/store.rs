@@ -675,7 +675,8 @@ impl SpanWriter for Store {
         let mut buf = Vec::with_capacity(512);
         let mut last_trace_hour = None;
         let late_below = service_graph::late_below(now_unix_nano());
-        let mut late_minutes = std::collections::BTreeSet::new();
+        let mut late = service_graph::LateMinutes::default();
+        let mut first_on_time: Option<u32> = None;
         for item in &batch.items {
             let hour = keys::hour_of(item.start_time_unix_nano);
             buf.clear();
@@ -703,21 +704,35 @@ impl SpanWriter for Store {
                 let minute = service_graph::minute_of(item.start_time_unix_nano);
                 index.span(item, span, minute, content);
                 if minute < late_below {
-                    late_minutes.insert(minute);
+                    // Its own minute, and those of its children (which start within it).
+                    let last = service_graph::minute_of(span.end_time_unix_nano);
+                    late.add(minute, last.clamp(minute, late_below - 1));
+                } else {
+                    first_on_time = Some(first_on_time.map_or(minute, |m| m.min(minute)));
                 }
             }
         }
         index.finish(&mut wb);
-        if late_minutes.is_empty() {
-            return self.write(wb);
-        }
-        // The aggregates of these minutes may be stored already: deleted with the write, so
-        // the next read builds them again with these spans.
         let index_cf = self.cf(CF_TRACE_INDEX)?;
-        for minute in late_minutes {
-            wb.delete_cf(index_cf, service_graph::aggregate_key(minute));
+        if late.is_empty() {
+            self.write(wb)?;
+        } else {
+            // The aggregates of these minutes may be stored already: deleted with the write,
+            // so the next read builds them again with these spans.
+            late.delete_in(&mut wb, index_cf);
+            self.graph.late_write(|| self.write(wb))?;
         }
-        self.graph.late_write(|| self.write(wb))
+        // A write that took so long that minutes it counted as on time became late: their
+        // aggregates may have been built without it, so they go too.
+        let now_late_below = service_graph::late_below(now_unix_nano());
+        if let Some(first) = first_on_time.filter(|&m| m < now_late_below) {
+            let mut late = service_graph::LateMinutes::default();
+            late.add(first, now_late_below - 1);
+            let mut wb = WriteBatch::default();
+            late.delete_in(&mut wb, index_cf);
+            self.graph.late_write(|| self.write(wb))?;
+        }
+        Ok(())
     }
 }
 

@@ -28,6 +28,10 @@ impl Deadline {
         Deadline { at, count: 0 }
     }
 
+    pub(crate) fn at(&self) -> Option<Instant> {
+        self.at
+    }
+
     pub(crate) fn check(&mut self) -> Result<()> {
         self.count = self.count.wrapping_add(1);
         if self.count % DEADLINE_EVERY == 1 && crate::cancel::expired(self.at) {
