@@ -646,20 +646,28 @@ pub(crate) mod tests {
         (ingest, entered, release)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn overload_is_refused_with_a_retry_hint_not_queued() {
-        let (ingest, entered, release) = ingest(false);
-        let first = {
-            let ingest = ingest.clone();
-            tokio::spawn(async move {
-                ingest
-                    .export(Protocol::Http, Signal::Traces, Encoding::Protobuf, body())
-                    .await
-            })
-        };
+    /// Starts a traces export and returns once it is held at the gate.
+    async fn export_held_at_the_gate(
+        ingest: &Ingest,
+        protocol: Protocol,
+        entered: mpsc::Receiver<()>,
+    ) -> tokio::task::JoinHandle<Result<ExportOutcome, IngestError>> {
+        let ingest = ingest.clone();
+        let export = tokio::spawn(async move {
+            ingest
+                .export(protocol, Signal::Traces, Encoding::Protobuf, body())
+                .await
+        });
         tokio::task::spawn_blocking(move || entered.recv().unwrap())
             .await
             .unwrap();
+        export
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn overload_is_refused_with_a_retry_hint_not_queued() {
+        let (ingest, entered, release) = ingest(false);
+        let first = export_held_at_the_gate(&ingest, Protocol::Http, entered).await;
 
         let refused = ingest
             .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
@@ -694,17 +702,7 @@ pub(crate) mod tests {
         };
         let (ingest, gate, entered, release) = gated(Signal::Traces, false, config);
         let writes = || gate.writes.load(std::sync::atomic::Ordering::SeqCst);
-        let first = {
-            let ingest = ingest.clone();
-            tokio::spawn(async move {
-                ingest
-                    .export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body())
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || entered.recv().unwrap())
-            .await
-            .unwrap();
+        let first = export_held_at_the_gate(&ingest, Protocol::Grpc, entered).await;
         // Admitted (the byte budget has room) but its turn does not come within the wait.
         let second = ingest.export(Protocol::Grpc, Signal::Traces, Encoding::Protobuf, body());
         let refused = tokio::time::timeout(std::time::Duration::from_secs(30), second)

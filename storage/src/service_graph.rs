@@ -409,13 +409,36 @@ impl Store {
             return Ok(());
         }
         let mut resources = HashMap::new();
-        let (lower, upper) = bounds(
-            ti::GRAPH_MINUTE,
-            minute_of(range.start_unix_nano),
-            minute_of(range.end_unix_nano - 1),
-        );
-        let mut group: Vec<GraphSpan> = Vec::new();
         let mut lookups = Deadline::new(deadline.at());
+        let first = minute_of(range.start_unix_nano);
+        let last = minute_of(range.end_unix_nano - 1);
+        self.each_trace(
+            cf,
+            ti::GRAPH_MINUTE,
+            (first, last),
+            range,
+            deadline,
+            |group| {
+                let parents = self.parents_elsewhere(group, &mut resources, &mut lookups)?;
+                graph.add_trace(group, &parents);
+                Ok(())
+            },
+        )
+    }
+
+    /// Calls `each` with the spans of each trace (adjacent entries of one trace id) among the
+    /// `tag` entries of minutes or hours `first..=last` that started in `range`.
+    fn each_trace(
+        &self,
+        cf: &ColumnFamily,
+        tag: u8,
+        (first, last): (u32, u32),
+        range: TimeRange,
+        deadline: &mut Deadline,
+        mut each: impl FnMut(&[GraphSpan]) -> Result<()>,
+    ) -> Result<()> {
+        let (lower, upper) = bounds(tag, first, last);
+        let mut group: Vec<GraphSpan> = Vec::new();
         scan(self, cf, lower, upper, deadline, |key, value| {
             let span = ti::decode_graph(key, value)
                 .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
@@ -425,16 +448,14 @@ impl Store {
                 return Ok(true);
             }
             if group.first().is_some_and(|g| g.trace_id != span.trace_id) {
-                let parents = self.parents_elsewhere(&group, &mut resources, &mut lookups)?;
-                graph.add_trace(&group, &parents);
+                each(&group)?;
                 group.clear();
             }
             group.push(span);
             Ok(true)
         })?;
         if !group.is_empty() {
-            let parents = self.parents_elsewhere(&group, &mut resources, &mut lookups)?;
-            graph.add_trace(&group, &parents);
+            each(&group)?;
         }
         Ok(())
     }
@@ -446,9 +467,9 @@ impl Store {
         opts.set_iterate_upper_bound([ti::GRAPH_MINUTE + 1]);
         let mut it = self.db.raw_iterator_cf_opt(cf, opts);
         it.seek_to_first();
-        let first = it.key().and_then(ti::graph_hour);
+        let first = it.key().and_then(ti::graph_bucket);
         it.seek_to_last();
-        let last = it.key().and_then(ti::graph_hour);
+        let last = it.key().and_then(ti::graph_bucket);
         it.status()?;
         Ok(first.zip(last))
     }
@@ -461,53 +482,34 @@ impl Store {
         deadline: &mut Deadline,
         graph: &mut ServiceGraph,
     ) -> Result<()> {
-        let (lower, upper) = bounds(
-            ti::GRAPH,
-            keys::hour_of(range.start_unix_nano),
-            keys::hour_of(range.end_unix_nano.saturating_sub(1)),
-        );
-        let mut group: Vec<GraphSpan> = Vec::new();
-        // Spans of the group also written as `g` (counted there), still parents here.
-        let mut retried: Vec<GraphSpan> = Vec::new();
-        scan(self, cf, lower, upper, deadline, |key, value| {
-            let span = ti::decode_graph(key, value)
-                .ok_or_else(|| corrupt(key, "not a service graph entry"))?;
-            if span.start_unix_nano < range.start_unix_nano
-                || span.start_unix_nano >= range.end_unix_nano
-            {
-                return Ok(true);
+        let first = keys::hour_of(range.start_unix_nano);
+        let last = keys::hour_of(range.end_unix_nano.saturating_sub(1));
+        let (mut counted, mut retried): (Vec<GraphSpan>, Vec<GraphSpan>) = (Vec::new(), Vec::new());
+        self.each_trace(cf, ti::GRAPH, (first, last), range, deadline, |group| {
+            counted.clear();
+            retried.clear();
+            for span in group {
+                // Entries of one span id are adjacent: a span written in format 3 and again
+                // (a retry) in format 4 has two identical entries, counted once.
+                if counted
+                    .iter()
+                    .rev()
+                    .take_while(|g| g.span_id == span.span_id)
+                    .any(|g| g == span)
+                {
+                    continue;
+                }
+                // A span written before the upgrade to format 6 and retried after it is
+                // counted from its `g` entry, and is still a parent here.
+                if self.has_minute_entry(cf, span)? {
+                    retried.push(span.clone());
+                } else {
+                    counted.push(span.clone());
+                }
             }
-            if group
-                .first()
-                .or(retried.first())
-                .is_some_and(|g| g.trace_id != span.trace_id)
-            {
-                graph.add_trace(&group, &retried);
-                group.clear();
-                retried.clear();
-            }
-            // Entries of one span id are adjacent: a span written in format 3 and again
-            // (a retry) in format 4 has two identical entries, counted once. So is a span
-            // written before an upgrade to format 6 and retried after it.
-            if group
-                .iter()
-                .rev()
-                .take_while(|g| g.span_id == span.span_id)
-                .any(|g| *g == span)
-            {
-                return Ok(true);
-            }
-            if self.has_minute_entry(cf, &span)? {
-                retried.push(span);
-            } else {
-                group.push(span);
-            }
-            Ok(true)
-        })?;
-        if !group.is_empty() {
-            graph.add_trace(&group, &retried);
-        }
-        Ok(())
+            graph.add_trace(&counted, &retried);
+            Ok(())
+        })
     }
 
     /// Whether `span` (read from a `G` entry) also has a `g` entry.

@@ -254,8 +254,8 @@ pub fn decode_graph(key: &[u8], value: &[u8]) -> Option<GraphSpan> {
     })
 }
 
-/// The hour of a `G` key (the minute of a `g` or `M` key).
-pub fn graph_hour(key: &[u8]) -> Option<u32> {
+/// The bucket of a `G` key (its hour) or of a `g` or `M` key (its minute).
+pub fn graph_bucket(key: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(key.get(1..5)?.try_into().ok()?))
 }
 
@@ -333,9 +333,9 @@ pub fn kept_until(key: &[u8], value: &[u8]) -> Option<u32> {
 pub fn entry_time(key: &[u8]) -> Option<u64> {
     match *key.first()? {
         SERVICE_TIME | OPERATION_TIME | ATTRIBUTE | ERROR => span_suffix(key).map(|(t, _, _)| t),
-        GRAPH => graph_hour(key).map(|h| u64::from(h) * HOUR_NS),
+        GRAPH => graph_bucket(key).map(|h| u64::from(h) * HOUR_NS),
         GRAPH_MINUTE | GRAPH_AGGREGATE => {
-            graph_hour(key).map(|m| u64::from(m) * crate::service_graph::MINUTE_NS)
+            graph_bucket(key).map(|m| u64::from(m) * crate::service_graph::MINUTE_NS)
         }
         _ => None,
     }
