@@ -5,11 +5,17 @@
 //!
 //!   cargo bench --bench logs                      # 1 000 000 records
 //!   LOOKOUT_BENCH_RECORDS=200000 cargo bench --bench logs
+//!   LOOKOUT_BENCH_PROFILE=realistic cargo bench --bench logs   # `lookout loadgen`'s records
+//!   LOOKOUT_BENCH_INDEX_ONLY=1 cargo bench --bench logs        # stop after indexing
+//!
+//! The default records are sentences of common words with a user and a request id. The
+//! realistic ones are the load generator's (a logging bridge's eight attributes, resources
+//! of five). Both get the rare word on 1 in 10 000 records, so every search has its answer.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lookout::loadgen::Rng;
+use lookout::loadgen::{Profile, Rng};
 use lookout::process::ServerProcess;
 use lookout::query_bench::{bench_dir, env_count, measure};
 use lookout_proto::convert::{convert_logs, Limits};
@@ -61,6 +67,44 @@ fn cpu_seconds() -> f64 {
         f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
     });
     ticks / 100.0
+}
+
+/// Writes `n` of the load generator's realistic records over the hour before `end`, 1 in
+/// 10 000 with a rare word appended to its body.
+fn generate_realistic(store: &Store, n: usize, end: u64) -> anyhow::Result<(Vec<String>, u64)> {
+    let mut rng = Rng::new(7);
+    let mut traces = Vec::new();
+    let mut bytes = 0u64;
+    let mut written = 0;
+    while written < n {
+        let batch_size = 1000.min(n - written);
+        let mut request = lookout::loadgen::log_records(&mut rng, batch_size, Profile::Realistic);
+        for record in request
+            .resource_logs
+            .iter_mut()
+            .flat_map(|r| &mut r.scope_logs)
+            .flat_map(|s| &mut s.log_records)
+        {
+            record.time_unix_nano = end - 3_600_000_000_000 + rng.below(3_600_000_000_000);
+            record.observed_time_unix_nano = record.time_unix_nano;
+            if let Some(AnyValue {
+                value: Some(Value::StringValue(body)),
+            }) = &mut record.body
+            {
+                if rng.chance(0.0001) {
+                    body.push_str(" zanzibar");
+                }
+                bytes += body.len() as u64;
+            }
+            if traces.len() < 10_000 && !record.trace_id.is_empty() && rng.chance(0.1) {
+                traces.push(const_hex::encode(&record.trace_id));
+            }
+        }
+        let batch = convert_logs(request, &Limits::default(), end);
+        store.write_logs(&batch.batch)?;
+        written += batch_size;
+    }
+    Ok((traces, bytes))
 }
 
 /// Writes `n` records over the hour before `end`: sentences of common words, 1 in 10 000
@@ -165,7 +209,12 @@ fn main() -> anyhow::Result<()> {
         dir.path().display()
     );
     let store = Store::open(dir.path(), &StorageConfig::default())?;
-    let (traces, body_bytes) = generate(&store, n, end)?;
+    let realistic = std::env::var("LOOKOUT_BENCH_PROFILE").is_ok_and(|p| p == "realistic");
+    let (traces, body_bytes) = if realistic {
+        generate_realistic(&store, n, end)?
+    } else {
+        generate(&store, n, end)?
+    };
     let index = LogIndex::open(&dir.path().join("log-index"), &LogIndexConfig::default())?;
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let indexed = lookout_storage::log_index::index_pending(&store, &index, false, 20_000)?;
@@ -184,6 +233,9 @@ fn main() -> anyhow::Result<()> {
         disk as f64 / indexed as f64,
         index_disk as f64 / indexed as f64
     );
+    if std::env::var_os("LOOKOUT_BENCH_INDEX_ONLY").is_some() {
+        return Ok(());
+    }
 
     let server = ServerProcess::spawn(
         Path::new(env!("CARGO_BIN_EXE_lookout")),

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
-use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceResponse;
+use lookout_proto::otlp::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceResponse;
 use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
@@ -306,6 +308,12 @@ impl SignalRun {
 enum Client {
     Grpc(tonic::client::Grpc<tonic::transport::Channel>),
     Http(reqwest::Client),
+}
+
+/// A logs export of `items` records of `profile`'s traffic, for benches that write records
+/// straight into a store: ids are random, and times are arbitrary (set them before writing).
+pub fn log_records(rng: &mut Rng, items: usize, profile: Profile) -> ExportLogsServiceRequest {
+    traffic::logs(&mut Markers::default(), rng, items, profile).0
 }
 
 /// Generates and encodes the payloads of one signal.

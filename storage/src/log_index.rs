@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
 
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, JsonObjectOptions, OwnedValue, Schema, TextFieldIndexing,
-    TextOptions, FAST, INDEXED, STRING, TEXT,
+    document::{ReferenceValue, ReferenceValueLeaf},
+    Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
+    INDEXED, STRING, TEXT,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
 use tantivy::{
@@ -69,8 +70,8 @@ fn schema() -> (Schema, Fields) {
         )
         .set_expand_dots_enabled();
     let fields = Fields {
-        time: b.add_u64_field("time", FAST | INDEXED),
-        seq: b.add_u64_field("seq", FAST | INDEXED),
+        time: b.add_u64_field("time", FAST),
+        seq: b.add_u64_field("seq", FAST),
         body: b.add_text_field("body", TEXT),
         severity_number: b.add_u64_field("severity_number", FAST | INDEXED),
         severity: b.add_text_field("severity", lower),
@@ -81,6 +82,37 @@ fn schema() -> (Schema, Fields) {
         attributes: b.add_json_field("attributes", raw_json),
     };
     (b.build(), fields)
+}
+
+/// A record's attributes as tantivy's JSON object value, borrowed from the record.
+#[derive(Clone, Copy, Debug)]
+enum Attributes<'a> {
+    Object(&'a [(&'a str, &'a str)]),
+    Text(&'a str),
+}
+
+type AttributePairs<'a> = std::iter::Map<
+    std::slice::Iter<'a, (&'a str, &'a str)>,
+    fn(&'a (&'a str, &'a str)) -> (&'a str, Attributes<'a>),
+>;
+
+fn attribute_pair<'a>(&(key, text): &'a (&'a str, &'a str)) -> (&'a str, Attributes<'a>) {
+    (key, Attributes::Text(text))
+}
+
+impl<'a> tantivy::schema::Value<'a> for Attributes<'a> {
+    type ArrayIter = std::iter::Empty<Self>;
+    type ObjectIter = AttributePairs<'a>;
+
+    fn as_value(&self) -> ReferenceValue<'a, Self> {
+        match *self {
+            Attributes::Object(pairs) => {
+                let pair: fn(&'a (&'a str, &'a str)) -> (&'a str, Self) = attribute_pair;
+                ReferenceValue::Object(pairs.iter().map(pair))
+            }
+            Attributes::Text(text) => ReferenceValue::Leaf(ReferenceValueLeaf::Str(text)),
+        }
+    }
 }
 
 /// A day's index as searches see it: cheap to clone (both are shared handles), so a search
@@ -238,7 +270,20 @@ impl LogIndex {
         std::fs::create_dir_all(&path)?;
         let directory = tantivy::directory::MmapDirectory::open(&path)
             .map_err(|e| StorageError::Index(e.to_string()))?;
-        let index = Index::open_or_create(directory, self.schema.clone()).map_err(tantivy_error)?;
+        // An existing day keeps the schema it was created with: days written before `time`
+        // and `seq` became fast-only still index them, and read the same.
+        let index = if Index::exists(&directory).map_err(|e| StorageError::Index(e.to_string()))? {
+            let index = Index::open(directory).map_err(tantivy_error)?;
+            self.check_schema(day, &index.schema())?;
+            index
+        } else {
+            Index::create(
+                directory,
+                self.schema.clone(),
+                tantivy::IndexSettings::default(),
+            )
+            .map_err(tantivy_error)?
+        };
         index.tokenizers().register(
             LOWER_RAW,
             TextAnalyzer::builder(RawTokenizer::default())
@@ -251,6 +296,21 @@ impl LogIndex {
             .try_into()
             .map_err(tantivy_error)?;
         Ok(Day { index, reader })
+    }
+
+    /// Refuses a day index whose fields are not ours, by name and position (documents are
+    /// built with this build's field ids).
+    fn check_schema(&self, day: u32, schema: &Schema) -> Result<()> {
+        for (field, entry) in self.schema.fields() {
+            if schema.get_field(entry.name()).ok() != Some(field) {
+                return Err(StorageError::Index(format!(
+                    "log index of day {day} lacks field {} at position {}",
+                    entry.name(),
+                    field.field_id()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The day's index, opened (and created) if it is not yet.
@@ -327,23 +387,27 @@ impl LogIndex {
             .ok_or_else(|| StorageError::Index(format!("log index writer of day {day} missing")))
     }
 
-    /// Whether a record with this key is already in the index (used after a restart, when a
-    /// pending record may have been committed just before the crash).
-    pub fn contains(&self, key: LogKey) -> Result<bool> {
-        let day = day_of(key.time_unix_nano);
+    /// The highest sequence number committed to the index of `day`, if any. Records reach a
+    /// day's writer in queue (sequence) order and a commit takes all it holds, so after a
+    /// restart a pending record of that day is already indexed exactly when its sequence
+    /// number is at most this.
+    pub fn committed_through(&self, day: u32) -> Result<Option<u64>> {
         let Some((_, d)) = self.days_between(day, day).pop() else {
-            return Ok(false);
+            return Ok(None);
         };
-        let query = TermQuery::new(
-            Term::from_field_u64(self.fields.seq, key.seq),
-            IndexRecordOption::Basic,
-        );
-        let count = d
-            .reader
-            .searcher()
-            .search(&query, &Count)
-            .map_err(tantivy_error)?;
-        Ok(count > 0)
+        let mut highest = None;
+        for segment in d.reader.searcher().segment_readers() {
+            if segment.num_docs() == 0 {
+                continue;
+            }
+            let seq = segment
+                .fast_fields()
+                .u64("seq")
+                .map_err(tantivy_error)?
+                .max_value();
+            highest = highest.max(Some(seq));
+        }
+        Ok(highest)
     }
 
     /// Adds records (not yet visible: see [`LogIndex::commit`]).
@@ -351,6 +415,10 @@ impl LogIndex {
         let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
         let f = self.fields;
         let mut text = String::new();
+        // Every attribute's text back to back, and each one's key and place in it: a record's
+        // attributes reach tantivy as borrowed pairs instead of a map of owned strings.
+        let mut texts = String::new();
+        let mut keyed: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
         for (key, log) in records {
             let w = self.writer(&mut writers, day_of(key.time_unix_nano))?;
             let mut doc = TantivyDocument::default();
@@ -381,14 +449,24 @@ impl LogIndex {
             if !r.span_id.is_empty() {
                 doc.add_text(f.span_id, const_hex::encode(&r.span_id));
             }
-            let mut attributes = BTreeMap::new();
+            // The resource's attributes, then the record's: a key of both takes the record's.
+            texts.clear();
+            keyed.clear();
             for kv in log.resource.attributes.iter().chain(&r.attributes) {
                 if attribute_text(kv, &mut text) {
-                    attributes.insert(kv.key.clone(), OwnedValue::Str(text.clone()));
+                    let start = texts.len();
+                    texts.push_str(&text);
+                    keyed.push((kv.key.as_str(), start..texts.len()));
                 }
             }
-            if !attributes.is_empty() {
-                doc.add_object(f.attributes, attributes);
+            let pairs: Vec<(&str, &str)> = keyed
+                .iter()
+                .enumerate()
+                .filter(|(i, (key, _))| !keyed[i + 1..].iter().any(|(k, _)| k == key))
+                .filter_map(|(_, (key, range))| Some((*key, texts.get(range.clone())?)))
+                .collect();
+            if !pairs.is_empty() {
+                doc.add_field_value(f.attributes, Attributes::Object(&pairs));
             }
             w.writer.add_document(doc).map_err(tantivy_error)?;
             w.dirty = true;
@@ -787,6 +865,9 @@ pub fn index_pending_until(
     let mut total = 0;
     let mut uncommitted = 0usize;
     let mut after = None;
+    // Recovering: each day's highest committed sequence number, read once per day (records
+    // come in sequence order, so this pass's own commits never change which are skipped).
+    let mut committed: HashMap<u32, Option<u64>> = HashMap::new();
     loop {
         let pending = store.pending_logs(after, batch)?;
         let done = pending.read < batch;
@@ -795,7 +876,14 @@ pub fn index_pending_until(
         let records: Vec<(LogKey, StoredLog)> = if recovering {
             let mut fresh = Vec::with_capacity(pending.records.len());
             for (key, log) in pending.records {
-                if !index.contains(key)? {
+                let day = day_of(key.time_unix_nano);
+                let through = match committed.get(&day) {
+                    Some(through) => *through,
+                    None => *committed
+                        .entry(day)
+                        .or_insert(index.committed_through(day)?),
+                };
+                if through.is_none_or(|through| key.seq > through) {
                     fresh.push((key, log));
                 }
             }
@@ -1094,6 +1182,62 @@ mod tests {
         drop(index);
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
         assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 3);
+        assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
+    }
+
+    #[test]
+    fn a_crash_after_committing_parts_of_two_days_indexes_each_record_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, index) = setup(dir.path());
+        let pending = store.pending_logs(None, 100).unwrap();
+        // The first two records of day 0 and the one of day 1, committed, nothing cleared.
+        index.add(&pending.records[..2]).unwrap();
+        index.add(&pending.records[5..]).unwrap();
+        index.commit().unwrap();
+        drop(index);
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        assert_eq!(index_pending(&store, &index, true, 2).unwrap(), 3);
+        let hits = index.search(&query("")).unwrap().unwrap();
+        let mut keys = hits.keys.clone();
+        keys.sort();
+        keys.dedup();
+        assert_eq!((hits.keys.len(), keys.len()), (6, 6));
+    }
+
+    #[test]
+    fn a_day_indexed_with_time_and_seq_terms_is_still_read_and_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = setup(dir.path());
+        let pending = store.pending_logs(None, 1).unwrap();
+        let day = day_of(pending.records[0].0.time_unix_nano);
+        // The first day as releases before this one created it: `time` and `seq` indexed too.
+        let old = dir.path().join("index").join(day.to_string());
+        std::fs::create_dir_all(&old).unwrap();
+        let (mut b, mut ours) = (Schema::builder(), schema().0);
+        for (_, entry) in ours.fields() {
+            match entry.name() {
+                "time" | "seq" => b.add_u64_field(entry.name(), FAST | INDEXED),
+                _ => b.add_field(entry.clone()),
+            };
+        }
+        ours = b.build();
+        Index::create_in_dir(&old, ours).unwrap();
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        // Committed, not cleared: as a crash right after the commit leaves it.
+        index
+            .add(&store.pending_logs(None, 100).unwrap().records)
+            .unwrap();
+        index.commit().unwrap();
+        assert_eq!(
+            bodies(&store, &index, &query("declined")),
+            ["card declined by issuer", "payment failed: card declined"]
+        );
+        let schema = index.day(day).unwrap().index.schema();
+        let seq = schema.get_field_entry(schema.get_field("seq").unwrap());
+        assert!(seq.is_indexed() && seq.is_fast());
+        drop(index);
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 0);
         assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
     }
 

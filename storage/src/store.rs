@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The format before this one: opened and upgraded at open. It differs in `log_pending`
 /// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
@@ -47,6 +47,9 @@ const FORMAT_VERSION_4: u32 = 4;
 /// Version 5 reads as version 6: 6 writes the service graph's span entries by minute (`g`)
 /// with per-minute aggregates (`M`), and reads the hour-keyed `G` entries of 5 as they are.
 const FORMAT_VERSION_5: u32 = 5;
+/// Version 6 reads as version 7: 7 creates new days of the log index with `time` and `seq`
+/// as fast fields only, and opens the days of 6 with their own schema.
+const FORMAT_VERSION_6: u32 = 6;
 
 const CF_META: &str = "default";
 pub(crate) const CF_RESOURCES: &str = "resources";
@@ -338,7 +341,7 @@ impl Store {
     }
 
     /// Checks the directory's format version; a version 3 directory is migrated (its
-    /// `log_pending` entries move to `log_queue`), and a version 3 or 4 one becomes version 5.
+    /// `log_pending` entries move to `log_queue`), and a version 3 to 6 one becomes the current version.
     fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
@@ -353,8 +356,9 @@ impl Store {
             }
             Some(found) if found == current.as_bytes() => Ok(()),
             Some(found)
-                if found == FORMAT_VERSION_4.to_string().as_bytes()
-                    || found == FORMAT_VERSION_5.to_string().as_bytes() =>
+                if [FORMAT_VERSION_4, FORMAT_VERSION_5, FORMAT_VERSION_6]
+                    .iter()
+                    .any(|v| found == v.to_string().as_bytes()) =>
             {
                 // Recorded so that an older build refuses the directory instead of misreading
                 // the entries written from now on.
@@ -2012,7 +2016,7 @@ mod tests {
         times.sort();
         assert_eq!(times, [DAY_NS + 3, DAY_NS + 9]);
         let meta = store.cf(CF_META).unwrap();
-        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"6");
+        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"7");
         drop(store);
         let cfs = DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
         assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
@@ -2102,7 +2106,7 @@ mod tests {
         let meta = store.cf(CF_META).unwrap();
         assert_eq!(
             store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
-            Some(&b"6"[..])
+            Some(&b"7"[..])
         );
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
         // The exporter retries the old span after the upgrade, and sends the client half.
@@ -2209,7 +2213,7 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
-        for refused in ["1", "2", "7"] {
+        for refused in ["1", "2", "8"] {
             {
                 let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
                 let meta = db.cf_handle(CF_META).unwrap();
