@@ -10,6 +10,11 @@ use lookout::config::{Config, LogFormat, Overrides};
 use lookout::Server;
 use tracing_subscriber::EnvFilter;
 
+/// glibc's allocator spent about a tenth of the server's CPU on indexing's and decoding's
+/// many small allocations (`benches/RESULTS.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Lookout: a self-hosted observability backend. Send it OpenTelemetry traces, metrics and
 /// logs over OTLP; it stores them durably on local disk, in one process.
 #[derive(Parser)]
