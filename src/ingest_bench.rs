@@ -69,6 +69,9 @@ pub struct Report {
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub disk_bytes_per_item: f64,
+    /// Where those bytes are: each RocksDB column family's table files, then the rest (the
+    /// log index, write-ahead log, manifests), in bytes per item, largest first.
+    pub disk_by_part: Vec<(String, f64)>,
     /// Queries answered, refused as overloaded (503/429, retryable), and failed otherwise.
     pub queries_answered: u64,
     pub queries_refused: u64,
@@ -121,6 +124,16 @@ impl Report {
             self.logs_searchable_per_second,
             self.index_catch_up_seconds,
             self.read_back,
+        );
+        let parts: Vec<String> = self
+            .disk_by_part
+            .iter()
+            .map(|(part, bytes)| format!("{part} {bytes:.1}"))
+            .collect();
+        println!(
+            "{:<14} disk by part, B/item after compaction: {}",
+            self.scenario,
+            parts.join(", ")
         );
     }
 }
@@ -239,7 +252,7 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
         );
     }
 
-    let (read_back, disk) = tokio::task::spawn_blocking({
+    let (read_back, disk, tables) = tokio::task::spawn_blocking({
         let dir = dir.clone();
         let load = load.clone();
         move || check_and_measure(&dir, &load)
@@ -282,6 +295,7 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
             .map(|s| s.latency_p99_ms)
             .fold(0.0, f64::max),
         disk_bytes_per_item: disk as f64 / accepted.max(1) as f64,
+        disk_by_part: disk_by_part(disk, &tables, accepted),
         queries_answered: queries.answered,
         queries_refused: queries.refused,
         queries_failed: queries.failed,
@@ -448,9 +462,29 @@ async fn query_load(
     Ok(tally)
 }
 
+/// Each RocksDB column family's table bytes ([`Store::table_bytes`]).
+type TableBytes = Vec<(&'static str, u64)>;
+
+/// Each column family's bytes per item, and the rest of `disk`, largest first, without zeros.
+fn disk_by_part(disk: u64, tables: &[(&'static str, u64)], items: u64) -> Vec<(String, f64)> {
+    let in_tables: u64 = tables.iter().map(|(_, b)| b).sum();
+    let mut parts: Vec<(String, f64)> = tables
+        .iter()
+        .map(|(cf, b)| (cf.to_string(), *b))
+        .chain([(
+            "log index and other files".to_string(),
+            disk.saturating_sub(in_tables),
+        )])
+        .filter(|(_, b)| *b > 0)
+        .map(|(part, b)| (part, b as f64 / items.max(1) as f64))
+        .collect();
+    parts.sort_by(|a, b| b.1.total_cmp(&a.1));
+    parts
+}
+
 /// Opens the stopped server's store, checks that every acknowledged item is there, compacts,
-/// and returns the check's verdict and the bytes on disk.
-fn check_and_measure(dir: &Path, load: &Summary) -> anyhow::Result<(String, u64)> {
+/// and returns the check's verdict, the bytes on disk and each column family's table bytes.
+fn check_and_measure(dir: &Path, load: &Summary) -> anyhow::Result<(String, u64, TableBytes)> {
     let store =
         Store::open(dir, &StorageConfig::default()).context("opening the benchmark's store")?;
     let mut problems = Vec::new();
@@ -517,6 +551,7 @@ fn check_and_measure(dir: &Path, load: &Summary) -> anyhow::Result<(String, u64)
     store.compact_all()?;
     store.flush()?;
     let disk = store.disk_usage_bytes();
+    let tables = store.table_bytes()?;
     let verdict = if problems.is_empty() && notes.is_empty() {
         "ok".to_string()
     } else if problems.is_empty() {
@@ -524,7 +559,7 @@ fn check_and_measure(dir: &Path, load: &Summary) -> anyhow::Result<(String, u64)
     } else {
         problems.join("; ")
     };
-    Ok((verdict, disk))
+    Ok((verdict, disk, tables))
 }
 
 /// The scenarios of a full run (`seconds` per run) or of the quick smoke test.

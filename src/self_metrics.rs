@@ -98,6 +98,18 @@ impl Collector for ProcessCollector {
             None,
             deduplicated.metric_type(),
         )?)?;
+        if let Ok(tables) = self.store.table_bytes() {
+            let mut family = encoder.encode_descriptor(
+                "lookout_storage_table_bytes",
+                "Bytes of each RocksDB column family's table files (storage/FORMAT.md says what each holds); the log index is the rest of lookout_storage_disk_bytes",
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (column_family, bytes) in tables {
+                let gauge = ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX));
+                gauge.encode(family.encode_family(&[("column_family", column_family)])?)?;
+            }
+        }
         let disk = ConstGauge::new(self.store.disk_usage_bytes() as i64);
         disk.encode(encoder.encode_descriptor(
             "lookout_storage_disk_bytes",

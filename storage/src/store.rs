@@ -431,6 +431,20 @@ impl Store {
         crate::disk_usage_bytes(&self.path)
     }
 
+    /// The bytes of each column family's table files (RocksDB's `total-sst-files-size`),
+    /// by column family name: where the disk goes. Memtables not yet flushed are not counted.
+    pub fn table_bytes(&self) -> Result<Vec<(&'static str, u64)>> {
+        ALL_CFS
+            .iter()
+            .map(|&name| {
+                let bytes = self
+                    .db
+                    .property_int_value_cf(self.cf(name)?, "rocksdb.total-sst-files-size")?;
+                Ok((name, bytes.unwrap_or(0)))
+            })
+            .collect()
+    }
+
     /// Flushes memtables to table files (used before measuring disk usage, and at shutdown).
     pub fn flush(&self) -> Result<()> {
         for name in ALL_CFS {

@@ -302,5 +302,19 @@ async fn records_acknowledged_before_sigkill_are_searchable_after_restart() {
 
     let running = ServerProcess::spawn(binary, dir.path(), &env[..1]).unwrap();
     wait_for(&running.http, RECORDS.len()).await;
+    // Recovery wrote the records' write-ahead log to table files: the disk shows it by part.
+    let metrics = client()
+        .get(format!("http://{}/metrics", running.http))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let logs_bytes = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lookout_storage_table_bytes{column_family=\"logs\"} "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(logs_bytes.is_some_and(|b| b > 0), "{metrics}");
     running.terminate().unwrap();
 }
