@@ -76,7 +76,12 @@ async function checks(ctx) {
       await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-row]').length === n, LX.stockLevels.warn + 1 + LX.stockLevels.error);
       const ws = await rows(page);
       assert(ws.every((r) => r.level === 'warn' || r.level === 'error'), `≥ warn rows: ${ws.map((r) => r.level)}`);
-      assert((await volumeTotal(page)) === ws.length, 'histogram total after the severity filter');
+      // The histogram's request may answer after the rows' (waitReady above can see the
+      // previous answer as ready): wait for it, then check.
+      await page
+        .waitForFunction((n) => Number(document.querySelector('[data-testid=log-volume]')?.getAttribute('data-total')) === n, ws.length, { timeout: 10_000, polling: 50 })
+        .catch(() => {});
+      assert((await volumeTotal(page)) === ws.length, `histogram total after the severity filter: ${await volumeTotal(page)} ≠ ${ws.length}`);
       assertNoProblems(problems);
     } finally {
       await page.close();
