@@ -85,6 +85,9 @@ const ALL_CFS: [&str; 16] = [
 
 const FORMAT_KEY: &[u8] = b"format_version";
 const PROBE_KEY: &[u8] = b"ready_probe";
+/// Above every log sequence number cleared from the queue (8 bytes, big-endian), written with
+/// each clearing: see [`Store::open`].
+const LOG_SEQ_FLOOR_KEY: &[u8] = b"log_seq_floor";
 
 /// A kind of stored record, for [`Store::count_records`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,10 +320,13 @@ impl Store {
             len: AtomicU64::new(count_keys(&db, CF_LOG_QUEUE)?),
             ..Default::default()
         };
-        // Sequence numbers continue above every queued record even if the clock went back
-        // since they were written: the indexer reads the queue in sequence order from where it
-        // last cleared, and must not pass new records by.
-        let seq = now_unix_nano().max(last_queued_seq(&db)?.map_or(0, |s| s.saturating_add(1)));
+        // Sequence numbers continue above every record ever queued, even if the clock went
+        // back since they were written: the indexer reads the queue in sequence order from
+        // where it last cleared and must not pass new records by, and after a crash it takes a
+        // day's records up to the highest sequence number that day's index holds as indexed.
+        let seq = now_unix_nano()
+            .max(last_queued_seq(&db)?.map_or(0, |s| s.saturating_add(1)))
+            .max(log_seq_floor(&db)?);
         let series = SeriesDb::open(&db, config.series.clone(), series_cutoff_ms)?;
         Ok(Store {
             db,
@@ -1204,6 +1210,21 @@ fn queue_key(seq: u64, time_unix_nano: u64) -> [u8; 16] {
     key
 }
 
+/// The sequence number above every one cleared from the log queue (0 if none was).
+fn log_seq_floor(db: &DB) -> Result<u64> {
+    let meta = db
+        .cf_handle(CF_META)
+        .ok_or(StorageError::MissingColumnFamily(CF_META))?;
+    match db.get_cf(meta, LOG_SEQ_FLOOR_KEY)? {
+        None => Ok(0),
+        Some(value) => be_u64_at(&value, 0).ok_or_else(|| StorageError::Corrupt {
+            cf: CF_META,
+            key: hex(LOG_SEQ_FLOOR_KEY),
+            reason: "log sequence floor is not 8 bytes".into(),
+        }),
+    }
+}
+
 /// The sequence number of the newest entry of the log queue.
 fn last_queued_seq(db: &DB) -> Result<Option<u64>> {
     let cf = db
@@ -1406,6 +1427,7 @@ impl Store {
         }
         let mut wb = WriteBatch::default();
         wb.delete_range_cf(queue, from.to_be_bytes(), to.to_be_bytes());
+        wb.put_cf(self.cf(CF_META)?, LOG_SEQ_FLOOR_KEY, to.to_be_bytes());
         self.write(wb)?;
         self.log_queue.floor.store(to, Ordering::SeqCst);
         let _ = self
@@ -1962,6 +1984,20 @@ mod tests {
         assert_eq!(drain_queue(&store, 1), [DAY_NS + 3, DAY_NS + 4]);
         write(&store, &[DAY_NS + 5]);
         assert_eq!(drain_queue(&store, 1), [DAY_NS + 5]);
+
+        // And once all of them are cleared too: the next start still numbers above them, so a
+        // day's highest indexed sequence number never hides a newer record (log_index).
+        let cleared = store.seq.load(Ordering::SeqCst);
+        drop(store);
+        let store = open(dir.path());
+        write(&store, &[DAY_NS + 6]);
+        let pending = store.pending_logs(None, 10).unwrap();
+        assert_eq!(pending.records.len(), 1);
+        assert!(
+            pending.records[0].0.seq >= cleared,
+            "{:?}",
+            pending.records[0].0
+        );
     }
 
     #[test]
