@@ -101,7 +101,7 @@ impl Collector for ProcessCollector {
         if let Ok(tables) = self.store.table_bytes() {
             let mut family = encoder.encode_descriptor(
                 "lookout_storage_table_bytes",
-                "Bytes of each RocksDB column family's table files (storage/FORMAT.md says what each holds); the log index is the rest of lookout_storage_disk_bytes",
+                "Bytes of each RocksDB column family's live table files (storage/FORMAT.md says what each holds); the rest of lookout_storage_disk_bytes is the log index, the write-ahead log and RocksDB's manifests",
                 None,
                 prometheus_client::metrics::MetricType::Gauge,
             )?;

@@ -83,6 +83,12 @@ impl Server {
             tokio::task::spawn_blocking(move || LogIndex::open(&index_dir, &index_config))
                 .await?
                 .context("opening the log index")?;
+        if let Some(seq) = log_index
+            .highest_committed()
+            .context("reading the log index")?
+        {
+            store.raise_log_seq(seq);
+        }
         let log_index = Arc::new(log_index);
 
         let mut registry = Registry::default();
@@ -674,8 +680,15 @@ async fn log_index_loop(
                 }
                 recovered.store(true, Ordering::Release);
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "indexing logs failed, will retry"),
-            Err(e) => tracing::warn!(error = %e, "log indexing task failed, will retry"),
+            // The next pass checks again what the failed one may have committed.
+            Ok(Err(e)) => {
+                recovered.store(false, Ordering::Release);
+                tracing::warn!(error = %e, "indexing logs failed, will retry")
+            }
+            Err(e) => {
+                recovered.store(false, Ordering::Release);
+                tracing::warn!(error = %e, "log indexing task failed, will retry")
+            }
         }
     }
 }

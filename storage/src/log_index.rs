@@ -121,6 +121,9 @@ impl<'a> tantivy::schema::Value<'a> for Attributes<'a> {
 struct Day {
     index: Index,
     reader: IndexReader,
+    /// `seq` is also a term (days created before format 7): a record's presence can be
+    /// looked up exactly.
+    seq_terms: bool,
 }
 
 /// A day's open writer. Writers hold memory and threads, so only a few are open at once.
@@ -295,11 +298,17 @@ impl LogIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(tantivy_error)?;
-        Ok(Day { index, reader })
+        let seq_terms = index.schema().get_field_entry(self.fields.seq).is_indexed();
+        Ok(Day {
+            index,
+            reader,
+            seq_terms,
+        })
     }
 
-    /// Refuses a day index whose fields are not ours, by name and position (documents are
-    /// built with this build's field ids).
+    /// Refuses a day index that lacks one of our fields by name at its position (documents
+    /// are built with this build's field ids); the fields' options may differ (`time` and
+    /// `seq` are also terms in days created before format 7).
     fn check_schema(&self, day: u32, schema: &Schema) -> Result<()> {
         for (field, entry) in self.schema.fields() {
             if schema.get_field(entry.name()).ok() != Some(field) {
@@ -388,9 +397,8 @@ impl LogIndex {
     }
 
     /// The highest sequence number committed to the index of `day`, if any. Records reach a
-    /// day's writer in queue (sequence) order and a commit takes all it holds, so after a
-    /// restart a pending record of that day is already indexed exactly when its sequence
-    /// number is at most this.
+    /// day's writer in queue (sequence) order and a commit takes all it holds, so a record of
+    /// a day created by this format whose sequence number is at most this is indexed.
     pub fn committed_through(&self, day: u32) -> Result<Option<u64>> {
         let Some((_, d)) = self.days_between(day, day).pop() else {
             return Ok(None);
@@ -400,6 +408,7 @@ impl LogIndex {
             if segment.num_docs() == 0 {
                 continue;
             }
+            // Exact: tantivy computes a column's statistics from its values.
             let seq = segment
                 .fast_fields()
                 .u64("seq")
@@ -408,6 +417,55 @@ impl LogIndex {
             highest = highest.max(Some(seq));
         }
         Ok(highest)
+    }
+
+    /// The highest sequence number committed to any day: the store numbers new records above
+    /// it ([`crate::Store::raise_log_seq`]), so a day's highest never hides a newer record.
+    pub fn highest_committed(&self) -> Result<Option<u64>> {
+        let days: Vec<u32> = self.days();
+        let mut highest = None;
+        for day in days {
+            highest = highest.max(self.committed_through(day)?);
+        }
+        Ok(highest)
+    }
+
+    /// Whether the record at `key` is already indexed, given its day's
+    /// [`LogIndex::committed_through`]. Days created before format 7 were filled by
+    /// indexers that did not always follow sequence order (format 3's read the queue by time),
+    /// so there the record itself is looked up.
+    fn indexed(&self, key: LogKey, through: Option<u64>) -> Result<bool> {
+        if through.is_none_or(|through| key.seq > through) {
+            return Ok(false);
+        }
+        let Some((_, d)) = self
+            .days_between(day_of(key.time_unix_nano), day_of(key.time_unix_nano))
+            .pop()
+        else {
+            return Ok(false);
+        };
+        if !d.seq_terms {
+            return Ok(true);
+        }
+        let query = TermQuery::new(
+            Term::from_field_u64(self.fields.seq, key.seq),
+            IndexRecordOption::Basic,
+        );
+        let count = d
+            .reader
+            .searcher()
+            .search(&query, &tantivy::collector::Count)
+            .map_err(tantivy_error)?;
+        Ok(count > 0)
+    }
+
+    /// Drops the open writers and the documents they hold uncommitted (after a failed pass:
+    /// those records are still queued, and the next pass adds them again).
+    pub fn discard_uncommitted(&self) {
+        self.writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Adds records (not yet visible: see [`LogIndex::commit`]).
@@ -459,12 +517,21 @@ impl LogIndex {
                     keyed.push((kv.key.as_str(), start..texts.len()));
                 }
             }
-            let pairs: Vec<(&str, &str)> = keyed
-                .iter()
-                .enumerate()
-                .filter(|(i, (key, _))| !keyed[i + 1..].iter().any(|(k, _)| k == key))
-                .filter_map(|(_, (key, range))| Some((*key, texts.get(range.clone())?)))
-                .collect();
+            let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(keyed.len());
+            if keyed.len() <= 32 {
+                for (i, (key, range)) in keyed.iter().enumerate() {
+                    if !keyed[i + 1..].iter().any(|(k, _)| k == key) {
+                        pairs.extend(texts.get(range.clone()).map(|text| (*key, text)));
+                    }
+                }
+            } else {
+                let mut seen = std::collections::HashSet::with_capacity(keyed.len());
+                for (key, range) in keyed.iter().rev() {
+                    if seen.insert(*key) {
+                        pairs.extend(texts.get(range.clone()).map(|text| (*key, text)));
+                    }
+                }
+            }
             if !pairs.is_empty() {
                 doc.add_field_value(f.attributes, Attributes::Object(&pairs));
             }
@@ -854,7 +921,24 @@ pub fn index_pending(
 /// As [`index_pending`], but stops early, after committing what it added, once `stop` is
 /// true (checked after each batch): what is left stays queued for the next pass, so a
 /// shutdown or a stop signal need not wait for a long backlog to be indexed.
+///
+/// A pass that fails drops what it added but did not commit (it is still queued); what it
+/// committed stays queued too until cleared, so the next pass must be `recovering`.
 pub fn index_pending_until(
+    store: &crate::Store,
+    index: &LogIndex,
+    recovering: bool,
+    batch: usize,
+    stop: &dyn Fn() -> bool,
+) -> Result<usize> {
+    let result = index_pass(store, index, recovering, batch, stop);
+    if result.is_err() {
+        index.discard_uncommitted();
+    }
+    result
+}
+
+fn index_pass(
     store: &crate::Store,
     index: &LogIndex,
     recovering: bool,
@@ -883,7 +967,7 @@ pub fn index_pending_until(
                         .entry(day)
                         .or_insert(index.committed_through(day)?),
                 };
-                if through.is_none_or(|through| key.seq > through) {
+                if !index.indexed(key, through)? {
                     fresh.push((key, log));
                 }
             }
@@ -1239,6 +1323,78 @@ mod tests {
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
         assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 0);
         assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
+    }
+
+    #[test]
+    fn recovery_looks_up_each_record_in_a_day_filled_out_of_sequence_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = setup(dir.path());
+        let pending = store.pending_logs(None, 100).unwrap();
+        let day = day_of(pending.records[0].0.time_unix_nano);
+        // A day of an older format, whose indexer (format 3's, by time) committed the day's
+        // newest record while older ones were still queued.
+        let old = dir.path().join("index").join(day.to_string());
+        std::fs::create_dir_all(&old).unwrap();
+        let mut b = Schema::builder();
+        for (_, entry) in schema().0.fields() {
+            match entry.name() {
+                "time" | "seq" => b.add_u64_field(entry.name(), FAST | INDEXED),
+                _ => b.add_field(entry.clone()),
+            };
+        }
+        Index::create_in_dir(&old, b.build()).unwrap();
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        index.add(&pending.records[4..5]).unwrap();
+        index.commit().unwrap();
+        drop(index);
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 5);
+        assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
+        assert_eq!(
+            index.highest_committed().unwrap(),
+            Some(pending.records.iter().map(|(k, _)| k.seq).max().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_record_attribute_hides_the_resource_one_of_its_key_and_the_last_of_a_key_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StorageConfig::default()).unwrap();
+        let mut many: Vec<KeyValue> = (0..40).map(|i| string_kv(&format!("a{i}"), "v")).collect();
+        many.extend([string_kv("a1", "x"), string_kv("a1", "y")]);
+        many.push(string_kv("tier", "late"));
+        let records = vec![
+            record(1, 9, "own tier", vec![string_kv("tier", "record")], 0),
+            record(2, 9, "resource tier", vec![], 0),
+            record(3, 9, "many attributes", many, 0),
+            record(
+                4,
+                9,
+                "few, repeated",
+                vec![string_kv("b", "x"), string_kv("b", "y")],
+                0,
+            ),
+        ];
+        let mut request = requests::logs(Some("shop"), records);
+        if let Some(resource) = request.resource_logs[0].resource.as_mut() {
+            resource.attributes.push(string_kv("tier", "resource"));
+        }
+        let batch = convert_logs(request, &Limits::default(), T0);
+        store.write_logs(&batch.batch).unwrap();
+        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
+        assert_eq!(index_pending(&store, &index, false, 100).unwrap(), 4);
+        for (q, want) in [
+            ("attributes.tier:record", vec!["own tier"]),
+            ("attributes.tier:resource", vec!["few, repeated", "resource tier"]),
+            ("attributes.tier:late", vec!["many attributes"]),
+            ("attributes.a1:y", vec!["many attributes"]),
+            ("attributes.a1:x", vec![]),
+            ("attributes.a39:v", vec!["many attributes"]),
+            ("attributes.b:y", vec!["few, repeated"]),
+            ("attributes.b:x", vec![]),
+        ] {
+            assert_eq!(bodies(&store, &index, &query(q)), want, "{q}");
+        }
     }
 
     #[test]

@@ -437,7 +437,7 @@ impl Store {
         crate::disk_usage_bytes(&self.path)
     }
 
-    /// The bytes of each column family's table files (RocksDB's `total-sst-files-size`),
+    /// The bytes of each column family's live table files (RocksDB's `live-sst-files-size`),
     /// by column family name: where the disk goes. Memtables not yet flushed are not counted.
     pub fn table_bytes(&self) -> Result<Vec<(&'static str, u64)>> {
         ALL_CFS
@@ -445,7 +445,7 @@ impl Store {
             .map(|&name| {
                 let bytes = self
                     .db
-                    .property_int_value_cf(self.cf(name)?, "rocksdb.total-sst-files-size")?;
+                    .property_int_value_cf(self.cf(name)?, "rocksdb.live-sst-files-size")?;
                 Ok((name, bytes.unwrap_or(0)))
             })
             .collect()
@@ -1415,6 +1415,13 @@ impl Store {
         })
     }
 
+    /// Numbers new log records above `seq` (the log index's highest committed sequence
+    /// number, at start: a directory whose clock went back before `log_seq_floor` existed may
+    /// hold numbers above the clock).
+    pub fn raise_log_seq(&self, seq: u64) {
+        self.seq.fetch_max(seq.saturating_add(1), Ordering::SeqCst);
+    }
+
     /// Forgets queued entries once the log index has committed them: everything from the
     /// first not cleared up to `last` (the last key [`Store::pending_logs`] returned and the
     /// index committed), `count` records, with one range deletion.
@@ -1995,6 +2002,17 @@ mod tests {
         assert_eq!(pending.records.len(), 1);
         assert!(
             pending.records[0].0.seq >= cleared,
+            "{:?}",
+            pending.records[0].0
+        );
+
+        // Above what the log index holds, too (directories from before `log_seq_floor`).
+        store.raise_log_seq(u64::MAX - 10);
+        write(&store, &[DAY_NS + 7]);
+        let pending = store.pending_logs(pending.last, 10).unwrap();
+        assert_eq!(pending.records.len(), 1);
+        assert!(
+            pending.records[0].0.seq > u64::MAX - 10,
             "{:?}",
             pending.records[0].0
         );
