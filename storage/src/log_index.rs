@@ -1385,7 +1385,10 @@ mod tests {
         assert_eq!(index_pending(&store, &index, false, 100).unwrap(), 4);
         for (q, want) in [
             ("attributes.tier:record", vec!["own tier"]),
-            ("attributes.tier:resource", vec!["few, repeated", "resource tier"]),
+            (
+                "attributes.tier:resource",
+                vec!["few, repeated", "resource tier"],
+            ),
             ("attributes.tier:late", vec!["many attributes"]),
             ("attributes.a1:y", vec!["many attributes"]),
             ("attributes.a1:x", vec![]),
