@@ -663,13 +663,15 @@ async fn log_index_loop(
             _ = ticker.tick() => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
-        let (store, index) = (Arc::clone(&store), Arc::clone(&index));
+        let (pass_store, pass_index) = (Arc::clone(&store), Arc::clone(&index));
         // A pass over a long backlog ends early when the server stops.
         let stopping = stop.clone();
         let stopped = move || *stopping.borrow();
         let recovering = !recovered.load(Ordering::Acquire);
-        match tokio::task::spawn_blocking(move || index_logs(&store, &index, recovering, &stopped))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            index_logs(&pass_store, &pass_index, recovering, &stopped)
+        })
+        .await
         {
             // A pass cut short by the stop may have left records of the recovery unchecked:
             // the shutdown's pass then still checks them.
@@ -685,7 +687,9 @@ async fn log_index_loop(
                 recovered.store(false, Ordering::Release);
                 tracing::warn!(error = %e, "indexing logs failed, will retry")
             }
+            // A panicked pass did not drop what it added uncommitted, as a failed one does.
             Err(e) => {
+                index.discard_uncommitted();
                 recovered.store(false, Ordering::Release);
                 tracing::warn!(error = %e, "log indexing task failed, will retry")
             }
