@@ -19,6 +19,7 @@ use lookout::loadgen::{Profile, Rng};
 use lookout::process::ServerProcess;
 use lookout::query_bench::{bench_dir, env_count, measure};
 use lookout_proto::convert::{convert_logs, Limits};
+use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue};
 use lookout_proto::otlp::logs::v1::LogRecord;
 use lookout_proto::requests::{self, string_kv};
@@ -69,126 +70,147 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
-/// Writes `n` of the load generator's realistic records over the hour before `end`, 1 in
-/// 10 000 with a rare word appended to its body.
-fn generate_realistic(store: &Store, n: usize, end: u64) -> anyhow::Result<(Vec<String>, u64)> {
+/// Writes `n` records over the hour before `end`, 1 000 per write, 1 in 10 000 with a rare
+/// word: the load generator's realistic records, or else sentences of common words with a
+/// user id and a request id on each and a trace id on half. Returns trace ids to search for
+/// and the bytes of the bodies.
+fn generate(
+    store: &Store,
+    n: usize,
+    end: u64,
+    realistic: bool,
+) -> anyhow::Result<(Vec<String>, u64)> {
     let mut rng = Rng::new(7);
     let mut traces = Vec::new();
     let mut bytes = 0u64;
     let mut written = 0;
     while written < n {
         let batch_size = 1000.min(n - written);
-        let mut request = lookout::loadgen::log_records(&mut rng, batch_size, Profile::Realistic);
-        for record in request
-            .resource_logs
-            .iter_mut()
-            .flat_map(|r| &mut r.scope_logs)
-            .flat_map(|s| &mut s.log_records)
-        {
-            record.time_unix_nano = end - 3_600_000_000_000 + rng.below(3_600_000_000_000);
-            record.observed_time_unix_nano = record.time_unix_nano;
-            if let Some(AnyValue {
-                value: Some(Value::StringValue(body)),
-            }) = &mut record.body
-            {
-                if rng.chance(0.0001) {
-                    body.push_str(" zanzibar");
-                }
-                bytes += body.len() as u64;
-            }
-            if traces.len() < 10_000 && !record.trace_id.is_empty() && rng.chance(0.1) {
-                traces.push(const_hex::encode(&record.trace_id));
-            }
+        let requests = if realistic {
+            vec![realistic_batch(
+                &mut rng,
+                batch_size,
+                end,
+                &mut traces,
+                &mut bytes,
+            )]
+        } else {
+            sentence_batch(&mut rng, batch_size, end, &mut traces, &mut bytes)
+        };
+        for request in requests {
+            store.write_logs(&convert_logs(request, &Limits::default(), end).batch)?;
         }
-        let batch = convert_logs(request, &Limits::default(), end);
-        store.write_logs(&batch.batch)?;
         written += batch_size;
     }
     Ok((traces, bytes))
 }
 
-/// Writes `n` records over the hour before `end`: sentences of common words, 1 in 10 000
-/// with a rare word, a user id and a request id on each, a trace id on half.
-fn generate(store: &Store, n: usize, end: u64) -> anyhow::Result<(Vec<String>, u64)> {
-    let mut rng = Rng::new(7);
-    let mut traces = Vec::new();
-    let mut bytes = 0u64;
-    let mut written = 0;
-    while written < n {
-        let batch_size = 1000.min(n - written);
-        let mut by_service: Vec<Vec<LogRecord>> = vec![Vec::new(); SERVICES.len()];
-        for _ in 0..batch_size {
-            let mut body = String::new();
-            for i in 0..(6 + rng.below(10)) {
-                if i > 0 {
-                    body.push(' ');
-                }
-                body.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
-            }
+/// `size` of the load generator's realistic records.
+fn realistic_batch(
+    rng: &mut Rng,
+    size: usize,
+    end: u64,
+    traces: &mut Vec<String>,
+    bytes: &mut u64,
+) -> ExportLogsServiceRequest {
+    let mut request = lookout::loadgen::log_records(rng, size, Profile::Realistic);
+    for record in request
+        .resource_logs
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_logs)
+        .flat_map(|s| &mut s.log_records)
+    {
+        record.time_unix_nano = end - 3_600_000_000_000 + rng.below(3_600_000_000_000);
+        record.observed_time_unix_nano = record.time_unix_nano;
+        if let Some(AnyValue {
+            value: Some(Value::StringValue(body)),
+        }) = &mut record.body
+        {
             if rng.chance(0.0001) {
                 body.push_str(" zanzibar");
             }
-            let request = format!("req-{:016x}", rng.next_u64());
-            body.push_str(&format!(" id={request}"));
-            let severity = match rng.below(100) {
-                0..=2 => 17,
-                3..=9 => 13,
-                10..=29 => 5,
-                _ => 9,
-            };
-            let trace: Vec<u8> = if rng.chance(0.5) {
-                let mut t = [0u8; 16];
-                t[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
-                t[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
-                if traces.len() < 10_000 {
-                    traces.push(const_hex::encode(t));
-                }
-                t.to_vec()
-            } else {
-                Vec::new()
-            };
-            bytes += body.len() as u64;
-            let service = rng.below(SERVICES.len() as u64) as usize;
-            by_service[service].push(LogRecord {
-                time_unix_nano: end - 3_600_000_000_000 + rng.below(3_600_000_000_000),
-                severity_number: severity,
-                severity_text: match severity {
-                    17 => "ERROR",
-                    13 => "WARN",
-                    5 => "DEBUG",
-                    _ => "INFO",
-                }
-                .into(),
-                body: Some(AnyValue {
-                    value: Some(Value::StringValue(body)),
-                }),
-                attributes: vec![
-                    string_kv("user.id", &format!("u-{}", rng.below(50_000))),
-                    string_kv("request.id", &request),
-                ],
-                span_id: if trace.is_empty() {
-                    Vec::new()
-                } else {
-                    rng.next_u64().to_be_bytes().to_vec()
-                },
-                trace_id: trace,
-                ..Default::default()
-            });
+            *bytes += body.len() as u64;
         }
-        for (i, records) in by_service.into_iter().enumerate() {
-            if records.is_empty() {
-                continue;
-            }
-            let batch = convert_logs(
-                requests::logs(Some(SERVICES[i]), records),
-                &Limits::default(),
-                end,
-            );
-            store.write_logs(&batch.batch)?;
+        if traces.len() < 10_000 && !record.trace_id.is_empty() && rng.chance(0.1) {
+            traces.push(const_hex::encode(&record.trace_id));
         }
-        written += batch_size;
     }
-    Ok((traces, bytes))
+    request
+}
+
+/// `size` records of sentences, one request per service.
+fn sentence_batch(
+    rng: &mut Rng,
+    size: usize,
+    end: u64,
+    traces: &mut Vec<String>,
+    bytes: &mut u64,
+) -> Vec<ExportLogsServiceRequest> {
+    let mut by_service: Vec<Vec<LogRecord>> = vec![Vec::new(); SERVICES.len()];
+    for _ in 0..size {
+        let mut body = String::new();
+        for i in 0..(6 + rng.below(10)) {
+            if i > 0 {
+                body.push(' ');
+            }
+            body.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+        }
+        if rng.chance(0.0001) {
+            body.push_str(" zanzibar");
+        }
+        let request = format!("req-{:016x}", rng.next_u64());
+        body.push_str(&format!(" id={request}"));
+        let severity = match rng.below(100) {
+            0..=2 => 17,
+            3..=9 => 13,
+            10..=29 => 5,
+            _ => 9,
+        };
+        let trace: Vec<u8> = if rng.chance(0.5) {
+            let mut t = [0u8; 16];
+            t[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+            t[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
+            if traces.len() < 10_000 {
+                traces.push(const_hex::encode(t));
+            }
+            t.to_vec()
+        } else {
+            Vec::new()
+        };
+        *bytes += body.len() as u64;
+        let service = rng.below(SERVICES.len() as u64) as usize;
+        by_service[service].push(LogRecord {
+            time_unix_nano: end - 3_600_000_000_000 + rng.below(3_600_000_000_000),
+            severity_number: severity,
+            severity_text: match severity {
+                17 => "ERROR",
+                13 => "WARN",
+                5 => "DEBUG",
+                _ => "INFO",
+            }
+            .into(),
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(body)),
+            }),
+            attributes: vec![
+                string_kv("user.id", &format!("u-{}", rng.below(50_000))),
+                string_kv("request.id", &request),
+            ],
+            span_id: if trace.is_empty() {
+                Vec::new()
+            } else {
+                rng.next_u64().to_be_bytes().to_vec()
+            },
+            trace_id: trace,
+            ..Default::default()
+        });
+    }
+    by_service
+        .into_iter()
+        .enumerate()
+        .filter(|(_, records)| !records.is_empty())
+        .map(|(i, records)| requests::logs(Some(SERVICES[i]), records))
+        .collect()
 }
 
 /// How many records (or series) the first answer held.
@@ -210,11 +232,7 @@ fn main() -> anyhow::Result<()> {
     );
     let store = Store::open(dir.path(), &StorageConfig::default())?;
     let realistic = std::env::var("LOOKOUT_BENCH_PROFILE").is_ok_and(|p| p == "realistic");
-    let (traces, body_bytes) = if realistic {
-        generate_realistic(&store, n, end)?
-    } else {
-        generate(&store, n, end)?
-    };
+    let (traces, body_bytes) = generate(&store, n, end, realistic)?;
     let index = LogIndex::open(&dir.path().join("log-index"), &LogIndexConfig::default())?;
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let indexed = lookout_storage::log_index::index_pending(&store, &index, false, 20_000)?;

@@ -79,14 +79,14 @@ impl Server {
         let store = Arc::new(store);
         let index_dir = config.data_dir.join("log-index");
         let index_config = config.log_index.clone();
-        let log_index =
-            tokio::task::spawn_blocking(move || LogIndex::open(&index_dir, &index_config))
-                .await?
-                .context("opening the log index")?;
-        if let Some(seq) = log_index
-            .highest_committed()
-            .context("reading the log index")?
-        {
+        let (log_index, highest) = tokio::task::spawn_blocking(move || {
+            let index = LogIndex::open(&index_dir, &index_config)?;
+            let highest = index.highest_committed()?;
+            Ok::<_, lookout_storage::StorageError>((index, highest))
+        })
+        .await?
+        .context("opening the log index")?;
+        if let Some(seq) = highest {
             store.raise_log_seq(seq);
         }
         let log_index = Arc::new(log_index);

@@ -438,10 +438,8 @@ impl LogIndex {
         if through.is_none_or(|through| key.seq > through) {
             return Ok(false);
         }
-        let Some((_, d)) = self
-            .days_between(day_of(key.time_unix_nano), day_of(key.time_unix_nano))
-            .pop()
-        else {
+        let day = day_of(key.time_unix_nano);
+        let Some((_, d)) = self.days_between(day, day).pop() else {
             return Ok(false);
         };
         if !d.seq_terms {
@@ -1098,6 +1096,20 @@ mod tests {
         (store, index)
     }
 
+    /// Creates `day`'s index as builds before format 7 did: `time` and `seq` also indexed.
+    fn create_format_6_day(dir: &Path, day: u32) {
+        let path = dir.join("index").join(day.to_string());
+        std::fs::create_dir_all(&path).unwrap();
+        let mut b = Schema::builder();
+        for (_, entry) in schema().0.fields() {
+            match entry.name() {
+                "time" | "seq" => b.add_u64_field(entry.name(), FAST | INDEXED),
+                _ => b.add_field(entry.clone()),
+            };
+        }
+        Index::create_in_dir(&path, b.build()).unwrap();
+    }
+
     fn bodies(store: &Store, index: &LogIndex, q: &LogQuery) -> Vec<String> {
         let hits = index.search(q).unwrap().unwrap();
         store
@@ -1294,18 +1306,8 @@ mod tests {
         let (store, _) = setup(dir.path());
         let pending = store.pending_logs(None, 1).unwrap();
         let day = day_of(pending.records[0].0.time_unix_nano);
-        // The first day as releases before this one created it: `time` and `seq` indexed too.
-        let old = dir.path().join("index").join(day.to_string());
-        std::fs::create_dir_all(&old).unwrap();
-        let (mut b, mut ours) = (Schema::builder(), schema().0);
-        for (_, entry) in ours.fields() {
-            match entry.name() {
-                "time" | "seq" => b.add_u64_field(entry.name(), FAST | INDEXED),
-                _ => b.add_field(entry.clone()),
-            };
-        }
-        ours = b.build();
-        Index::create_in_dir(&old, ours).unwrap();
+        // The first day as releases before this one created it.
+        create_format_6_day(dir.path(), day);
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
         // Committed, not cleared: as a crash right after the commit leaves it.
         index
@@ -1333,16 +1335,7 @@ mod tests {
         let day = day_of(pending.records[0].0.time_unix_nano);
         // A day of an older format, whose indexer (format 3's, by time) committed the day's
         // newest record while older ones were still queued.
-        let old = dir.path().join("index").join(day.to_string());
-        std::fs::create_dir_all(&old).unwrap();
-        let mut b = Schema::builder();
-        for (_, entry) in schema().0.fields() {
-            match entry.name() {
-                "time" | "seq" => b.add_u64_field(entry.name(), FAST | INDEXED),
-                _ => b.add_field(entry.clone()),
-            };
-        }
-        Index::create_in_dir(&old, b.build()).unwrap();
+        create_format_6_day(dir.path(), day);
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
         index.add(&pending.records[4..5]).unwrap();
         index.commit().unwrap();

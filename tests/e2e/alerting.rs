@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use serde_json::Value;
 
-use crate::common::{client, get_json, start};
+use crate::common::{client, get_json, metrics_text, sample, start};
 
 /// A webhook receiver on loopback that keeps every body it gets.
 struct Hook {
@@ -567,19 +567,12 @@ groups:
     })
     .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let metrics = client()
-        .get(format!("http://{}/metrics", server.http_addr))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let failed: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("lookout_alert_notifications_total{outcome=\"failed\"} "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
+    let metrics = metrics_text(&server.http_addr.to_string()).await;
+    let failed = sample(
+        &metrics,
+        "lookout_alert_notifications_total{outcome=\"failed\"}",
+    )
+    .unwrap_or(0.0);
     assert!(failed >= 1.0, "{metrics}");
     let data = rules_api(&server, "").await;
     let group = &data["groups"][0];

@@ -44,6 +44,26 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// Lookout's `/metrics` text from the HTTP API at `http` (host:port).
+pub async fn metrics_text(http: &str) -> String {
+    client()
+        .get(format!("http://{http}/metrics"))
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("a text body")
+}
+
+/// The value of the sample whose series is written exactly `series` in `metrics`.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// GETs `path` from the HTTP API: the status and the JSON body.
 pub async fn get_json(server: &Server, path: &str) -> (u16, serde_json::Value) {
     let response = client()

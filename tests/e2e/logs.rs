@@ -14,7 +14,7 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::Resource;
 use serde_json::Value;
 
-use crate::common::{client, start};
+use crate::common::{client, metrics_text, sample, start};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN: &str = "00f067aa0ba902b7";
@@ -262,16 +262,9 @@ async fn sdk_logs_are_searchable_by_words_phrases_fields_and_trace() {
         .await
         .unwrap();
     assert_eq!(ready["checks"]["log_index"]["status"], "healthy", "{ready}");
-    let metrics = client()
-        .get(format!("http://{http}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&http).await;
     assert!(
-        metrics.contains("lookout_log_index_pending_records "),
+        sample(&metrics, "lookout_log_index_pending_records").is_some(),
         "{metrics}"
     );
     server.shutdown().await.unwrap();
@@ -303,18 +296,11 @@ async fn records_acknowledged_before_sigkill_are_searchable_after_restart() {
     let running = ServerProcess::spawn(binary, dir.path(), &env[..1]).unwrap();
     wait_for(&running.http, RECORDS.len()).await;
     // Recovery wrote the records' write-ahead log to table files: the disk shows it by part.
-    let metrics = client()
-        .get(format!("http://{}/metrics", running.http))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let logs_bytes = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("lookout_storage_table_bytes{column_family=\"logs\"} "))
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    assert!(logs_bytes.is_some_and(|b| b > 0), "{metrics}");
+    let metrics = metrics_text(&running.http).await;
+    let logs_bytes = sample(
+        &metrics,
+        "lookout_storage_table_bytes{column_family=\"logs\"}",
+    );
+    assert!(logs_bytes.is_some_and(|b| b > 0.0), "{metrics}");
     running.terminate().unwrap();
 }
