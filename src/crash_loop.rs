@@ -23,6 +23,8 @@ use crate::loadgen::Rng;
 use crate::process::ServerProcess;
 
 const SPANS_PER_TRACE: usize = 5;
+/// Traces acknowledged last before a kill that each check finds by search.
+const SEARCHED_TRACES: usize = 50;
 const LOGS_PER_REQUEST: usize = 5;
 const SAMPLES_PER_REQUEST: u64 = 5;
 const RULES: &str = r#"groups:
@@ -144,6 +146,10 @@ fn traces_body(round: usize, writer: usize, seq: u64) -> (String, Value) {
             });
             if k > 0 {
                 span["parentSpanId"] = json!(format!("{writer:04x}{:08x}0000", seq as u32));
+            } else {
+                // Found by search after the restart (`check`).
+                span["attributes"] =
+                    json!([{"key": "crashloop.trace", "value": {"stringValue": trace}}]);
             }
             span
         })
@@ -394,6 +400,30 @@ async fn check(
             if ack == Ack::Cut {
                 cut_stored += distinct.len() as u64;
             }
+        }
+    }
+
+    // Search: the traces acknowledged last before the kill, whose index entries were the
+    // likeliest to be lost with it, are found by their tag.
+    let last_acknowledged = traces
+        .iter()
+        .rev()
+        .filter(|(_, ack)| *ack == Ack::Yes)
+        .take(SEARCHED_TRACES);
+    for (trace, _) in last_acknowledged {
+        let tags = format!("{{\"crashloop.trace\":\"{trace}\"}}");
+        let answer = get_json(
+            client,
+            format!(
+                "http://{http}/api/traces?service=crashloop&tags={}&lookback=2h&limit=5",
+                urlencode(&tags)
+            ),
+        )
+        .await?;
+        let found = answer["data"].as_array().map_or(0, Vec::len);
+        if found != 1 {
+            lost += 1;
+            problems.push(format!("trace {trace}: found {found} times by search"));
         }
     }
 

@@ -213,12 +213,23 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
         .filter(|s| s.signal == Some(Signal::Logs))
         .map(|s| s.accepted)
         .sum();
+    let spans: u64 = load
+        .signals
+        .iter()
+        .filter(|s| s.signal == Some(Signal::Traces))
+        .map(|s| s.accepted)
+        .sum();
     // Logs are searchable once the log index has them: how long after the load it needs.
     let index_catch_up = if log_records > 0 && !scenario.overload {
-        wait_until_indexed(&server.http).await?
+        wait_until_zero(&server.http, "lookout_log_index_pending_records").await?
     } else {
         0.0
     };
+    // The trace index's queue is short (its entries are written within the load), but what
+    // is left of it is part of the run's cost too.
+    if spans > 0 {
+        wait_until_zero(&server.http, "lookout_trace_index_queued_spans").await?;
+    }
     // After the catch-up: the indexing of the run's records is part of its cost.
     let cpu = server.cpu_seconds()? - cpu_before;
     let peak_rss = server.peak_rss_bytes()?;
@@ -312,8 +323,9 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
     })
 }
 
-/// Seconds until the server's `lookout_log_index_pending_records` is 0 (at most 10 minutes).
-async fn wait_until_indexed(http: &str) -> anyhow::Result<f64> {
+/// Seconds until the server's gauge `metric` (a queue not yet indexed) is 0 (at most 10
+/// minutes).
+async fn wait_until_zero(http: &str, metric: &str) -> anyhow::Result<f64> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -327,15 +339,15 @@ async fn wait_until_indexed(http: &str) -> anyhow::Result<f64> {
             .await?;
         let pending = text
             .lines()
-            .find_map(|l| l.strip_prefix("lookout_log_index_pending_records "))
+            .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
             .and_then(|v| v.trim().parse::<f64>().ok())
-            .context("no lookout_log_index_pending_records in /metrics")?;
+            .with_context(|| format!("no {metric} in /metrics"))?;
         if pending == 0.0 {
             return Ok(started.elapsed().as_secs_f64());
         }
         ensure!(
             started.elapsed() < Duration::from_secs(600),
-            "the log index still had {pending} records pending after 10 minutes"
+            "{metric} was still {pending} after 10 minutes"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -87,6 +87,11 @@ impl Collector for ProcessCollector {
                 "Estimated heap bytes of the series index and head",
                 self.store.series_memory_bytes(),
             ),
+            (
+                "lookout_trace_index_queued_spans",
+                "Spans stored whose trace index entries are not written yet: the trace index's lag",
+                self.store.queued_spans(),
+            ),
         ] {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
@@ -98,14 +103,26 @@ impl Collector for ProcessCollector {
             None,
             deduplicated.metric_type(),
         )?)?;
-        if let Ok(tables) = self.store.table_bytes() {
-            let mut family = encoder.encode_descriptor(
+        for (name, help, sizes) in [
+            (
                 "lookout_storage_table_bytes",
                 "Bytes of each RocksDB column family's live table files (storage/FORMAT.md says what each holds); the rest of lookout_storage_disk_bytes is the log index, the write-ahead log and RocksDB's manifests",
+                self.store.table_bytes(),
+            ),
+            (
+                "lookout_storage_memtable_bytes",
+                "Bytes of each RocksDB column family's memtables, written and waiting to be flushed (storage.write_buffer_size bounds their sum)",
+                self.store.memtable_bytes(),
+            ),
+        ] {
+            let Ok(sizes) = sizes else { continue };
+            let mut family = encoder.encode_descriptor(
+                name,
+                help,
                 None,
                 prometheus_client::metrics::MetricType::Gauge,
             )?;
-            for (column_family, bytes) in tables {
+            for (column_family, bytes) in sizes {
                 let gauge = ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX));
                 gauge.encode(family.encode_family(&[("column_family", column_family)])?)?;
             }

@@ -466,6 +466,22 @@ impl Server {
             }),
         ));
         tasks.push((
+            "trace indexer",
+            tokio::spawn({
+                let store = Arc::clone(&store);
+                // Each pass waits for spans to be queued, then writes their index entries:
+                // searchable within milliseconds when idle, in larger sorted batches under load.
+                every(
+                    "trace indexer",
+                    std::time::Duration::from_millis(1),
+                    true,
+                    stop_rx.clone(),
+                    move || Ok(store.index_queued_spans_when_ready(TRACE_INDEX_WAIT)?),
+                    |spans| tracing::trace!(spans, "trace index entries written"),
+                )
+            }),
+        ));
+        tasks.push((
             "service graph",
             tokio::spawn({
                 let store = Arc::clone(&store);
@@ -623,6 +639,10 @@ async fn every<T: Send + 'static>(
         }
     }
 }
+
+/// How long one pass of the trace indexer waits for spans before it returns (and the task
+/// looks whether the server is stopping).
+const TRACE_INDEX_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The service graph's minutes are aggregated in the background this often, for at most
 /// `SERVICE_GRAPH_PASS` each time (reads build what is missing themselves), going back at most

@@ -17,6 +17,7 @@ pub mod log_index;
 mod recent;
 pub mod series;
 pub mod service_graph;
+mod span_write;
 mod store;
 pub mod trace_index;
 mod trace_search;

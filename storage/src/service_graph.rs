@@ -252,6 +252,12 @@ impl LateMinutes {
         }
     }
 
+    /// Adds `other`'s minutes.
+    pub(crate) fn extend(&mut self, other: &LateMinutes) {
+        self.minutes.extend(&other.minutes);
+        self.ranges.extend_from_slice(&other.ranges);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.minutes.is_empty() && self.ranges.is_empty()
     }
@@ -342,6 +348,8 @@ impl Store {
     /// on from there at the next call. Returns how many it built.
     pub fn build_service_graph(&self, back: u32, until: Option<Instant>) -> Result<usize> {
         use std::sync::atomic::Ordering::Relaxed;
+        // Aggregates are built from what the index holds: every acknowledged span first.
+        self.index_queued_spans()?;
         let cf = self.cf(CF_TRACE_INDEX)?;
         let closed = closed_below(lookout_proto::now_unix_nano());
         let cutoff = self.trace_cutoff_hour.load(Relaxed).saturating_mul(60);
@@ -694,6 +702,7 @@ mod tests {
     }
 
     fn raw(store: &Store, range: TimeRange) -> ServiceGraph {
+        store.index_queued_spans().unwrap();
         let mut graph = ServiceGraph::default();
         let cf = store.cf(CF_TRACE_INDEX).unwrap();
         store
@@ -703,6 +712,7 @@ mod tests {
     }
 
     fn aggregates(store: &Store) -> usize {
+        store.index_queued_spans().unwrap();
         let cf = store.cf(CF_TRACE_INDEX).unwrap();
         store
             .db
@@ -876,6 +886,8 @@ mod tests {
         write(&store, 1, T0, false);
         let generation = store.graph.generation();
         write(&store, 2, T0, false);
+        // The late minute's aggregate goes when the index entries are written.
+        store.index_queued_spans().unwrap();
         let mut stored = false;
         store
             .graph

@@ -7,10 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use lookout_proto::convert::{RejectReason, Rejections};
 use lookout_proto::model::{
-    Batch, Interned, LogItem, LogRecord, MetricItem, MetricPoint, Resource, Scope, SpanItem,
-    SpanRecord,
+    Batch, Interned, LogItem, LogRecord, MetricItem, MetricPoint, Resource, Scope, SpanRecord,
 };
-use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::trace::v1::Span;
 use lookout_proto::{now_unix_nano, TraceId};
 use prost::Message;
@@ -26,16 +24,15 @@ use crate::series::{
     self, Exemplar, Labels, Matcher, Metadata, SampleRejection, SelectLimits, SeriesData, SeriesDb,
     CF_CHUNKS, CF_CHUNKS_OOO, CF_EXEMPLARS, CF_SERIES, CF_SERIES_WAL,
 };
-use crate::service_graph;
-use crate::trace_index::{self, Summary};
+use crate::trace_index;
 use crate::{
     LogReader, LogWriter, MetricReader, MetricWriter, Retention, SeriesReader, SpanReader,
-    SpanWriter, StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange,
-    TraceIndexConfig, TraceRead,
+    StorageConfig, StoredLog, StoredMetricPoint, StoredSpan, TimeRange, TraceIndexConfig,
+    TraceRead,
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The format before this one: opened and upgraded at open. It differs in `log_pending`
 /// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
@@ -50,12 +47,14 @@ const FORMAT_VERSION_5: u32 = 5;
 /// Version 6 reads as version 7: 7 creates new days of the log index with `time` and `seq`
 /// as fast fields only, and opens the days of 6 with their own schema.
 const FORMAT_VERSION_6: u32 = 6;
+/// Version 7 reads as version 8: 8 queues trace index entries behind `Q` entries.
+const FORMAT_VERSION_7: u32 = 7;
 
 const CF_META: &str = "default";
 pub(crate) const CF_RESOURCES: &str = "resources";
-const CF_SCOPES: &str = "scopes";
+pub(crate) const CF_SCOPES: &str = "scopes";
 pub(crate) const CF_SPANS: &str = "spans";
-const CF_TRACE_HOURS: &str = "trace_hours";
+pub(crate) const CF_TRACE_HOURS: &str = "trace_hours";
 const CF_LOGS: &str = "logs";
 /// Format 3's pending logs, keyed by time · sequence: moved to `log_queue` at open.
 const CF_LOG_PENDING_V3: &str = "log_pending";
@@ -135,6 +134,8 @@ pub struct Store {
     /// Log records acknowledged but not stored again: exact retries.
     logs_deduplicated: AtomicU64,
     pub(crate) graph: crate::service_graph::GraphState,
+    /// Trace index entries built but not yet written (`span_write`).
+    pub(crate) span_queue: crate::span_write::SpanQueue,
 }
 
 /// One read of the log queue.
@@ -227,6 +228,12 @@ impl Store {
                     );
                 }
                 CF_TRACE_INDEX => {
+                    // Most of what is written (~700 bytes per span): with RocksDB's default of
+                    // two memtables, one filling while the other is flushed, a flush slower
+                    // than the ingest stops every write of the database, acknowledgements
+                    // included. Four absorb a slow flush; `storage.write_buffer_size` still
+                    // bounds them all.
+                    opts.set_max_write_buffer_number(4);
                     // Point lookups of attribute entries (does this span have k=v?) use the
                     // whole-key bloom filter; scans are by prefix and time window. LZ4 on every
                     // level: searches decompress blocks on their hot path, and Zstd's slower
@@ -328,7 +335,8 @@ impl Store {
             .max(last_queued_seq(&db)?.map_or(0, |s| s.saturating_add(1)))
             .max(log_seq_floor(&db)?);
         let series = SeriesDb::open(&db, config.series.clone(), series_cutoff_ms)?;
-        Ok(Store {
+        let span_queue = crate::span_write::SpanQueue::open(&db)?;
+        let store = Store {
             db,
             path: path.to_path_buf(),
             write_options,
@@ -343,11 +351,19 @@ impl Store {
             recent_logs: crate::recent::Recent::default(),
             graph: Default::default(),
             logs_deduplicated: AtomicU64::new(0),
-        })
+            span_queue,
+        };
+        // What a crash left queued is indexed before the first read.
+        let requeued = store.requeue_spans()?;
+        if requeued > 0 {
+            store.index_queued_spans()?;
+            tracing::info!(spans = requeued, "trace index caught up");
+        }
+        Ok(store)
     }
 
     /// Checks the directory's format version; a version 3 directory is migrated (its
-    /// `log_pending` entries move to `log_queue`), and a version 3 to 6 one becomes the current version.
+    /// `log_pending` entries move to `log_queue`), and a version 3 to 7 one becomes the current version.
     fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
@@ -362,9 +378,14 @@ impl Store {
             }
             Some(found) if found == current.as_bytes() => Ok(()),
             Some(found)
-                if [FORMAT_VERSION_4, FORMAT_VERSION_5, FORMAT_VERSION_6]
-                    .iter()
-                    .any(|v| found == v.to_string().as_bytes()) =>
+                if [
+                    FORMAT_VERSION_4,
+                    FORMAT_VERSION_5,
+                    FORMAT_VERSION_6,
+                    FORMAT_VERSION_7,
+                ]
+                .iter()
+                .any(|v| found == v.to_string().as_bytes()) =>
             {
                 // Recorded so that an older build refuses the directory instead of misreading
                 // the entries written from now on.
@@ -440,19 +461,28 @@ impl Store {
     /// The bytes of each column family's live table files (RocksDB's `live-sst-files-size`),
     /// by column family name: where the disk goes. Memtables not yet flushed are not counted.
     pub fn table_bytes(&self) -> Result<Vec<(&'static str, u64)>> {
+        self.per_column_family("rocksdb.live-sst-files-size")
+    }
+
+    /// The bytes of each column family's memtables, the one being written and those waiting
+    /// to be flushed (RocksDB's `cur-size-all-mem-tables`), by column family name.
+    pub fn memtable_bytes(&self) -> Result<Vec<(&'static str, u64)>> {
+        self.per_column_family("rocksdb.cur-size-all-mem-tables")
+    }
+
+    fn per_column_family(&self, property: &str) -> Result<Vec<(&'static str, u64)>> {
         ALL_CFS
             .iter()
             .map(|&name| {
-                let bytes = self
-                    .db
-                    .property_int_value_cf(self.cf(name)?, "rocksdb.live-sst-files-size")?;
-                Ok((name, bytes.unwrap_or(0)))
+                let value = self.db.property_int_value_cf(self.cf(name)?, property)?;
+                Ok((name, value.unwrap_or(0)))
             })
             .collect()
     }
 
     /// Flushes memtables to table files (used before measuring disk usage, and at shutdown).
     pub fn flush(&self) -> Result<()> {
+        self.index_queued_spans()?;
         for name in ALL_CFS {
             self.db.flush_cf(self.cf(name)?)?;
         }
@@ -462,6 +492,7 @@ impl Store {
 
     /// Compacts every column family fully (benchmarks, after bulk loads).
     pub fn compact_all(&self) -> Result<()> {
+        self.index_queued_spans()?;
         for name in ALL_CFS {
             self.db
                 .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
@@ -500,7 +531,7 @@ impl Store {
         self.seq.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn put_interned(
+    pub(crate) fn put_interned(
         &self,
         wb: &mut WriteBatch,
         resources: &[Interned],
@@ -520,7 +551,7 @@ impl Store {
         Ok(())
     }
 
-    fn write(&self, wb: WriteBatch) -> Result<()> {
+    pub(crate) fn write(&self, wb: WriteBatch) -> Result<()> {
         self.db.write_opt(wb, &self.write_options)?;
         Ok(())
     }
@@ -679,324 +710,6 @@ pub(crate) fn decode<M: Message + Default>(
         key: hex(key),
         reason: e.to_string(),
     })
-}
-
-impl SpanWriter for Store {
-    fn write_spans(&self, batch: &Batch<SpanItem>) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut wb = WriteBatch::default();
-        self.put_interned(&mut wb, &batch.resources, &batch.scopes)?;
-        let (spans, hours) = (self.cf(CF_SPANS)?, self.cf(CF_TRACE_HOURS)?);
-        let mut index = IndexWriter::new(self.cf(CF_TRACE_INDEX)?, &self.index_config);
-        for r in &batch.resources {
-            index.resource(r)?;
-        }
-        for scope in &batch.scopes {
-            index.scope(scope)?;
-        }
-        let mut buf = Vec::with_capacity(512);
-        let mut last_trace_hour = None;
-        let late_below = service_graph::late_below(now_unix_nano());
-        let mut late = service_graph::LateMinutes::default();
-        let mut first_on_time: Option<u32> = None;
-        for item in &batch.items {
-            let hour = keys::hour_of(item.start_time_unix_nano);
-            buf.clear();
-            item.record
-                .encode(&mut buf)
-                .map_err(|e| StorageError::Corrupt {
-                    cf: CF_SPANS,
-                    key: item.trace_id.to_hex(),
-                    reason: e.to_string(),
-                })?;
-            // The content hash in the key keeps two different spans that share an id apart,
-            // and stores an identical retried span once.
-            let content = keys::content_hash(&buf);
-            wb.put_cf(
-                spans,
-                keys::span_key(hour, &item.trace_id, &item.span_id, content),
-                &buf,
-            );
-            // Spans of a trace usually arrive together: skip repeats of the same index entry.
-            if last_trace_hour != Some((item.trace_id, hour)) {
-                wb.put_cf(hours, keys::trace_hour_key(&item.trace_id, hour), []);
-                last_trace_hour = Some((item.trace_id, hour));
-            }
-            if let Some(span) = &item.record.span {
-                let minute = service_graph::minute_of(item.start_time_unix_nano);
-                index.span(item, span, minute, content);
-                if minute < late_below {
-                    // Its own minute, and those of its children (which start within it).
-                    let last = service_graph::minute_of(span.end_time_unix_nano);
-                    late.add(minute, last.clamp(minute, late_below - 1));
-                } else {
-                    first_on_time = Some(first_on_time.map_or(minute, |m| m.min(minute)));
-                }
-            }
-        }
-        index.finish(&mut wb);
-        let index_cf = self.cf(CF_TRACE_INDEX)?;
-        if late.is_empty() {
-            self.write(wb)?;
-        } else {
-            // The aggregates of these minutes may be stored already: deleted with the write,
-            // so the next read builds them again with these spans.
-            late.delete_in(&mut wb, index_cf);
-            self.graph.late_write(|| self.write(wb))?;
-        }
-        // A write that took so long that minutes it counted as on time became late: their
-        // aggregates may have been built without it, so they go too.
-        let now_late_below = service_graph::late_below(now_unix_nano());
-        if let Some(first) = first_on_time.filter(|&m| m < now_late_below) {
-            let mut late = service_graph::LateMinutes::default();
-            late.add(first, now_late_below - 1);
-            let mut wb = WriteBatch::default();
-            late.delete_in(&mut wb, index_cf);
-            self.graph.late_write(|| self.write(wb))?;
-        }
-        Ok(())
-    }
-}
-
-/// Writes the `trace_index` entries of one batch (see `storage/FORMAT.md`).
-struct IndexWriter<'a> {
-    cf: &'a ColumnFamily,
-    config: &'a TraceIndexConfig,
-    /// Service of each resource of the batch, by resource id.
-    services: HashMap<u64, Arc<str>>,
-    /// Attributes of each scope of the batch, by scope id (indexed with each of its spans).
-    scope_attributes: HashMap<u64, Arc<[KeyValue]>>,
-    /// Hashes of the (service, kind, operation) entries already written in this batch.
-    seen: std::collections::HashSet<u64>,
-    key: Vec<u8>,
-    value: Vec<u8>,
-    text: String,
-    /// The value of `S`, `O` and `R` entries: the hour until which they are kept.
-    keep_until: [u8; 4],
-    puts: SortedPuts,
-}
-
-/// Puts collected and then written in key order: the batch's write keeps its last position in
-/// each memtable as a hint (`memtable_insert_hint_per_batch`), so the entries of one key range
-/// (a service, a common attribute value) are inserted next to each other instead of each
-/// searching the memtable's skiplist from the top, which was a third of the server's CPU.
-#[derive(Default)]
-struct SortedPuts {
-    bytes: Vec<u8>,
-    /// Start in `bytes`, key length, value length.
-    entries: Vec<(usize, usize, usize)>,
-}
-
-impl SortedPuts {
-    fn put(&mut self, key: &[u8], value: impl AsRef<[u8]>) {
-        let value = value.as_ref();
-        self.entries
-            .push((self.bytes.len(), key.len(), value.len()));
-        self.bytes.extend_from_slice(key);
-        self.bytes.extend_from_slice(value);
-    }
-
-    /// Adds the puts to `wb` in key order (a stable sort: of two puts of one key, the later
-    /// is still written last and wins).
-    fn write_to(&mut self, wb: &mut WriteBatch, cf: &ColumnFamily) {
-        let bytes = &self.bytes;
-        let key = |&(start, len, _): &(usize, usize, usize)| &bytes[start..start + len];
-        self.entries.sort_by(|a, b| key(a).cmp(key(b)));
-        for &(start, key_len, value_len) in &self.entries {
-            let value_start = start + key_len;
-            wb.put_cf(
-                cf,
-                &bytes[start..value_start],
-                &bytes[value_start..value_start + value_len],
-            );
-        }
-        self.entries.clear();
-        self.bytes.clear();
-    }
-}
-
-impl<'a> IndexWriter<'a> {
-    fn new(cf: &'a ColumnFamily, config: &'a TraceIndexConfig) -> Self {
-        IndexWriter {
-            cf,
-            config,
-            keep_until: trace_index::keep_until_hour(now_unix_nano()).to_be_bytes(),
-            services: HashMap::new(),
-            scope_attributes: HashMap::new(),
-            seen: Default::default(),
-            key: Vec::with_capacity(128),
-            value: Vec::with_capacity(64),
-            text: String::new(),
-            puts: SortedPuts::default(),
-        }
-    }
-
-    /// Adds the batch's index entries to `wb`, in key order.
-    fn finish(&mut self, wb: &mut WriteBatch) {
-        self.puts.write_to(wb, self.cf);
-    }
-
-    /// Records the resource's service and indexes its attributes (`S`, `R` entries).
-    fn resource(&mut self, interned: &Interned) -> Result<()> {
-        let resource: Resource =
-            decode(CF_RESOURCES, &keys::id_key(interned.id), &interned.encoded)?;
-        let service: Arc<str> = resource
-            .service_name()
-            .filter(|s| !s.is_empty() && trace_index::keyable(s))
-            .unwrap_or(trace_index::UNKNOWN_SERVICE)
-            .into();
-        self.key.clear();
-        self.key.push(trace_index::SERVICE);
-        self.key.extend_from_slice(service.as_bytes());
-        self.puts.put(&self.key, self.keep_until);
-        for kv in resource
-            .attributes
-            .iter()
-            .take(self.config.max_attributes_per_span)
-        {
-            if !self.indexable(kv) {
-                continue;
-            }
-            trace_index::prefix(
-                &mut self.key,
-                trace_index::RESOURCE_ATTRIBUTE,
-                &[service.as_bytes(), kv.key.as_bytes(), self.text.as_bytes()],
-            );
-            self.key.extend_from_slice(&interned.id.to_be_bytes());
-            self.puts.put(&self.key, self.keep_until);
-        }
-        self.services.insert(interned.id, service);
-        Ok(())
-    }
-
-    /// Records the attributes of a scope of the batch, indexed with each of its spans.
-    fn scope(&mut self, interned: &Interned) -> Result<()> {
-        let scope: Scope = decode(CF_SCOPES, &keys::id_key(interned.id), &interned.encoded)?;
-        if !scope.attributes.is_empty() {
-            self.scope_attributes
-                .insert(interned.id, scope.attributes.into());
-        }
-        Ok(())
-    }
-
-    /// Whether `kv` is indexed; leaves its text in `self.text`.
-    fn indexable(&mut self, kv: &KeyValue) -> bool {
-        trace_index::keyable(&kv.key)
-            && kv.key.len() <= self.config.max_value_length
-            && trace_index::attribute_text(kv, &mut self.text)
-            && self.text.len() <= self.config.max_value_length
-            && trace_index::keyable(&self.text)
-    }
-
-    fn span(&mut self, item: &SpanItem, span: &Span, minute: u32, content: u64) {
-        let service = self
-            .services
-            .get(&item.record.resource_id)
-            .cloned()
-            .unwrap_or_else(|| trace_index::UNKNOWN_SERVICE.into());
-        let (start, trace, id) = (item.start_time_unix_nano, &item.trace_id, &item.span_id);
-        let summary = Summary::of(span, item.record.resource_id);
-        let is_error = summary.is_error();
-        let summary = summary.encode();
-        let operation_ok = trace_index::keyable(&span.name);
-
-        let operation_id = {
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            h.update(service.as_bytes());
-            h.update(&[0]);
-            h.update(&span.kind.to_be_bytes());
-            h.update(span.name.as_bytes());
-            h.digest()
-        };
-        if operation_ok && self.seen.insert(operation_id) {
-            trace_index::prefix(&mut self.key, trace_index::OPERATION, &[service.as_bytes()]);
-            self.key.push(span.kind.clamp(0, 255) as u8);
-            self.key.extend_from_slice(span.name.as_bytes());
-            self.puts.put(&self.key, self.keep_until);
-        }
-        trace_index::hashed(
-            &mut self.key,
-            trace_index::SERVICE_TIME,
-            &[service.as_bytes()],
-        );
-        trace_index::push_span_suffix(&mut self.key, start, trace, id);
-        self.puts.put(&self.key, summary);
-        if operation_ok {
-            trace_index::hashed(
-                &mut self.key,
-                trace_index::OPERATION_TIME,
-                &[service.as_bytes(), span.name.as_bytes()],
-            );
-            trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            self.puts.put(&self.key, summary);
-        }
-
-        // Span attributes, then the scope's attributes, event names and attributes (Jaeger's
-        // log fields) and link attributes: a tag matches any of them, as in Jaeger's own
-        // store. `None` is an event's name.
-        let mut budget = self.config.max_attributes_per_span;
-        let scope_attributes = self
-            .scope_attributes
-            .get(&item.record.scope_id)
-            .cloned()
-            .unwrap_or_else(|| Arc::from([]));
-        let events = span.events.iter().flat_map(|e| {
-            std::iter::once((Some(e.name.as_str()), None))
-                .chain(e.attributes.iter().map(|kv| (None, Some(kv))))
-        });
-        let candidates = span
-            .attributes
-            .iter()
-            .chain(scope_attributes.iter())
-            .map(|kv| (None, Some(kv)))
-            .chain(events)
-            .chain(
-                span.links
-                    .iter()
-                    .flat_map(|l| l.attributes.iter().map(|kv| (None, Some(kv)))),
-            );
-        for (event_name, kv) in candidates {
-            if budget == 0 {
-                break;
-            }
-            let indexed = match (event_name, kv) {
-                (_, Some(kv)) => self.indexable(kv).then_some(kv.key.as_str()),
-                (Some(name), None) => {
-                    self.text.clear();
-                    self.text.push_str(name);
-                    (self.text.len() <= self.config.max_value_length
-                        && trace_index::keyable(&self.text))
-                    .then_some("event")
-                }
-                (None, None) => None,
-            };
-            let Some(key) = indexed else { continue };
-            budget -= 1;
-            trace_index::hashed(
-                &mut self.key,
-                trace_index::ATTRIBUTE,
-                &[service.as_bytes(), key.as_bytes(), self.text.as_bytes()],
-            );
-            trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            // No summary here: a search driven by an attribute reads it from the `T` entry
-            // when it needs it (attribute entries are most of the index).
-            self.puts.put(&self.key, []);
-        }
-
-        if is_error {
-            trace_index::hashed(&mut self.key, trace_index::ERROR, &[service.as_bytes()]);
-            trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            trace_index::encode_error_value(span, &mut self.value);
-            self.puts.put(&self.key, &self.value);
-        }
-        trace_index::encode_graph_value(span, &service, &mut self.value);
-        self.puts.put(
-            &service_graph::graph_key(minute, trace, id, content),
-            &self.value,
-        );
-    }
 }
 
 impl Store {
@@ -1843,7 +1556,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TraceSearch;
+    use crate::{SpanWriter, TraceSearch};
     use lookout_proto::convert::{convert_logs, convert_traces, Limits};
     use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
     use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -2084,7 +1797,7 @@ mod tests {
         times.sort();
         assert_eq!(times, [DAY_NS + 3, DAY_NS + 9]);
         let meta = store.cf(CF_META).unwrap();
-        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"7");
+        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"8");
         drop(store);
         let cfs = DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
         assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
@@ -2174,7 +1887,7 @@ mod tests {
         let meta = store.cf(CF_META).unwrap();
         assert_eq!(
             store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
-            Some(&b"7"[..])
+            Some(&b"8"[..])
         );
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
         // The exporter retries the old span after the upgrade, and sends the client half.
@@ -2189,27 +1902,6 @@ mod tests {
             graph.nodes["backend"].requests, 1,
             "the retried server span is counted once"
         );
-    }
-
-    #[test]
-    fn sorted_puts_are_written_in_key_order_and_the_last_put_of_a_key_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        let cf = store.cf(CF_TRACE_INDEX).unwrap();
-        let mut puts = SortedPuts::default();
-        puts.put(b"zz", b"first");
-        puts.put(b"aa", []);
-        puts.put(b"zz", b"second");
-        puts.put(b"mm", b"x");
-        let mut wb = WriteBatch::default();
-        puts.write_to(&mut wb, cf);
-        assert_eq!(wb.len(), 4);
-        store.write(wb).unwrap();
-        let get = |k: &[u8]| store.db.get_cf(cf, k).unwrap();
-        assert_eq!(get(b"zz").as_deref(), Some(&b"second"[..]));
-        assert_eq!(get(b"aa").as_deref(), Some(&b""[..]));
-        assert_eq!(get(b"mm").as_deref(), Some(&b"x"[..]));
-        assert!(puts.entries.is_empty() && puts.bytes.is_empty());
     }
 
     #[test]
@@ -2281,7 +1973,7 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
-        for refused in ["1", "2", "8"] {
+        for refused in ["1", "2", "9"] {
             {
                 let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
                 let meta = db.cf_handle(CF_META).unwrap();

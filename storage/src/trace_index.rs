@@ -1,6 +1,7 @@
 //! The trace search index: the `trace_index` column family (`storage/FORMAT.md`, "Trace index").
 //!
-//! Every entry is written in the same write batch as its span. Entries that point to a span are
+//! A span's entries are built when it is written and written just after it (`span_write`).
+//! Entries that point to a span are
 //! `tag · xxh3-64 of their strings (8) · !start (8) · trace id (16) · span id (8)`, where `!start` is the bitwise complement of
 //! the span's start time, so a forward scan of a prefix runs newest first and a time window
 //! is one contiguous key range.
@@ -25,6 +26,9 @@ pub const GRAPH: u8 = b'G';
 pub const GRAPH_MINUTE: u8 = b'g';
 /// The service graph of one minute (`service_graph`).
 pub const GRAPH_AGGREGATE: u8 = b'M';
+/// A write whose index entries are queued: `Q · sequence (8)`, the write's span keys
+/// (`span_write`).
+pub const SPAN_QUEUE: u8 = b'Q';
 
 /// Bytes of `!start · trace id · span id` at the end of a span-pointing key.
 pub const SPAN_SUFFIX: usize = 8 + 16 + 8;
