@@ -111,7 +111,7 @@ impl Collector for ProcessCollector {
             ),
             (
                 "lookout_storage_memtable_bytes",
-                "Bytes of each RocksDB column family's memtables, written and waiting to be flushed (storage.write_buffer_size bounds their sum)",
+                "Bytes of each RocksDB column family's memtables, written and waiting to be flushed (past storage.write_buffer_size in all, the largest is flushed)",
                 self.store.memtable_bytes(),
             ),
         ] {

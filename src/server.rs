@@ -476,7 +476,15 @@ impl Server {
                     std::time::Duration::from_millis(1),
                     true,
                     stop_rx.clone(),
-                    move || Ok(store.index_queued_spans_when_ready(TRACE_INDEX_WAIT)?),
+                    move || match store.index_queued_spans_when_ready(TRACE_INDEX_WAIT) {
+                        Ok(spans) => Ok(spans),
+                        Err(e) => {
+                            // Retried after a pause, not at once: exports wait for room
+                            // meanwhile, then write the queue themselves.
+                            std::thread::sleep(std::time::Duration::from_secs(1));
+                            Err(e.into())
+                        }
+                    },
                     |spans| tracing::trace!(spans, "trace index entries written"),
                 )
             }),

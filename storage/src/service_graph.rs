@@ -4,9 +4,12 @@
 //! minute plus a scan of the minutes at its edges and of those not yet closed.
 //!
 //! A minute is closed [`SETTLE`] after it ends; its aggregate is built by the first read that
-//! needs it (or by [`Store::build_service_graph`] in the background) and stored. A span that
-//! arrives for a minute closing or closed deletes that minute's aggregate in its own write
-//! batch, so the next read rebuilds it with the span: aggregates never hide a span.
+//! needs it (or by [`Store::build_service_graph`] in the background) and stored, after the
+//! queued index entries of every acknowledged span are written (`span_write`). A span that was
+//! acknowledged for a minute closing or closed deletes that minute's aggregate in the write of
+//! its index entries, and one whose minute closed while its entries were queued deletes it
+//! right after that write, so the next read rebuilds it with the span: aggregates never hide a
+//! span.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -226,9 +229,10 @@ fn bounds(tag: u8, first: u32, last: u32) -> (Vec<u8>, Vec<u8>) {
     (key(first), prefix_end(&key(last)))
 }
 
-/// The minute below which a span's write deletes its minute's aggregate, for a write at
-/// `now`: half the settling time before any read may store it, so a write classified as not
-/// late has that long to commit before its minute is aggregated.
+/// The minute below which a span acknowledged at `now` deletes its minute's aggregate when its
+/// index entries are written: half the settling time before any read may store it. Spans not
+/// counted as late whose minute is below it by the time their entries are written delete the
+/// aggregate right after that write.
 pub fn late_below(now_unix_nano: u64) -> u32 {
     minute_of(now_unix_nano.saturating_sub(SETTLE / 2))
 }
@@ -884,6 +888,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), &StorageConfig::default()).unwrap();
         write(&store, 1, T0, false);
+        store.index_queued_spans().unwrap();
         let generation = store.graph.generation();
         write(&store, 2, T0, false);
         // The late minute's aggregate goes when the index entries are written.

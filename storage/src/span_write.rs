@@ -183,7 +183,11 @@ impl SpanWriter for Store {
         wb.put_cf(self.cf(CF_TRACE_INDEX)?, key, &span_keys);
         self.write(wb)?;
         if self.span_queue.push(queued) > MAX_QUEUED_SPANS {
-            self.wait_for_room()?;
+            // The spans are stored and their entries queued: a failure to write the queue is
+            // the indexing's to retry, not this export's.
+            if let Err(e) = self.wait_for_room() {
+                tracing::warn!(error = %e, "writing queued trace index entries failed, will retry");
+            }
         }
         Ok(())
     }
@@ -270,8 +274,9 @@ impl Store {
     }
 
     /// For a writer that found the queue full: waits until the background task has written
-    /// enough of it, or, without one, writes the next part itself. Exporters then go at the
-    /// pace of the indexing, each waiting about one write of the background task.
+    /// enough of it, or, without one (or should it not have in [`ROOM_WAIT`]), writes parts
+    /// itself until it is no longer full. Exporters then go at the pace of the indexing, each
+    /// waiting about one write of the background task.
     fn wait_for_room(&self) -> Result<()> {
         if self.span_queue.background.load(Ordering::Relaxed) {
             let mut queued = lock(&self.span_queue.queued);
@@ -293,15 +298,16 @@ impl Store {
             }
         }
         let _writing = lock(&self.span_queue.writing);
-        let batches = {
-            let queued = lock(&self.span_queue.queued);
-            if queued.spans <= MAX_QUEUED_SPANS {
-                return Ok(());
-            }
-            queued.batches.len()
-        };
-        self.write_queued(batches, SPANS_PER_INDEX_WRITE)?;
-        Ok(())
+        loop {
+            let batches = {
+                let queued = lock(&self.span_queue.queued);
+                if queued.spans <= MAX_QUEUED_SPANS {
+                    return Ok(());
+                }
+                queued.batches.len()
+            };
+            self.write_queued(batches, SPANS_PER_INDEX_WRITE)?;
+        }
     }
 
     /// Writes the entries of the oldest queued batches, at most `batches` of them and of
@@ -324,7 +330,14 @@ impl Store {
             queued.batches.drain(..take).collect()
         };
         let spans: usize = taken.iter().map(|b| b.spans).sum();
-        match self.write_batches(&taken) {
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_batches(&taken)))
+                .unwrap_or_else(|_| {
+                    Err(StorageError::Io(std::io::Error::other(
+                        "writing trace index entries panicked",
+                    )))
+                });
+        match written {
             Ok(()) => {
                 lock(&self.span_queue.queued).spans -= spans;
                 self.span_queue.room.notify_all();
@@ -371,7 +384,10 @@ impl Store {
             late.add(first, late_below - 1);
             let mut wb = WriteBatch::default();
             late.delete_in(&mut wb, cf);
-            self.graph.late_write(|| self.write_index(wb))?;
+            // With the write-ahead log: the entries above may be flushed (their `Q` entries'
+            // deletion with them) before this is, and a crash must not keep an aggregate
+            // built without them.
+            self.graph.late_write(|| self.write(wb))?;
         }
         Ok(())
     }
@@ -387,79 +403,99 @@ impl Store {
         Ok(())
     }
 
-    /// Queues again the index entries of the `Q` entries a crash left, from the stored spans
-    /// (a span removed by retention meanwhile is left out); returns how many spans.
-    pub(crate) fn requeue_spans(&self) -> Result<usize> {
+    /// Writes the index entries of the `Q` entries a crash left (index writes skip the
+    /// write-ahead log, so every export since the index's last flush may be among them),
+    /// rebuilt from the stored spans, a part at a time; returns how many spans. A span
+    /// retention removed meanwhile is left out, and one that does not decode is skipped with
+    /// a warning (it stays readable by trace id, as stored).
+    pub(crate) fn index_left_queue(&self) -> Result<usize> {
         let cf = self.cf(CF_TRACE_INDEX)?;
-        let spans_cf = self.cf(CF_SPANS)?;
         let mut requeued = 0;
+        // The iterator reads the column family as it was when it was created, not the entries
+        // written meanwhile.
         let mut it = self.db.raw_iterator_cf(cf);
         it.seek([trace_index::SPAN_QUEUE]);
         while let (Some(key), Some(value)) = (it.key(), it.value()) {
             if key.first() != Some(&trace_index::SPAN_QUEUE) {
                 break;
             }
-            let queue_key: [u8; 9] = key.try_into().map_err(|_| StorageError::Corrupt {
-                cf: CF_TRACE_INDEX,
-                key: hex(key),
-                reason: "span queue key is not Q · sequence (8)".into(),
-            })?;
-            let mut batch = Batch::default();
-            let mut contents = Vec::new();
-            let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
-            for span_key in value.chunks(36) {
-                let Some(stored) = self.db.get_pinned_cf(spans_cf, span_key)? else {
-                    continue;
-                };
-                let corrupt = |reason: String| StorageError::Corrupt {
-                    cf: CF_SPANS,
-                    key: hex(span_key),
-                    reason,
-                };
-                let (span_id, content) = keys::span_of_key(span_key, &stored)
-                    .ok_or_else(|| corrupt("key is not hour | trace id | span id | hash".into()))?;
-                let trace_id =
-                    TraceId::from_slice(&span_key[4..20]).map_err(|e| corrupt(e.to_string()))?;
-                let record: SpanRecord = decode(CF_SPANS, span_key, &stored)?;
-                for (cf_name, cache, id) in [
-                    (CF_RESOURCES, &mut resources, record.resource_id),
-                    (CF_SCOPES, &mut scopes, record.scope_id),
-                ] {
-                    if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(id) {
-                        e.insert(self.interned(cf_name, id)?);
-                    }
-                }
-                batch.items.push(SpanItem {
-                    trace_id,
-                    span_id,
-                    start_time_unix_nano: record
-                        .span
-                        .as_ref()
-                        .map_or(0, |s| s.start_time_unix_nano),
-                    record,
-                });
-                contents.push(content);
-            }
-            batch.resources = resources.into_values().flatten().collect();
-            batch.scopes = scopes.into_values().flatten().collect();
+            let Ok(queue_key) = <[u8; 9]>::try_from(key) else {
+                tracing::warn!(key = %hex(key), "span queue entry with a malformed key, left");
+                it.next();
+                continue;
+            };
+            let (batch, contents) = self.stored_batch(value)?;
             let queued = self.build_index(queue_key, &batch, &contents)?;
             requeued += queued.spans;
-            self.span_queue.push(queued);
+            if self.span_queue.push(queued) >= SPANS_PER_INDEX_WRITE {
+                self.index_queued_spans()?;
+            }
             it.next();
         }
         it.status()?;
+        self.index_queued_spans()?;
         Ok(requeued)
     }
 
-    /// A resource or scope as stored (`None` when retention removed it).
+    /// The spans under `span_keys` (36 bytes each) as a batch, with their content hashes.
+    fn stored_batch(&self, span_keys: &[u8]) -> Result<(Batch<SpanItem>, Vec<u64>)> {
+        let spans_cf = self.cf(CF_SPANS)?;
+        let mut batch = Batch::default();
+        let mut contents = Vec::new();
+        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
+        for span_key in span_keys.chunks(36) {
+            let Some(stored) = self.db.get_pinned_cf(spans_cf, span_key)? else {
+                continue;
+            };
+            let record = keys::span_of_key(span_key, &stored).and_then(|(span_id, content)| {
+                let trace_id = TraceId::from_slice(span_key.get(4..20)?).ok()?;
+                let record = SpanRecord::decode(&stored[..]).ok()?;
+                Some((trace_id, span_id, content, record))
+            });
+            let Some((trace_id, span_id, content, record)) = record else {
+                tracing::warn!(key = %hex(span_key), "stored span does not decode, not indexed");
+                continue;
+            };
+            for (cf_name, cache, id) in [
+                (CF_RESOURCES, &mut resources, record.resource_id),
+                (CF_SCOPES, &mut scopes, record.scope_id),
+            ] {
+                if let std::collections::hash_map::Entry::Vacant(e) = cache.entry(id) {
+                    e.insert(self.interned(cf_name, id)?);
+                }
+            }
+            batch.items.push(SpanItem {
+                trace_id,
+                span_id,
+                start_time_unix_nano: record.span.as_ref().map_or(0, |s| s.start_time_unix_nano),
+                record,
+            });
+            contents.push(content);
+        }
+        batch.resources = resources.into_values().flatten().collect();
+        batch.scopes = scopes.into_values().flatten().collect();
+        Ok((batch, contents))
+    }
+
+    /// A resource or scope as stored (`None` when retention removed it, or, with a warning,
+    /// when it does not decode: its spans are indexed as of `unknown_service`).
     fn interned(&self, cf_name: &'static str, id: u64) -> Result<Option<Interned>> {
-        Ok(self
-            .db
-            .get_pinned_cf(self.cf(cf_name)?, keys::id_key(id))?
-            .map(|value| Interned {
-                id,
-                encoded: keys::interned_message(&value).to_vec(),
-            }))
+        let Some(value) = self.db.get_pinned_cf(self.cf(cf_name)?, keys::id_key(id))? else {
+            return Ok(None);
+        };
+        let encoded = keys::interned_message(&value);
+        let decodes = match cf_name {
+            CF_RESOURCES => Resource::decode(encoded).is_ok(),
+            _ => Scope::decode(encoded).is_ok(),
+        };
+        if !decodes {
+            tracing::warn!(cf = cf_name, id = %format!("{id:016x}"), "stored message does not decode");
+            return Ok(None);
+        }
+        Ok(Some(Interned {
+            id,
+            encoded: encoded.to_vec(),
+        }))
     }
 }
 
@@ -762,7 +798,7 @@ mod tests {
     #[test]
     fn index_entries_lost_in_a_crash_are_built_again_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let services = {
+        let batches = {
             let store = open(dir.path());
             for seed in 1..=3 {
                 for request in shop_trace(seed, T0 + seed * 1_000, seed == 2) {
@@ -773,11 +809,11 @@ mod tests {
             }
             // A crash loses what is queued in memory; the `Q` entries stay.
             let mut queued = lock(&store.span_queue.queued);
-            let services = queued.batches.len();
+            let batches = queued.batches.len();
             *queued = Queued::default();
-            services
+            batches
         };
-        assert!(services > 0);
+        assert!(batches > 0);
         let store = open(dir.path());
         assert_eq!(queue_entries(&store), 0, "indexed and deleted at open");
         for service in ["gateway", "cart", "payment"] {
@@ -796,6 +832,35 @@ mod tests {
             )
             .unwrap();
         assert!(!errors.is_empty(), "the failed trace's error spans");
+    }
+
+    #[test]
+    fn a_queued_span_that_no_longer_decodes_is_skipped_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path());
+            for seed in 1..=2 {
+                for request in shop_trace(seed, T0 + seed * 1_000, false) {
+                    store
+                        .write_spans(&convert_traces(request, &Limits::default()).batch)
+                        .unwrap();
+                }
+            }
+            *lock(&store.span_queue.queued) = Queued::default();
+            // The first span stored (trace 1's gateway root) is damaged.
+            let spans = store.cf(CF_SPANS).unwrap();
+            let (key, _) = store
+                .db
+                .iterator_cf(spans, rocksdb::IteratorMode::Start)
+                .next()
+                .unwrap()
+                .unwrap();
+            store.db.put_cf(spans, &key, b"\xff\xff\xff").unwrap();
+        }
+        let store = open(dir.path());
+        assert_eq!(queue_entries(&store), 0);
+        assert_eq!(found(&store, "cart").len(), 2);
+        assert_eq!(found(&store, "payment").len(), 2);
     }
 
     #[test]

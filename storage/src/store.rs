@@ -231,8 +231,8 @@ impl Store {
                     // Most of what is written (~700 bytes per span): with RocksDB's default of
                     // two memtables, one filling while the other is flushed, a flush slower
                     // than the ingest stops every write of the database, acknowledgements
-                    // included. Four absorb a slow flush; `storage.write_buffer_size` still
-                    // bounds them all.
+                    // included. Four absorb a slow flush; past `storage.write_buffer_size`
+                    // (all column families together) RocksDB flushes the largest.
                     opts.set_max_write_buffer_number(4);
                     // Point lookups of attribute entries (does this span have k=v?) use the
                     // whole-key bloom filter; scans are by prefix and time window. LZ4 on every
@@ -354,9 +354,8 @@ impl Store {
             span_queue,
         };
         // What a crash left queued is indexed before the first read.
-        let requeued = store.requeue_spans()?;
+        let requeued = store.index_left_queue()?;
         if requeued > 0 {
-            store.index_queued_spans()?;
             tracing::info!(spans = requeued, "trace index caught up");
         }
         Ok(store)
