@@ -8,8 +8,9 @@
 //! in RocksDB's write-ahead log, so it survives a crash of the process; with
 //! [`StorageConfig::sync`] it was also fsynced and survives a machine crash. A batch is atomic:
 //! after a crash either all of it is there or none of it. The trace index entries of a span
-//! batch are the exception: they are written just after it (every read of the index writes
-//! what is queued first), and rebuilt from the stored spans at open if a crash lost them.
+//! batch are the exception: they are written just after it (every read of the index waits for
+//! what was queued before it, at most 5 s), and rebuilt from the stored spans at open if a
+//! crash lost them.
 
 pub mod cancel;
 mod config;

@@ -353,7 +353,7 @@ impl Store {
     pub fn build_service_graph(&self, back: u32, until: Option<Instant>) -> Result<usize> {
         use std::sync::atomic::Ordering::Relaxed;
         // Aggregates are built from what the index holds: every acknowledged span first.
-        self.index_queued_spans()?;
+        self.index_queued_spans_for_read()?;
         let cf = self.cf(CF_TRACE_INDEX)?;
         let closed = closed_below(lookout_proto::now_unix_nano());
         let cutoff = self.trace_cutoff_hour.load(Relaxed).saturating_mul(60);

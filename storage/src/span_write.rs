@@ -5,9 +5,9 @@
 //! that is what an export waits for. It builds the batch's index entries in memory and queues
 //! them; [`Store::index_queued_spans`] writes what is queued, several batches at a time in key
 //! order, together with the deletion of their `Q` entries. A background task of the server
-//! calls it as soon as something is queued, and so does every read of the trace index first, so
-//! a search sees every span acknowledged before it started. A crash loses at most queued
-//! entries, never spans: `open` builds the entries of the `Q` entries left from the stored
+//! calls it as soon as something is queued; every read of the trace index first waits for what
+//! was queued before it (`index_queued_spans_for_read`), so a search sees every span
+//! acknowledged before it started. A crash loses at most queued entries, never spans: `open` builds the entries of the `Q` entries left from the stored
 //! spans again (`storage/FORMAT.md`, "Trace index").
 
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +41,9 @@ const MAX_QUEUED_SPANS: usize = 20_000;
 /// up long by the write under way.
 const SPANS_PER_INDEX_WRITE: usize = 2_048;
 
+/// How long a read of the trace index waits for the spans queued before it to be indexed.
+const READ_WAIT: Duration = Duration::from_secs(5);
+
 /// How long an export waits for room in a full queue before it writes part of it itself
 /// (should the background task have stopped).
 const ROOM_WAIT: Duration = Duration::from_secs(2);
@@ -64,6 +67,10 @@ pub(crate) struct SpanQueue {
 struct Queued {
     batches: VecDeque<QueuedBatch>,
     spans: usize,
+    /// Batches queued, and of those written, since open: batches are written in queue
+    /// order, so the first `n` queued are written once `written >= n`.
+    pushed: u64,
+    written: u64,
 }
 
 /// One write's index entries, waiting.
@@ -131,6 +138,7 @@ impl SpanQueue {
     fn push(&self, batch: QueuedBatch) -> usize {
         let mut queued = lock(&self.queued);
         queued.spans += batch.spans;
+        queued.pushed += 1;
         queued.batches.push_back(batch);
         self.ready.notify_all();
         queued.spans
@@ -273,6 +281,33 @@ impl Store {
         Ok(indexed)
     }
 
+    /// What a read of the index calls first: returns once the entries of every span queued
+    /// when it was called are written, by the background task (or by this call, without
+    /// one), or after [`READ_WAIT`] should the queue be that far behind (an overloaded server
+    /// then answers without the last moments' spans rather than late).
+    pub(crate) fn index_queued_spans_for_read(&self) -> Result<()> {
+        if !self.span_queue.background.load(Ordering::Relaxed) {
+            self.index_queued_spans()?;
+            return Ok(());
+        }
+        let deadline = std::time::Instant::now() + READ_WAIT;
+        let mut queued = lock(&self.span_queue.queued);
+        let target = queued.pushed;
+        while queued.written < target {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queued = self
+                .span_queue
+                .room
+                .wait_timeout(queued, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
     /// For a writer that found the queue full: waits until the background task has written
     /// enough of it, or, without one (or should it not have in [`ROOM_WAIT`]), writes parts
     /// itself until it is no longer full. Exporters then go at the pace of the indexing, each
@@ -339,7 +374,10 @@ impl Store {
                 });
         match written {
             Ok(()) => {
-                lock(&self.span_queue.queued).spans -= spans;
+                let mut queued = lock(&self.span_queue.queued);
+                queued.spans -= spans;
+                queued.written += taken.len() as u64;
+                drop(queued);
                 self.span_queue.room.notify_all();
                 Ok((taken.len(), spans))
             }
@@ -793,6 +831,33 @@ mod tests {
         assert_eq!(found(&store, "gateway").len(), 1);
         assert_eq!(store.queued_spans(), 0);
         assert_eq!(queue_entries(&store), 0);
+    }
+
+    #[test]
+    fn with_a_background_indexer_a_search_waits_for_what_was_queued_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(open(dir.path()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let indexer = {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    store
+                        .index_queued_spans_when_ready(Duration::from_millis(20))
+                        .unwrap();
+                }
+            })
+        };
+        for seed in 1..=20 {
+            for request in shop_trace(seed, T0 + seed * 1_000, false) {
+                store
+                    .write_spans(&convert_traces(request, &Limits::default()).batch)
+                    .unwrap();
+            }
+            assert_eq!(found(&store, "payment").len() as u64, seed);
+        }
+        stop.store(true, Ordering::Relaxed);
+        indexer.join().unwrap();
     }
 
     #[test]

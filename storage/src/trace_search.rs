@@ -294,12 +294,12 @@ fn summary_matches(s: &Summary, q: &TraceQuery, operation_hash: Option<u64>) -> 
 
 impl TraceSearch for Store {
     fn services(&self) -> Result<Vec<String>> {
-        self.index_queued_spans()?;
+        self.index_queued_spans_for_read()?;
         self.services_inner(&mut Deadline::new(None))
     }
 
     fn operations(&self, service: &str) -> Result<Vec<Operation>> {
-        self.index_queued_spans()?;
+        self.index_queued_spans_for_read()?;
         let cf = self.cf(CF_TRACE_INDEX)?;
         let mut prefix = Vec::new();
         ti::prefix(&mut prefix, ti::OPERATION, &[service.as_bytes()]);
@@ -324,7 +324,7 @@ impl TraceSearch for Store {
         query: &TraceQuery,
         accept: &mut dyn FnMut(&TraceId) -> Result<bool>,
     ) -> Result<Vec<TraceMatch>> {
-        self.index_queued_spans()?;
+        self.index_queued_spans_for_read()?;
         let cf = self.cf(CF_TRACE_INDEX)?;
         let mut deadline = Deadline::new(query.deadline);
         let services = match &query.service {
@@ -353,7 +353,7 @@ impl TraceSearch for Store {
         range: TimeRange,
         deadline: Option<Instant>,
     ) -> Result<crate::ServiceGraph> {
-        self.index_queued_spans()?;
+        self.index_queued_spans_for_read()?;
         self.service_graph_of(range, deadline)
     }
 
@@ -364,7 +364,7 @@ impl TraceSearch for Store {
         limit: usize,
         deadline: Option<Instant>,
     ) -> Result<Vec<ErrorSpan>> {
-        self.index_queued_spans()?;
+        self.index_queued_spans_for_read()?;
         let cf = self.cf(CF_TRACE_INDEX)?;
         let mut deadline = Deadline::new(deadline);
         let services = match service {
