@@ -421,8 +421,8 @@ async fn check(
         )
         .await?;
         let found = answer["data"].as_array().map_or(0, Vec::len);
+        // Not counted as lost (its spans are checked by id above): a problem of the index.
         if found != 1 {
-            lost += 1;
             problems.push(format!("trace {trace}: found {found} times by search"));
         }
     }

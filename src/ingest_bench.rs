@@ -207,18 +207,14 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
     for q in queriers {
         queries.add(q.await??);
     }
-    let log_records: u64 = load
-        .signals
-        .iter()
-        .filter(|s| s.signal == Some(Signal::Logs))
-        .map(|s| s.accepted)
-        .sum();
-    let spans: u64 = load
-        .signals
-        .iter()
-        .filter(|s| s.signal == Some(Signal::Traces))
-        .map(|s| s.accepted)
-        .sum();
+    let accepted_of = |signal: Signal| -> u64 {
+        load.signals
+            .iter()
+            .filter(|s| s.signal == Some(signal))
+            .map(|s| s.accepted)
+            .sum()
+    };
+    let (log_records, spans) = (accepted_of(Signal::Logs), accepted_of(Signal::Traces));
     // Logs are searchable once the log index has them: how long after the load it needs.
     let index_catch_up = if log_records > 0 && !scenario.overload {
         wait_until_zero(&server.http, "lookout_log_index_pending_records").await?

@@ -135,6 +135,25 @@ impl SpanQueue {
         lock(&self.queued).spans
     }
 
+    /// Waits, for at most `wait`, until `done` holds for the queue (checked again after each
+    /// write of queued entries); returns whether it does.
+    fn wait_for(&self, wait: Duration, done: impl Fn(&Queued) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        let mut queued = lock(&self.queued);
+        while !done(&queued) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            queued = self
+                .room
+                .wait_timeout(queued, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        true
+    }
+
     fn push(&self, batch: QueuedBatch) -> usize {
         let mut queued = lock(&self.queued);
         queued.spans += batch.spans;
@@ -230,7 +249,7 @@ impl Store {
                 let last = service_graph::minute_of(span.end_time_unix_nano);
                 late.add(minute, last.clamp(minute, late_below - 1));
             } else {
-                first_on_time = Some(first_on_time.map_or(minute, |m| m.min(minute)));
+                first_on_time = first_on_time.into_iter().chain([minute]).min();
             }
         }
         Ok(QueuedBatch {
@@ -268,7 +287,8 @@ impl Store {
     }
 
     /// Writes the index entries of every span queued when it is called, then deletes their
-    /// `Q` entries; returns how many spans. Reads of the trace index call it first.
+    /// `Q` entries; returns how many spans. For the background task, shutdown (`flush`), and
+    /// reads when there is no background task.
     pub fn index_queued_spans(&self) -> Result<usize> {
         let _writing = lock(&self.span_queue.writing);
         let mut batches = lock(&self.span_queue.queued).batches.len();
@@ -290,21 +310,9 @@ impl Store {
             self.index_queued_spans()?;
             return Ok(());
         }
-        let deadline = std::time::Instant::now() + READ_WAIT;
-        let mut queued = lock(&self.span_queue.queued);
-        let target = queued.pushed;
-        while queued.written < target {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            queued = self
-                .span_queue
-                .room
-                .wait_timeout(queued, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
+        let target = lock(&self.span_queue.queued).pushed;
+        self.span_queue
+            .wait_for(READ_WAIT, |queued| queued.written >= target);
         Ok(())
     }
 
@@ -313,24 +321,12 @@ impl Store {
     /// itself until it is no longer full. Exporters then go at the pace of the indexing, each
     /// waiting about one write of the background task.
     fn wait_for_room(&self) -> Result<()> {
-        if self.span_queue.background.load(Ordering::Relaxed) {
-            let mut queued = lock(&self.span_queue.queued);
-            let deadline = std::time::Instant::now() + ROOM_WAIT;
-            while queued.spans > MAX_QUEUED_SPANS {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                queued = self
-                    .span_queue
-                    .room
-                    .wait_timeout(queued, left)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .0;
-            }
-            if queued.spans <= MAX_QUEUED_SPANS {
-                return Ok(());
-            }
+        if self.span_queue.background.load(Ordering::Relaxed)
+            && self
+                .span_queue
+                .wait_for(ROOM_WAIT, |queued| queued.spans <= MAX_QUEUED_SPANS)
+        {
+            return Ok(());
         }
         let _writing = lock(&self.span_queue.writing);
         loop {
@@ -401,10 +397,7 @@ impl Store {
         for b in batches {
             wb.delete_cf(cf, b.key);
             late.extend(&b.late);
-            first_on_time = match (first_on_time, b.first_on_time) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            first_on_time = first_on_time.into_iter().chain(b.first_on_time).min();
         }
         if late.is_empty() {
             self.write_index(wb)?;
