@@ -689,16 +689,18 @@ impl<'a> IndexWriter<'a> {
             trace_index::SERVICE_TIME,
             &[service.as_bytes()],
         );
-        trace_index::push_span_suffix(&mut self.key, start, trace, id);
-        self.puts.put(&self.key, summary);
+        trace_index::push_span_ref(&mut self.key, start, trace, id);
+        trace_index::push_span_value(&mut self.value, &summary, trace);
+        self.puts.put(&self.key, &self.value);
         if operation_ok {
             trace_index::hashed(
                 &mut self.key,
                 trace_index::OPERATION_TIME,
                 &[service.as_bytes(), span.name.as_bytes()],
             );
-            trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            self.puts.put(&self.key, summary);
+            trace_index::push_span_ref(&mut self.key, start, trace, id);
+            // Empty, as `A`: a search by operation reads the summary and trace id from `T`.
+            self.puts.put(&self.key, []);
         }
 
         // Span attributes, then the scope's attributes, event names and attributes (Jaeger's
@@ -747,9 +749,9 @@ impl<'a> IndexWriter<'a> {
                 trace_index::ATTRIBUTE,
                 &[service.as_bytes(), key.as_bytes(), self.text.as_bytes()],
             );
-            trace_index::push_span_suffix(&mut self.key, start, trace, id);
-            // No summary here: a search driven by an attribute reads it from the `T` entry
-            // when it needs it (attribute entries are most of the index).
+            trace_index::push_span_ref(&mut self.key, start, trace, id);
+            // No summary or trace id here: a search driven by an attribute reads them from the
+            // `T` entry (attribute entries are most of the index).
             self.puts.put(&self.key, []);
         }
 

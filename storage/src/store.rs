@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 /// The format before this one: opened and upgraded at open. It differs in `log_pending`
 /// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
@@ -49,6 +49,10 @@ const FORMAT_VERSION_5: u32 = 5;
 const FORMAT_VERSION_6: u32 = 6;
 /// Version 7 reads as version 8: 8 queues trace index entries behind `Q` entries.
 const FORMAT_VERSION_7: u32 = 7;
+/// Version 8 reads as version 9: 9 writes the trace index's `T`, `P` and `A` keys with a short
+/// span reference (the trace id in the `T` value, the `P` value empty), and reads the long keys of 8 as
+/// they are.
+const FORMAT_VERSION_8: u32 = 8;
 
 const CF_META: &str = "default";
 pub(crate) const CF_RESOURCES: &str = "resources";
@@ -362,7 +366,7 @@ impl Store {
     }
 
     /// Checks the directory's format version; a version 3 directory is migrated (its
-    /// `log_pending` entries move to `log_queue`), and a version 3 to 7 one becomes the current version.
+    /// `log_pending` entries move to `log_queue`), and a version 3 to 8 one becomes the current version.
     fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
@@ -382,6 +386,7 @@ impl Store {
                     FORMAT_VERSION_5,
                     FORMAT_VERSION_6,
                     FORMAT_VERSION_7,
+                    FORMAT_VERSION_8,
                 ]
                 .iter()
                 .any(|v| found == v.to_string().as_bytes()) =>
@@ -1796,7 +1801,10 @@ mod tests {
         times.sort();
         assert_eq!(times, [DAY_NS + 3, DAY_NS + 9]);
         let meta = store.cf(CF_META).unwrap();
-        assert_eq!(store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(), b"8");
+        assert_eq!(
+            store.db.get_cf(meta, FORMAT_KEY).unwrap().unwrap(),
+            FORMAT_VERSION.to_string().as_bytes()
+        );
         drop(store);
         let cfs = DB::list_cf(&rocksdb::Options::default(), dir.path()).unwrap();
         assert!(!cfs.iter().any(|c| c == CF_LOG_PENDING_V3), "{cfs:?}");
@@ -1886,7 +1894,7 @@ mod tests {
         let meta = store.cf(CF_META).unwrap();
         assert_eq!(
             store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
-            Some(&b"8"[..])
+            Some(FORMAT_VERSION.to_string().as_bytes())
         );
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
         // The exporter retries the old span after the upgrade, and sends the client half.
@@ -1972,7 +1980,7 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
-        for refused in ["1", "2", "9"] {
+        for refused in ["1", "2", "10"] {
             {
                 let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
                 let meta = db.cf_handle(CF_META).unwrap();

@@ -1,10 +1,12 @@
 //! The trace search index: the `trace_index` column family (`storage/FORMAT.md`, "Trace index").
 //!
 //! A span's entries are built when it is written and written just after it (`span_write`).
-//! Entries that point to a span are
-//! `tag · xxh3-64 of their strings (8) · !start (8) · trace id (16) · span id (8)`, where `!start` is the bitwise complement of
-//! the span's start time, so a forward scan of a prefix runs newest first and a time window
-//! is one contiguous key range.
+//! Entries that point to a span are `tag · xxh3-64 of their strings (8) · span reference`,
+//! where the reference starts with `!start`, the bitwise complement of the span's start time,
+//! so a forward scan of a prefix runs newest first and a time window is one contiguous key
+//! range. Format 9 writes the short reference `!start (8) · trace id[12..16] · span id[4..8]`
+//! (25-byte keys) and puts the trace id in the span's `T` value; formats up to 8
+//! wrote `!start (8) · trace id (16) · span id (8)` (41-byte keys), which reads still accept.
 
 use lookout_proto::otlp::common::v1::any_value::Value;
 use lookout_proto::otlp::common::v1::KeyValue;
@@ -30,8 +32,15 @@ pub const GRAPH_AGGREGATE: u8 = b'M';
 /// (`span_write`).
 pub const SPAN_QUEUE: u8 = b'Q';
 
-/// Bytes of `!start · trace id · span id` at the end of a span-pointing key.
+/// Bytes of `!start · trace id · span id` at the end of a span-pointing key of format 8 and
+/// before (still written for `E`, whose scans need both ids).
 pub const SPAN_SUFFIX: usize = 8 + 16 + 8;
+/// Bytes of the short span reference `!start · trace id[12..16] · span id[4..8]` ending the
+/// `T`, `P` and `A` keys format 9 writes.
+pub const SPAN_REF: usize = 8 + 4 + 4;
+/// Length of a span-pointing key with a short reference; one with the long suffix is
+/// `9 + SPAN_SUFFIX`.
+pub const SHORT_KEY: usize = 9 + SPAN_REF;
 
 /// Service name used when a resource has no `service.name` (as the OpenTelemetry SDKs do).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -140,7 +149,7 @@ pub fn keyable(text: &str) -> bool {
 }
 
 /// `tag · xxh3-64(part · 0 · part · 0 ...)`: the fixed 9-byte prefix of a span-pointing key.
-/// Hashing keeps every such key 41 bytes whatever the lengths of service names, keys and
+/// Hashing keeps every such key one length (25 or 41 bytes) whatever the lengths of service names, keys and
 /// values, which makes memtable inserts (the largest cost of indexing) and comparisons cheap.
 pub fn hashed(buf: &mut Vec<u8>, tag: u8, parts: &[&[u8]]) {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
@@ -167,6 +176,51 @@ pub fn push_span_suffix(buf: &mut Vec<u8>, start_unix_nano: u64, trace: &TraceId
     buf.extend_from_slice(&(!start_unix_nano).to_be_bytes());
     buf.extend_from_slice(trace.as_bytes());
     buf.extend_from_slice(span.as_bytes());
+}
+
+/// Appends the short span reference. The last bytes of the ids are used because some id
+/// generators (AWS X-Ray's) put a timestamp in a trace id's first bytes: two spans of one
+/// service share a reference only if they started in the same nanosecond and their ids also
+/// agree in those 8 bytes.
+pub fn push_span_ref(buf: &mut Vec<u8>, start_unix_nano: u64, trace: &TraceId, span: &SpanId) {
+    buf.extend_from_slice(&(!start_unix_nano).to_be_bytes());
+    buf.extend_from_slice(&trace.as_bytes()[12..]);
+    buf.extend_from_slice(&span.as_bytes()[4..]);
+}
+
+/// The value of a `T` entry of format 9: the span's summary and trace id.
+pub fn push_span_value(buf: &mut Vec<u8>, summary: &[u8; Summary::LEN], trace: &TraceId) {
+    buf.clear();
+    buf.extend_from_slice(summary);
+    buf.extend_from_slice(trace.as_bytes());
+}
+
+/// The summary of a `T` value (or a `P` value of format 8 and before), and the trace id
+/// format 9 puts after it (`None` in a value of format 8 and before, whose key holds it).
+pub fn decode_span_value(value: &[u8]) -> Option<(Summary, Option<TraceId>)> {
+    let summary = Summary::decode(value)?;
+    match value.len() - Summary::LEN {
+        0 => Some((summary, None)),
+        16 => Some((
+            summary,
+            Some(TraceId::from_slice(&value[Summary::LEN..]).ok()?),
+        )),
+        _ => None,
+    }
+}
+
+/// The start time of a span-pointing key, whichever reference it ends with.
+pub fn span_start(key: &[u8]) -> Option<u64> {
+    let inv: [u8; 8] = key.get(9..17)?.try_into().ok()?;
+    Some(!u64::from_be_bytes(inv))
+}
+
+/// The trace id in a span-pointing key with the long suffix (`None` for a short one).
+pub fn long_key_trace(key: &[u8]) -> Option<TraceId> {
+    if key.len() != 9 + SPAN_SUFFIX {
+        return None;
+    }
+    span_suffix(key).map(|(_, t, _)| t)
 }
 
 /// The start time, trace id and span id at the end of a span-pointing key.
@@ -336,7 +390,7 @@ pub fn kept_until(key: &[u8], value: &[u8]) -> Option<u32> {
 
 pub fn entry_time(key: &[u8]) -> Option<u64> {
     match *key.first()? {
-        SERVICE_TIME | OPERATION_TIME | ATTRIBUTE | ERROR => span_suffix(key).map(|(t, _, _)| t),
+        SERVICE_TIME | OPERATION_TIME | ATTRIBUTE | ERROR => span_start(key),
         GRAPH => graph_bucket(key).map(|h| u64::from(h) * HOUR_NS),
         GRAPH_MINUTE | GRAPH_AGGREGATE => {
             graph_bucket(key).map(|m| u64::from(m) * crate::service_graph::MINUTE_NS)
@@ -368,6 +422,40 @@ mod tests {
         assert!(key(150) < key(120), "newer sorts first");
         assert_eq!(span_suffix(&key(150)), Some((150, t, s)));
         assert_eq!(entry_time(&key(150)), Some(150));
+        assert_eq!(long_key_trace(&key(150)), Some(t));
+
+        // Format 9's short reference sorts and windows the same way, and carries no trace id.
+        let short = |start: u64| {
+            let mut k = Vec::new();
+            hashed(&mut k, SERVICE_TIME, &[b"svc"]);
+            push_span_ref(&mut k, start, &t, &s);
+            k
+        };
+        assert_eq!(short(150).len(), SHORT_KEY);
+        assert!(inside(&short(100)) && inside(&short(199)));
+        assert!(!inside(&short(99)) && !inside(&short(200)));
+        assert!(short(150) < short(120), "newer sorts first");
+        assert_eq!(entry_time(&short(150)), Some(150));
+        assert_eq!(long_key_trace(&short(150)), None);
+        assert_eq!(span_suffix(&short(150)), None);
+    }
+
+    #[test]
+    fn span_values_of_both_formats_decode() {
+        let summary = Summary {
+            duration_ns: 5,
+            resource_id: 6,
+            operation_hash: 7,
+            kind: 2,
+            status: 1,
+            root: true,
+        };
+        let t = TraceId([4; 16]);
+        let mut value = Vec::new();
+        push_span_value(&mut value, &summary.encode(), &t);
+        assert_eq!(decode_span_value(&value), Some((summary, Some(t))));
+        assert_eq!(decode_span_value(&summary.encode()), Some((summary, None)));
+        assert_eq!(decode_span_value(&value[..30]), None);
     }
 
     #[test]

@@ -219,30 +219,44 @@ impl Store {
         let mut found = 0;
         let mut probe = Vec::with_capacity(128);
         scan(self, cf, lower, upper, deadline, |key, value| {
-            let (start, trace, span) =
-                ti::span_suffix(key).ok_or_else(|| corrupt(key, "no span suffix"))?;
-            if seen.contains(&trace) {
+            // The span's reference (format 9's short one, or the long suffix of format 8 and
+            // before): another entry of the same span ends with the same bytes.
+            let start = ti::span_start(key).ok_or_else(|| corrupt(key, "no span reference"))?;
+            let reference = &key[9..];
+            let key_trace = ti::long_key_trace(key);
+            if key_trace.is_some_and(|t| seen.contains(&t)) {
                 return Ok(true);
             }
-            // `A` entries carry no summary: it is read from the span's `T` entry, and only
-            // when a filter needs it.
-            let summary = if value.is_empty() {
-                if !needs_summary {
-                    None
+            // `A` entries (and `P` entries of format 9) carry no summary, and with a short
+            // reference no trace id: both are read from the span's `T` entry, when a filter or
+            // the trace id needs it.
+            let (summary, trace) = if value.is_empty() {
+                if !needs_summary && key_trace.is_some() {
+                    (None, key_trace)
                 } else {
                     probe.clear();
                     probe.extend_from_slice(&service_prefix);
-                    ti::push_span_suffix(&mut probe, start, &trace, &span);
+                    probe.extend_from_slice(reference);
                     match self.db.get_pinned_cf(cf, &probe)? {
-                        Some(v) => Some(
-                            Summary::decode(&v).ok_or_else(|| corrupt(&probe, "short summary"))?,
-                        ),
+                        Some(v) => {
+                            let (summary, trace) = ti::decode_span_value(&v)
+                                .ok_or_else(|| corrupt(&probe, "bad span value"))?;
+                            (Some(summary), trace.or(key_trace))
+                        }
                         None => return Ok(true),
                     }
                 }
             } else {
-                Some(Summary::decode(value).ok_or_else(|| corrupt(key, "short summary"))?)
+                let (summary, trace) =
+                    ti::decode_span_value(value).ok_or_else(|| corrupt(key, "bad span value"))?;
+                (Some(summary), trace.or(key_trace))
             };
+            let Some(trace) = trace else {
+                return Err(corrupt(key, "no trace id"));
+            };
+            if seen.contains(&trace) {
+                return Ok(true);
+            }
             if summary.is_some_and(|s| !summary_matches(&s, query, operation_hash)) {
                 return Ok(true);
             }
@@ -254,7 +268,7 @@ impl Store {
                 }
                 probe.clear();
                 probe.extend_from_slice(&tag.prefix);
-                ti::push_span_suffix(&mut probe, start, &trace, &span);
+                probe.extend_from_slice(reference);
                 if self.db.get_pinned_cf(cf, &probe)?.is_none() {
                     return Ok(true);
                 }
@@ -407,9 +421,11 @@ impl TraceSearch for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SpanReader;
     use crate::{SpanWriter, StorageConfig};
     use lookout_proto::convert::{convert_traces, Limits};
     use lookout_proto::requests::shop_trace;
+    use lookout_proto::SpanId;
 
     const HOUR: u64 = keys::HOUR_NS;
     const T0: u64 = 480_000 * HOUR;
@@ -450,7 +466,71 @@ mod tests {
     #[test]
     fn search_by_each_filter_finds_exactly_the_matching_traces_newest_first() {
         let dir = tempfile::tempdir().unwrap();
+        assert_searches_shop(&shop(dir.path()));
+    }
+
+    /// Rewrites the `T`, `P` and `A` entries of the shop traces whose seed is even the way
+    /// format 8 wrote them: the long suffix `!start · trace id · span id`, the summary alone as
+    /// the `T` and `P` values.
+    fn to_format_8_keys(store: &Store) -> usize {
+        let cf = store.cf(CF_TRACE_INDEX).unwrap();
+        let mut long = std::collections::HashMap::new();
+        for seed in (0..10u64).step_by(2) {
+            let mut trace = [0u8; 16];
+            trace[..8].copy_from_slice(&0x5eed_u64.to_be_bytes());
+            trace[8..].copy_from_slice(&seed.to_be_bytes());
+            for s in store.trace(&TraceId(trace)).unwrap() {
+                let (t, id) = (TraceId(trace), SpanId::from_slice(&s.span.span_id).unwrap());
+                let mut reference = Vec::new();
+                ti::push_span_ref(&mut reference, s.span.start_time_unix_nano, &t, &id);
+                let mut suffix = Vec::new();
+                ti::push_span_suffix(&mut suffix, s.span.start_time_unix_nano, &t, &id);
+                long.insert(reference, suffix);
+            }
+        }
+        let mut rewritten = 0;
+        let entries: Vec<_> = store
+            .db
+            .iterator_cf(cf, rocksdb::IteratorMode::Start)
+            .map(|e| e.unwrap())
+            .collect();
+        let summaries: std::collections::HashMap<_, _> = entries
+            .iter()
+            .filter(|(k, _)| k[0] == ti::SERVICE_TIME)
+            .map(|(k, v)| (k[9..].to_vec(), v[..Summary::LEN].to_vec()))
+            .collect();
+        for (key, _) in entries {
+            let tag = key[0];
+            let span_pointing = [ti::SERVICE_TIME, ti::OPERATION_TIME, ti::ATTRIBUTE];
+            if !span_pointing.contains(&tag) || key.len() != ti::SHORT_KEY {
+                continue;
+            }
+            let Some(suffix) = long.get(&key[9..]) else {
+                continue;
+            };
+            let mut old = key[..9].to_vec();
+            old.extend_from_slice(suffix);
+            let value = match tag {
+                ti::ATTRIBUTE => &[][..],
+                _ => &summaries[&key[9..]][..],
+            };
+            store.db.delete_cf(cf, &key).unwrap();
+            store.db.put_cf(cf, &old, value).unwrap();
+            rewritten += 1;
+        }
+        rewritten
+    }
+
+    #[test]
+    fn an_index_written_by_format_8_is_searched_beside_format_9_entries() {
+        let dir = tempfile::tempdir().unwrap();
         let store = shop(dir.path());
+        store.index_queued_spans_for_read().unwrap();
+        assert!(to_format_8_keys(&store) > 50);
+        assert_searches_shop(&store);
+    }
+
+    fn assert_searches_shop(store: &Store) {
         assert_eq!(store.services().unwrap(), ["cart", "gateway", "payment"]);
         let ops: Vec<_> = store
             .operations("gateway")
@@ -468,48 +548,48 @@ mod tests {
         );
 
         let all: Vec<u64> = (0..10).rev().collect();
-        assert_eq!(seeds(&store, &query("gateway")), all);
+        assert_eq!(seeds(store, &query("gateway")), all);
 
         let mut q = query("payment");
         q.status = Some(2);
-        assert_eq!(seeds(&store, &q), [7, 3]);
+        assert_eq!(seeds(store, &q), [7, 3]);
 
         // A span attribute (int compared as text), an event attribute, a resource attribute.
         let mut q = query("gateway");
         q.attributes = vec![("http.response.status_code".into(), "500".into())];
-        assert_eq!(seeds(&store, &q), [7, 3]);
+        assert_eq!(seeds(store, &q), [7, 3]);
         let mut q = query("payment");
         q.attributes = vec![("exception.type".into(), "CardDeclined".into())];
-        assert_eq!(seeds(&store, &q), [7, 3]);
+        assert_eq!(seeds(store, &q), [7, 3]);
         let mut q = query("payment");
         q.attributes = vec![("event".into(), "exception".into())];
-        assert_eq!(seeds(&store, &q), [7, 3]);
+        assert_eq!(seeds(store, &q), [7, 3]);
         let mut q = query("cart");
         q.attributes = vec![("host.name".into(), "host-a".into())];
-        assert_eq!(seeds(&store, &q), all);
+        assert_eq!(seeds(store, &q), all);
         q.attributes.push(("cart.items".into(), "3".into()));
-        assert_eq!(seeds(&store, &q), all);
+        assert_eq!(seeds(store, &q), all);
         q.attributes.push(("cart.items".into(), "4".into()));
-        assert!(seeds(&store, &q).is_empty());
+        assert!(seeds(store, &q).is_empty());
 
         // All filters on one span: the client span to /pay lasts 65 ms, the server span 61 ms.
         let mut q = query("gateway");
         q.operation = Some("POST /pay".into());
         q.min_duration_ns = Some(64_000_000);
-        assert_eq!(seeds(&store, &q).len(), 10);
+        assert_eq!(seeds(store, &q).len(), 10);
         q.span_kind = Some(2);
         assert!(
-            seeds(&store, &q).is_empty(),
+            seeds(store, &q).is_empty(),
             "no server span named POST /pay"
         );
         let mut q = query("gateway");
         q.min_duration_ns = Some(101_000_000);
-        assert!(seeds(&store, &q).is_empty());
+        assert!(seeds(store, &q).is_empty());
         let mut q = query("gateway");
         q.root_only = true;
         q.operation = Some("GET /checkout".into());
         q.limit = 3;
-        assert_eq!(seeds(&store, &q), [9, 8, 7]);
+        assert_eq!(seeds(store, &q), [9, 8, 7]);
 
         // The window: traces 2..=4 started in [T0 + 2 min, T0 + 5 min).
         let mut q = query("gateway");
@@ -517,13 +597,9 @@ mod tests {
             start_unix_nano: T0 + 120_000_000_000,
             end_unix_nano: T0 + 300_000_000_000,
         };
-        assert_eq!(seeds(&store, &q), [4, 3, 2]);
+        assert_eq!(seeds(store, &q), [4, 3, 2]);
         q.service = None;
-        assert_eq!(
-            seeds(&store, &q),
-            [4, 3, 2],
-            "all services, each trace once"
-        );
+        assert_eq!(seeds(store, &q), [4, 3, 2], "all services, each trace once");
     }
 
     #[test]
