@@ -4,9 +4,10 @@
 //! Entries that point to a span are `tag · xxh3-64 of their strings (8) · span reference`,
 //! where the reference starts with `!start`, the bitwise complement of the span's start time,
 //! so a forward scan of a prefix runs newest first and a time window is one contiguous key
-//! range. Format 9 writes the short reference `!start (8) · trace id[12..16] · span id[4..8]`
-//! (25-byte keys) and puts the trace id in the span's `T` value; formats up to 8
-//! wrote `!start (8) · trace id (16) · span id (8)` (41-byte keys), which reads still accept.
+//! range. Format 9 writes the short reference `!start (8) · xxh3-64(trace id · span id) (8)`
+//! in `T`, `P` and `A` keys (25 bytes) and puts the trace id in the span's `T` value; `E` keys,
+//! and every key of formats up to 8, end with `!start (8) · trace id (16) · span id (8)`
+//! (41 bytes), which reads still accept.
 
 use lookout_proto::otlp::common::v1::any_value::Value;
 use lookout_proto::otlp::common::v1::KeyValue;
@@ -35,9 +36,9 @@ pub const SPAN_QUEUE: u8 = b'Q';
 /// Bytes of `!start · trace id · span id` at the end of a span-pointing key of format 8 and
 /// before (still written for `E`, whose scans need both ids).
 pub const SPAN_SUFFIX: usize = 8 + 16 + 8;
-/// Bytes of the short span reference `!start · trace id[12..16] · span id[4..8]` ending the
-/// `T`, `P` and `A` keys format 9 writes.
-pub const SPAN_REF: usize = 8 + 4 + 4;
+/// Bytes of the short span reference `!start · xxh3-64(trace id · span id)` ending the `T`,
+/// `P` and `A` keys format 9 writes.
+pub const SPAN_REF: usize = 8 + 8;
 /// Length of a span-pointing key with a short reference; one with the long suffix is
 /// `9 + SPAN_SUFFIX`.
 pub const SHORT_KEY: usize = 9 + SPAN_REF;
@@ -178,14 +179,17 @@ pub fn push_span_suffix(buf: &mut Vec<u8>, start_unix_nano: u64, trace: &TraceId
     buf.extend_from_slice(span.as_bytes());
 }
 
-/// Appends the short span reference. The last bytes of the ids are used because some id
-/// generators (AWS X-Ray's) put a timestamp in a trace id's first bytes: two spans of one
-/// service share a reference only if they started in the same nanosecond and their ids also
-/// agree in those 8 bytes.
+/// Appends the short span reference: `!start · xxh3-64(trace id · span id)`. A hash of both
+/// ids rather than some of their bytes, because ids are not always random where one would take
+/// them: some generators (AWS X-Ray's) start a trace id with a timestamp, Jaeger and Zipkin
+/// clients give a root span the trace id's low half as its id, and the spans of one trace
+/// share their trace id.
 pub fn push_span_ref(buf: &mut Vec<u8>, start_unix_nano: u64, trace: &TraceId, span: &SpanId) {
+    let mut ids = [0u8; 24];
+    ids[..16].copy_from_slice(trace.as_bytes());
+    ids[16..].copy_from_slice(span.as_bytes());
     buf.extend_from_slice(&(!start_unix_nano).to_be_bytes());
-    buf.extend_from_slice(&trace.as_bytes()[12..]);
-    buf.extend_from_slice(&span.as_bytes()[4..]);
+    buf.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&ids).to_be_bytes());
 }
 
 /// The value of a `T` entry of format 9: the span's summary and trace id.

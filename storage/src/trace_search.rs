@@ -205,7 +205,7 @@ impl Store {
             candidates.swap_remove(best)
         };
         let operation_hash = query.operation.as_deref().map(ti::operation_hash);
-        let needs_summary = operation_hash.is_some()
+        let summary_filters = operation_hash.is_some()
             || query.span_kind.is_some()
             || query.status.is_some()
             || query.min_duration_ns.is_some()
@@ -231,7 +231,7 @@ impl Store {
             // reference no trace id: both are read from the span's `T` entry, when a filter or
             // the trace id needs it.
             let (summary, trace) = if value.is_empty() {
-                if !needs_summary && key_trace.is_some() {
+                if !summary_filters && key_trace.is_some() {
                     (None, key_trace)
                 } else {
                     probe.clear();
@@ -571,6 +571,10 @@ mod tests {
         assert_eq!(seeds(store, &q), all);
         q.attributes.push(("cart.items".into(), "4".into()));
         assert!(seeds(store, &q).is_empty());
+        // A tag alone drives the search from its entries, without a summary filter.
+        let mut q = query("cart");
+        q.attributes = vec![("cart.items".into(), "3".into())];
+        assert_eq!(seeds(store, &q), all);
 
         // All filters on one span: the client span to /pay lasts 65 ms, the server span 61 ms.
         let mut q = query("gateway");
