@@ -1990,13 +1990,19 @@ mod tests {
         assert_eq!(store.count(CF_SPANS), 1);
     }
 
+    /// A store in `dir` holding span 1 of trace 1.
+    fn store_with_one_span(dir: &Path) -> Store {
+        let store = open(dir);
+        let batch = convert_traces(spans_request(vec![span(1, 1, DAY_NS)]), &Limits::default());
+        store.write_spans(&batch.batch).unwrap();
+        store
+    }
+
     #[test]
     fn a_format_8_directory_is_opened_as_it_is_and_marked_9() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = open(dir.path());
-            let batch = convert_traces(spans_request(vec![span(1, 1, DAY_NS)]), &Limits::default());
-            store.write_spans(&batch.batch).unwrap();
+            let store = store_with_one_span(dir.path());
             let meta = store.cf(CF_META).unwrap();
             store.db.put_cf(meta, FORMAT_KEY, b"8").unwrap();
         }
@@ -2012,11 +2018,7 @@ mod tests {
     #[test]
     fn reopen_keeps_data_and_rejects_other_format_versions() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let store = open(dir.path());
-            let batch = convert_traces(spans_request(vec![span(1, 1, DAY_NS)]), &Limits::default());
-            store.write_spans(&batch.batch).unwrap();
-        }
+        drop(store_with_one_span(dir.path()));
         {
             let store = open(dir.path());
             assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);

@@ -39,9 +39,11 @@ pub const SPAN_SUFFIX: usize = 8 + 16 + 8;
 /// Bytes of the short span reference `!start · xxh3-64(trace id · span id)` ending the `T`,
 /// `P` and `A` keys format 9 writes.
 pub const SPAN_REF: usize = 8 + 8;
+/// Length of `tag · h`, the start of every span-pointing key.
+pub const HASHED_PREFIX: usize = 9;
 /// Length of a span-pointing key with a short reference; one with the long suffix is
-/// `9 + SPAN_SUFFIX`.
-pub const SHORT_KEY: usize = 9 + SPAN_REF;
+/// `HASHED_PREFIX + SPAN_SUFFIX`.
+pub const SHORT_KEY: usize = HASHED_PREFIX + SPAN_REF;
 
 /// Service name used when a resource has no `service.name` (as the OpenTelemetry SDKs do).
 pub const UNKNOWN_SERVICE: &str = "unknown_service";
@@ -215,13 +217,19 @@ pub fn decode_span_value(value: &[u8]) -> Option<(Summary, Option<TraceId>)> {
 
 /// The start time of a span-pointing key, whichever reference it ends with.
 pub fn span_start(key: &[u8]) -> Option<u64> {
-    let inv: [u8; 8] = key.get(9..17)?.try_into().ok()?;
+    let inv: [u8; 8] = key.get(HASHED_PREFIX..HASHED_PREFIX + 8)?.try_into().ok()?;
     Some(!u64::from_be_bytes(inv))
+}
+
+/// What follows `tag · h` in a span-pointing key (the short reference or the long suffix): the
+/// other entries of the same span end with the same bytes.
+pub fn span_reference(key: &[u8]) -> Option<&[u8]> {
+    key.get(HASHED_PREFIX..).filter(|r| r.len() >= 8)
 }
 
 /// The trace id in a span-pointing key with the long suffix (`None` for a short one).
 pub fn long_key_trace(key: &[u8]) -> Option<TraceId> {
-    if key.len() != 9 + SPAN_SUFFIX {
+    if key.len() != HASHED_PREFIX + SPAN_SUFFIX {
         return None;
     }
     span_suffix(key).map(|(_, t, _)| t)

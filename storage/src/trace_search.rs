@@ -219,10 +219,9 @@ impl Store {
         let mut found = 0;
         let mut probe = Vec::with_capacity(128);
         scan(self, cf, lower, upper, deadline, |key, value| {
-            // The span's reference (format 9's short one, or the long suffix of format 8 and
-            // before): another entry of the same span ends with the same bytes.
             let start = ti::span_start(key).ok_or_else(|| corrupt(key, "no span reference"))?;
-            let reference = &key[9..];
+            let reference =
+                ti::span_reference(key).ok_or_else(|| corrupt(key, "no span reference"))?;
             let key_trace = ti::long_key_trace(key);
             if key_trace.is_some_and(|t| seen.contains(&t)) {
                 return Ok(true);
@@ -497,7 +496,7 @@ mod tests {
         let summaries: std::collections::HashMap<_, _> = entries
             .iter()
             .filter(|(k, _)| k[0] == ti::SERVICE_TIME)
-            .map(|(k, v)| (k[9..].to_vec(), v[..Summary::LEN].to_vec()))
+            .map(|(k, v)| (k[ti::HASHED_PREFIX..].to_vec(), v[..Summary::LEN].to_vec()))
             .collect();
         for (key, _) in entries {
             let tag = key[0];
@@ -505,14 +504,14 @@ mod tests {
             if !span_pointing.contains(&tag) || key.len() != ti::SHORT_KEY {
                 continue;
             }
-            let Some(suffix) = long.get(&key[9..]) else {
+            let Some(suffix) = long.get(&key[ti::HASHED_PREFIX..]) else {
                 continue;
             };
-            let mut old = key[..9].to_vec();
+            let mut old = key[..ti::HASHED_PREFIX].to_vec();
             old.extend_from_slice(suffix);
             let value = match tag {
                 ti::ATTRIBUTE => &[][..],
-                _ => &summaries[&key[9..]][..],
+                _ => &summaries[&key[ti::HASHED_PREFIX..]][..],
             };
             store.db.delete_cf(cf, &key).unwrap();
             store.db.put_cf(cf, &old, value).unwrap();
