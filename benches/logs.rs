@@ -233,7 +233,10 @@ fn main() -> anyhow::Result<()> {
     let store = Store::open(dir.path(), &StorageConfig::default())?;
     let realistic = std::env::var("LOOKOUT_BENCH_PROFILE").is_ok_and(|p| p == "realistic");
     let (traces, body_bytes) = generate(&store, n, end, realistic)?;
-    let index = LogIndex::open(&dir.path().join("log-index"), &LogIndexConfig::default())?;
+    let index = LogIndex::open(
+        &dir.path().join(lookout_storage::LOG_INDEX_DIR),
+        &LogIndexConfig::default(),
+    )?;
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let indexed = lookout_storage::log_index::index_pending(&store, &index, false, 20_000)?;
     let (seconds, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
@@ -241,7 +244,8 @@ fn main() -> anyhow::Result<()> {
     store.compact_all()?;
     drop(index);
     let disk = store.disk_usage_bytes();
-    let index_disk = lookout_storage::disk_usage_bytes(&dir.path().join("log-index"));
+    let index_disk =
+        lookout_storage::disk_usage_bytes(&dir.path().join(lookout_storage::LOG_INDEX_DIR));
     drop(store);
     println!(
         "indexed {indexed} records in {seconds:.1} s on one thread: {:.0} records/s, {:.1} MB/s of bodies, {:.1} CPU s per million; {:.0} B/record on disk ({:.0} B/record of it the index)",

@@ -77,7 +77,7 @@ impl Server {
             .await?
             .with_context(|| format!("opening storage in {}", config.data_dir.display()))?;
         let store = Arc::new(store);
-        let index_dir = config.data_dir.join("log-index");
+        let index_dir = config.data_dir.join(lookout_storage::LOG_INDEX_DIR);
         let index_config = config.log_index.clone();
         let (log_index, highest) = tokio::task::spawn_blocking(move || {
             let index = LogIndex::open(&index_dir, &index_config)?;

@@ -46,6 +46,7 @@ pub use series::{
 pub use service_graph::ServiceGraph;
 pub use store::{
     log_level, LogStream, PendingLogs, Records, RetentionReport, Store, FORMAT_VERSION,
+    LOG_INDEX_DIR,
 };
 pub use trace_index::GraphSpan;
 

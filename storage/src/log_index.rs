@@ -121,9 +121,6 @@ impl<'a> tantivy::schema::Value<'a> for Attributes<'a> {
 struct Day {
     index: Index,
     reader: IndexReader,
-    /// `seq` is also a term (days created before format 7): a record's presence can be
-    /// looked up exactly.
-    seq_terms: bool,
 }
 
 /// A day's open writer. Writers hold memory and threads, so only a few are open at once.
@@ -273,8 +270,6 @@ impl LogIndex {
         std::fs::create_dir_all(&path)?;
         let directory = tantivy::directory::MmapDirectory::open(&path)
             .map_err(|e| StorageError::Index(e.to_string()))?;
-        // An existing day keeps the schema it was created with: days written before `time`
-        // and `seq` became fast-only still index them, and read the same.
         let index = if Index::exists(&directory).map_err(|e| StorageError::Index(e.to_string()))? {
             let index = Index::open(directory).map_err(tantivy_error)?;
             self.check_schema(day, &index.schema())?;
@@ -298,17 +293,12 @@ impl LogIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(tantivy_error)?;
-        let seq_terms = index.schema().get_field_entry(self.fields.seq).is_indexed();
-        Ok(Day {
-            index,
-            reader,
-            seq_terms,
-        })
+        Ok(Day { index, reader })
     }
 
     /// Refuses a day index that lacks one of our fields by name at its position (documents
-    /// are built with this build's field ids); the fields' options may differ (`time` and
-    /// `seq` are also terms in days created before format 7).
+    /// are built with this build's field ids). Days of older formats are not opened: the
+    /// upgrade to format 10 rebuilds the index.
     fn check_schema(&self, day: u32, schema: &Schema) -> Result<()> {
         for (field, entry) in self.schema.fields() {
             if schema.get_field(entry.name()).ok() != Some(field) {
@@ -428,33 +418,6 @@ impl LogIndex {
             highest = highest.max(self.committed_through(day)?);
         }
         Ok(highest)
-    }
-
-    /// Whether the record at `key` is already indexed, given its day's
-    /// [`LogIndex::committed_through`]. Days created before format 7 were filled by
-    /// indexers that did not always follow sequence order (format 3's read the queue by time),
-    /// so there the record itself is looked up.
-    fn indexed(&self, key: LogKey, through: Option<u64>) -> Result<bool> {
-        if through.is_none_or(|through| key.seq > through) {
-            return Ok(false);
-        }
-        let day = day_of(key.time_unix_nano);
-        let Some((_, d)) = self.days_between(day, day).pop() else {
-            return Ok(false);
-        };
-        if !d.seq_terms {
-            return Ok(true);
-        }
-        let query = TermQuery::new(
-            Term::from_field_u64(self.fields.seq, key.seq),
-            IndexRecordOption::Basic,
-        );
-        let count = d
-            .reader
-            .searcher()
-            .search(&query, &tantivy::collector::Count)
-            .map_err(tantivy_error)?;
-        Ok(count > 0)
     }
 
     /// Drops the open writers and the documents they hold uncommitted (after a failed pass:
@@ -965,7 +928,7 @@ fn index_pass(
                         .entry(day)
                         .or_insert(index.committed_through(day)?),
                 };
-                if !index.indexed(key, through)? {
+                if through.is_none_or(|through| key.seq > through) {
                     fresh.push((key, log));
                 }
             }
@@ -1094,20 +1057,6 @@ mod tests {
         store.write_logs(&batch.batch).unwrap();
         let index = LogIndex::open(&dir.join("index"), &LogIndexConfig::default()).unwrap();
         (store, index)
-    }
-
-    /// Creates `day`'s index as builds before format 7 did: `time` and `seq` also indexed.
-    fn create_format_6_day(dir: &Path, day: u32) {
-        let path = dir.join("index").join(day.to_string());
-        std::fs::create_dir_all(&path).unwrap();
-        let mut b = Schema::builder();
-        for (_, entry) in schema().0.fields() {
-            match entry.name() {
-                "time" | "seq" => b.add_u64_field(entry.name(), FAST | INDEXED),
-                _ => b.add_field(entry.clone()),
-            };
-        }
-        Index::create_in_dir(&path, b.build()).unwrap();
     }
 
     fn bodies(store: &Store, index: &LogIndex, q: &LogQuery) -> Vec<String> {
@@ -1298,55 +1247,6 @@ mod tests {
         keys.sort();
         keys.dedup();
         assert_eq!((hits.keys.len(), keys.len()), (6, 6));
-    }
-
-    #[test]
-    fn a_day_indexed_with_time_and_seq_terms_is_still_read_and_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = setup(dir.path());
-        let pending = store.pending_logs(None, 1).unwrap();
-        let day = day_of(pending.records[0].0.time_unix_nano);
-        // The first day as releases before this one created it.
-        create_format_6_day(dir.path(), day);
-        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
-        // Committed, not cleared: as a crash right after the commit leaves it.
-        index
-            .add(&store.pending_logs(None, 100).unwrap().records)
-            .unwrap();
-        index.commit().unwrap();
-        assert_eq!(
-            bodies(&store, &index, &query("declined")),
-            ["card declined by issuer", "payment failed: card declined"]
-        );
-        let schema = index.day(day).unwrap().index.schema();
-        let seq = schema.get_field_entry(schema.get_field("seq").unwrap());
-        assert!(seq.is_indexed() && seq.is_fast());
-        drop(index);
-        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
-        assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 0);
-        assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
-    }
-
-    #[test]
-    fn recovery_looks_up_each_record_in_a_day_filled_out_of_sequence_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = setup(dir.path());
-        let pending = store.pending_logs(None, 100).unwrap();
-        let day = day_of(pending.records[0].0.time_unix_nano);
-        // A day of an older format, whose indexer (format 3's, by time) committed the day's
-        // newest record while older ones were still queued.
-        create_format_6_day(dir.path(), day);
-        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
-        index.add(&pending.records[4..5]).unwrap();
-        index.commit().unwrap();
-        drop(index);
-        let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
-        assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 5);
-        assert_eq!(index.search(&query("")).unwrap().unwrap().keys.len(), 6);
-        assert_eq!(
-            index.highest_committed().unwrap(),
-            Some(pending.records.iter().map(|(k, _)| k.seq).max().unwrap())
-        );
     }
 
     #[test]

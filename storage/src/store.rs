@@ -32,11 +32,14 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads (`storage/FORMAT.md`).
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 
-/// The oldest format opened: upgraded at open. It differs in `log_pending`
-/// (keyed by time), migrated to `log_queue`, and in `spans` and `G` keys without a content
-/// hash, which reads accept as they are.
+/// The log index's directory in the data directory.
+pub const LOG_INDEX_DIR: &str = "log-index";
+
+/// The oldest format opened: upgraded at open. It differs in `log_pending` (keyed by time,
+/// dropped: the log index is rebuilt from every record), and in `spans` and `G` keys without a
+/// content hash, which reads accept as they are.
 const FORMAT_VERSION_3: u32 = 3;
 /// Version 4 reads as version 5: 5 only adds kept-until hours to `resources`, `scopes` and the
 /// `S`/`O`/`R` trace-index values, and reads values without them as before.
@@ -53,6 +56,10 @@ const FORMAT_VERSION_7: u32 = 7;
 /// span reference (the trace id in the `T` value, the `P` value empty), and reads the long keys of 8 as
 /// they are.
 const FORMAT_VERSION_8: u32 = 8;
+/// Version 9 reads as version 10 but for the log index: 10 builds it with tantivy's SSTable
+/// term dictionary, which cannot read the FST dictionaries of 9 and before, so opening an
+/// older directory queues every stored record again and rebuilds the index from `logs`.
+const FORMAT_VERSION_9: u32 = 9;
 
 const CF_META: &str = "default";
 pub(crate) const CF_RESOURCES: &str = "resources";
@@ -373,8 +380,10 @@ impl Store {
         Ok(store)
     }
 
-    /// Checks the directory's format version; a version 3 directory is migrated (its
-    /// `log_pending` entries move to `log_queue`), and a version 3 to 8 one becomes the current version.
+    /// Checks the directory's format version. A version 3 to 9 directory becomes the current
+    /// version: every stored log record is queued for the log index again and the old index is
+    /// removed (this build cannot read it; see [`FORMAT_VERSION_9`]), and a version 3 one's
+    /// `log_pending` is dropped (what it held is queued with the rest).
     fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
@@ -390,33 +399,26 @@ impl Store {
             Some(found) if found == current.as_bytes() => Ok(()),
             Some(found)
                 if [
+                    FORMAT_VERSION_3,
                     FORMAT_VERSION_4,
                     FORMAT_VERSION_5,
                     FORMAT_VERSION_6,
                     FORMAT_VERSION_7,
                     FORMAT_VERSION_8,
+                    FORMAT_VERSION_9,
                 ]
                 .iter()
                 .any(|v| found == v.to_string().as_bytes()) =>
             {
+                // Queued before the old index goes, and the version recorded last: an upgrade
+                // cut short is done again from the start at the next open.
+                let queued = queue_every_log(db)?;
+                match std::fs::remove_dir_all(path.join(LOG_INDEX_DIR)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
                 // Recorded so that an older build refuses the directory instead of misreading
                 // the entries written from now on.
-                db.put_cf(meta, FORMAT_KEY, current.as_bytes())?;
-                db.flush_wal(true)?;
-                tracing::info!(
-                    from = %String::from_utf8_lossy(&found),
-                    "data directory upgraded to format version {FORMAT_VERSION}"
-                );
-                Ok(())
-            }
-            Some(found) if found == FORMAT_VERSION_3.to_string().as_bytes() => {
-                let moved = if legacy_queue {
-                    migrate_log_pending(db)?
-                } else {
-                    0
-                };
-                // The new version is recorded so that an older build refuses the directory
-                // instead of misreading the keys written from now on.
                 let meta = db
                     .cf_handle(CF_META)
                     .ok_or(StorageError::MissingColumnFamily(CF_META))?;
@@ -426,8 +428,9 @@ impl Store {
                     db.drop_cf(CF_LOG_PENDING_V3)?;
                 }
                 tracing::info!(
-                    pending_logs = moved,
-                    "data directory upgraded from format version 3 to {FORMAT_VERSION}"
+                    from = %String::from_utf8_lossy(&found),
+                    log_records = queued,
+                    "data directory upgraded to format version {FORMAT_VERSION}; the log index is rebuilt from the stored records"
                 );
                 Ok(())
             }
@@ -997,22 +1000,24 @@ fn count_keys(db: &DB, name: &'static str) -> Result<u64> {
     Ok(n)
 }
 
-/// Moves format 3's `log_pending` entries (time · sequence) to `log_queue` (sequence · time);
-/// returns how many.
-fn migrate_log_pending(db: &DB) -> Result<u64> {
-    let (old, new) = (
-        db.cf_handle(CF_LOG_PENDING_V3)
-            .ok_or(StorageError::MissingColumnFamily(CF_LOG_PENDING_V3))?,
+/// Puts every record of `logs` in `log_queue` (again, for those still queued: the same key),
+/// for the log index to be rebuilt in sequence order; the number of records.
+fn queue_every_log(db: &DB) -> Result<u64> {
+    let (logs, queue) = (
+        db.cf_handle(CF_LOGS)
+            .ok_or(StorageError::MissingColumnFamily(CF_LOGS))?,
         db.cf_handle(CF_LOG_QUEUE)
             .ok_or(StorageError::MissingColumnFamily(CF_LOG_QUEUE))?,
     );
-    let mut it = db.raw_iterator_cf(old);
+    let mut opts = rocksdb::ReadOptions::default();
+    opts.fill_cache(false);
+    let mut it = db.raw_iterator_cf_opt(logs, opts);
     it.seek_to_first();
-    let (mut wb, mut moved) = (WriteBatch::default(), 0u64);
+    let (mut wb, mut queued) = (WriteBatch::default(), 0u64);
     while let Some(key) = it.key() {
-        let k = log_key(CF_LOG_PENDING_V3, key)?;
-        wb.put_cf(new, queue_key(k.seq, k.time_unix_nano), []);
-        moved += 1;
+        let k = log_key(CF_LOGS, key)?;
+        wb.put_cf(queue, queue_key(k.seq, k.time_unix_nano), []);
+        queued += 1;
         if wb.len() >= 100_000 {
             db.write(std::mem::take(&mut wb))?;
         }
@@ -1021,7 +1026,7 @@ fn migrate_log_pending(db: &DB) -> Result<u64> {
     it.status()?;
     db.write(wb)?;
     db.flush_wal(true)?;
-    Ok(moved)
+    Ok(queued)
 }
 
 /// The `level` of a log record as Loki names it: the severity text in lower case when it is
@@ -1787,7 +1792,7 @@ mod tests {
     }
 
     #[test]
-    fn a_format_3_log_pending_is_migrated_to_the_queue() {
+    fn a_format_3_directory_queues_its_records_and_drops_log_pending() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = open(dir.path());
@@ -1999,7 +2004,7 @@ mod tests {
     }
 
     #[test]
-    fn a_format_8_directory_is_opened_as_it_is_and_marked_9() {
+    fn a_format_8_directory_is_opened_as_it_is_and_marked_10() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = store_with_one_span(dir.path());
@@ -2010,9 +2015,61 @@ mod tests {
         let meta = store.cf(CF_META).unwrap();
         assert_eq!(
             store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
-            Some(&b"9"[..])
+            Some(&b"10"[..])
         );
         assert_eq!(store.trace(&TraceId([1; 16])).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_format_9_directory_rebuilds_its_log_index_from_the_stored_records() {
+        use crate::log_index::{index_pending, LogIndex, LogIndexConfig, LogQuery};
+        let dir = tempfile::tempdir().unwrap();
+        let index_dir = dir.path().join(LOG_INDEX_DIR);
+        let found = |index: &LogIndex| {
+            let query = LogQuery {
+                end_unix_nano: u64::MAX,
+                limit: 10,
+                ..Default::default()
+            };
+            index.search(&query).unwrap().unwrap().keys.len()
+        };
+        let mark_9 = |store: &Store| {
+            let meta = store.cf(CF_META).unwrap();
+            store.db.put_cf(meta, FORMAT_KEY, b"9").unwrap();
+        };
+        {
+            let store = open(dir.path());
+            let times = [DAY_NS + 1, DAY_NS + 2, 3 * DAY_NS];
+            let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
+            store.write_logs(&batch.batch).unwrap();
+            let index = LogIndex::open(&index_dir, &LogIndexConfig::default()).unwrap();
+            assert_eq!(index_pending(&store, &index, false, 100).unwrap(), 3);
+            assert_eq!(
+                (found(&index), store.pending_logs_estimate().unwrap()),
+                (3, 0)
+            );
+            mark_9(&store);
+        }
+        {
+            let store = open(dir.path());
+            assert!(!index_dir.exists(), "the old index is removed");
+            assert_eq!(store.pending_logs_estimate().unwrap(), 3);
+            // As if the upgrade had been cut short before recording the version: done again.
+            mark_9(&store);
+        }
+        let store = open(dir.path());
+        assert_eq!(store.pending_logs_estimate().unwrap(), 3, "queued once");
+        let meta = store.cf(CF_META).unwrap();
+        assert_eq!(
+            store.db.get_cf(meta, FORMAT_KEY).unwrap().as_deref(),
+            Some(&b"10"[..])
+        );
+        let index = LogIndex::open(&index_dir, &LogIndexConfig::default()).unwrap();
+        assert_eq!(index_pending(&store, &index, true, 100).unwrap(), 3);
+        assert_eq!(
+            (found(&index), store.pending_logs_estimate().unwrap()),
+            (3, 0)
+        );
     }
 
     #[test]
@@ -2028,7 +2085,7 @@ mod tests {
         }
         let err = Store::open(dir.path(), &StorageConfig::default()).unwrap_err();
         assert!(matches!(err, StorageError::FormatVersion { .. }), "{err}");
-        for refused in ["1", "2", "10"] {
+        for refused in ["1", "2", "11"] {
             {
                 let db = DB::open_cf(&Options::default(), dir.path(), ALL_CFS).unwrap();
                 let meta = db.cf_handle(CF_META).unwrap();
