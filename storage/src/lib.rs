@@ -15,6 +15,7 @@
 pub mod cancel;
 mod config;
 mod error;
+mod fresh_logs;
 pub mod keys;
 pub mod log_index;
 mod recent;

@@ -142,6 +142,8 @@ pub struct Store {
     log_queue: LogQueue,
     /// Log records written lately, to store an exact retry once (see `recent`).
     recent_logs: crate::recent::Recent,
+    /// Log records written lately, for the log indexer (see `fresh_logs`).
+    fresh_logs: crate::fresh_logs::FreshLogs,
     /// Log records acknowledged but not stored again: exact retries.
     logs_deduplicated: AtomicU64,
     pub(crate) graph: crate::service_graph::GraphState,
@@ -368,6 +370,7 @@ impl Store {
             series_compacted_ms: AtomicI64::new(i64::MIN),
             log_queue,
             recent_logs: crate::recent::Recent::default(),
+            fresh_logs: Default::default(),
             graph: Default::default(),
             logs_deduplicated: AtomicU64::new(0),
             span_queue,
@@ -879,6 +882,12 @@ impl LogWriter for Store {
             first
         };
         let result = self.write_logs_from(batch, &encoded, &fresh, first_seq);
+        if result.is_ok() {
+            // Before the write counts as done: the indexer reads past it only after that.
+            let kept = encoded.into_iter().zip(&fresh).filter(|(_, f)| **f);
+            self.fresh_logs
+                .put(first_seq, kept.map(|(record, _)| record).collect());
+        }
         self.log_queue.lock_writing().remove(&first_seq);
         match &result {
             Ok(()) => {
@@ -1152,15 +1161,33 @@ impl Store {
         }
         it.status()?;
         drop(it);
-        let records = self.logs_by_key(&keys)?;
+        let seqs: Vec<u64> = keys.iter().map(|k| k.seq).collect();
+        let fresh = self.fresh_logs.take(&seqs);
+        let missing: Vec<LogKey> = keys
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| f.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let mut read = self.logs_by_key(&missing)?.into_iter();
+        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
+        let mut records = Vec::with_capacity(keys.len());
+        for (key, fresh) in keys.iter().zip(fresh) {
+            let log = match fresh {
+                Some(value) => {
+                    let raw = keys::time_key(key.time_unix_nano, key.seq);
+                    let record: LogRecord = decode(CF_LOGS, &raw, &value)?;
+                    let time = key.time_unix_nano;
+                    Some(self.stored_log(time, record, &mut resources, &mut scopes)?)
+                }
+                None => read.next().flatten(),
+            };
+            records.extend(log.map(|log| (*key, log)));
+        }
         Ok(PendingLogs {
             read: keys.len(),
             last: keys.last().copied(),
-            records: keys
-                .into_iter()
-                .zip(records)
-                .filter_map(|(k, r)| Some((k, r?)))
-                .collect(),
+            records,
         })
     }
 
@@ -1940,6 +1967,36 @@ mod tests {
         assert_eq!(
             graph.nodes["backend"].requests, 1,
             "the retried server span is counted once"
+        );
+    }
+
+    #[test]
+    fn the_indexer_gets_each_record_as_stored_whether_kept_in_memory_or_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        // The repeat is not stored: the records after it are numbered without it.
+        let times = [DAY_NS + 5, DAY_NS + 5, DAY_NS + 3, DAY_NS + 9];
+        let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
+        store.write_logs(&batch.batch).unwrap();
+        let pending = store.pending_logs(None, 100).unwrap();
+        let times: Vec<u64> = pending
+            .records
+            .iter()
+            .map(|(_, l)| l.time_unix_nano)
+            .collect();
+        assert_eq!(times, [DAY_NS + 5, DAY_NS + 3, DAY_NS + 9]);
+        let keys: Vec<LogKey> = pending.records.iter().map(|(k, _)| *k).collect();
+        let stored = store.logs_by_key(&keys).unwrap();
+        for ((key, log), stored) in pending.records.iter().zip(stored) {
+            assert_eq!(
+                (key.time_unix_nano, Some(log)),
+                (log.time_unix_nano, stored.as_ref())
+            );
+        }
+        // A pass that failed reads them again: from `logs` this time, the same.
+        assert_eq!(
+            store.pending_logs(None, 100).unwrap().records,
+            pending.records
         );
     }
 
