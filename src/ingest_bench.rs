@@ -226,6 +226,10 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
     if spans > 0 {
         wait_until_zero(&server.http, "lookout_trace_index_queued_spans").await?;
     }
+    // And the compactions of what the run wrote (they run at a lower priority, so part of
+    // them may come after the load): part of its cost too.
+    wait_until_zero(&server.http, "lookout_storage_compaction_pending_bytes").await?;
+    wait_until_zero(&server.http, "lookout_storage_background_jobs_running").await?;
     // After the catch-up: the indexing of the run's records is part of its cost.
     let cpu = server.cpu_seconds()? - cpu_before;
     let peak_rss = server.peak_rss_bytes()?;

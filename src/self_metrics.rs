@@ -127,6 +127,23 @@ impl Collector for ProcessCollector {
                 gauge.encode(family.encode_family(&[("column_family", column_family)])?)?;
             }
         }
+        if let Ok((pending, running)) = self.store.background_work() {
+            for (name, help, value) in [
+                (
+                    "lookout_storage_compaction_pending_bytes",
+                    "Bytes RocksDB estimates its compactions still have to rewrite (compactions run at a lower CPU priority than exports and indexing; a debt that keeps growing ends in write stalls)",
+                    pending,
+                ),
+                (
+                    "lookout_storage_background_jobs_running",
+                    "RocksDB compactions and flushes running now",
+                    running,
+                ),
+            ] {
+                let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+                gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+            }
+        }
         let disk = ConstGauge::new(self.store.disk_usage_bytes() as i64);
         disk.encode(encoder.encode_descriptor(
             "lookout_storage_disk_bytes",

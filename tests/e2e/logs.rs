@@ -302,5 +302,11 @@ async fn records_acknowledged_before_sigkill_are_searchable_after_restart() {
         "lookout_storage_table_bytes{column_family=\"logs\"}",
     );
     assert!(logs_bytes.is_some_and(|b| b > 0.0), "{metrics}");
+    for debt in [
+        "lookout_storage_compaction_pending_bytes",
+        "lookout_storage_background_jobs_running",
+    ] {
+        assert!(sample(&metrics, debt).is_some(), "{debt}: {metrics}");
+    }
     running.terminate().unwrap();
 }
