@@ -7,8 +7,18 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Encoded bytes kept at most (about half a second of records at 100 000 records/s).
+/// Memory kept at most (about half a second of records at 100 000 records/s).
 pub const FRESH_LOG_BYTES: usize = 32 << 20;
+
+/// What a kept record holds: its buffer and its slot.
+fn cost(record: &Vec<u8>) -> usize {
+    record.capacity() + std::mem::size_of::<Option<Vec<u8>>>()
+}
+
+/// What the records of a write still kept hold.
+fn cost_of(records: &[Option<Vec<u8>>]) -> usize {
+    records.iter().flatten().map(cost).sum()
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct FreshLogs {
@@ -27,20 +37,22 @@ impl FreshLogs {
     /// Keeps the encoded records of a write, numbered from `first_seq`; the oldest writes go
     /// when the bound is passed.
     pub(crate) fn put(&self, first_seq: u64, records: Vec<Vec<u8>>) {
-        let size: usize = records.iter().map(Vec::len).sum();
+        let records: Vec<Option<Vec<u8>>> = records.into_iter().map(Some).collect();
+        let size = cost_of(&records);
         if size > FRESH_LOG_BYTES || records.is_empty() {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.bytes += size;
-        inner
-            .writes
-            .insert(first_seq, records.into_iter().map(Some).collect());
+        // Sequence numbers are never given twice; were they, the first write's are forgotten.
+        if let Some(replaced) = inner.writes.insert(first_seq, records) {
+            inner.bytes -= cost_of(&replaced);
+        }
         while inner.bytes > FRESH_LOG_BYTES {
             let Some((_, oldest)) = inner.writes.pop_first() else {
                 break;
             };
-            inner.bytes -= oldest.iter().flatten().map(Vec::len).sum::<usize>();
+            inner.bytes -= cost_of(&oldest);
         }
     }
 
@@ -55,7 +67,7 @@ impl FreshLogs {
                 if *entry.key() + entry.get().len() as u64 > first {
                     break;
                 }
-                *bytes -= entry.remove().iter().flatten().map(Vec::len).sum::<usize>();
+                *bytes -= cost_of(&entry.remove());
             }
         }
         seqs.iter()
@@ -64,7 +76,7 @@ impl FreshLogs {
                 let record = records
                     .get_mut(usize::try_from(seq - start).ok()?)?
                     .take()?;
-                *bytes -= record.len();
+                *bytes -= cost(&record);
                 Some(record)
             })
             .collect()
@@ -90,12 +102,17 @@ mod tests {
             [Some(vec![1; 4]), Some(vec![2; 4]), None, Some(vec![0; 4])]
         );
         assert_eq!(fresh.take(&[11, 21]), [None, Some(vec![1; 4])]);
+        // A read that ended in the middle of a write: the next one finds the rest of it.
+        fresh.put(30, records(4, 4));
+        assert_eq!(fresh.take(&[30, 31]).iter().flatten().count(), 2);
+        assert_eq!(fresh.take(&[32, 33]).iter().flatten().count(), 2);
+        assert_eq!(fresh.inner.lock().unwrap().bytes, 0);
     }
 
     #[test]
     fn the_oldest_writes_go_past_the_bound_and_writes_read_past_are_dropped() {
         let fresh = FreshLogs::default();
-        let size = FRESH_LOG_BYTES / 4;
+        let size = FRESH_LOG_BYTES / 4 - std::mem::size_of::<Option<Vec<u8>>>();
         for first in [0, 10, 20, 30, 40] {
             fresh.put(first, records(1, size));
         }

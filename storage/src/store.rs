@@ -98,6 +98,12 @@ const PROBE_KEY: &[u8] = b"ready_probe";
 /// Above every log sequence number cleared from the queue (8 bytes, big-endian), written with
 /// each clearing: see [`Store::open`].
 const LOG_SEQ_FLOOR_KEY: &[u8] = b"log_seq_floor";
+/// The last `logs` key an upgrade to format 10 has queued again, and `log_seq_floor` then
+/// (while it runs): an upgrade cut short resumes after that key, unless the floor moved (an
+/// older build ran in between and indexed, then cleared, records into the index set aside).
+const LOG_REQUEUED_THROUGH_KEY: &[u8] = b"log_requeued_through";
+/// Where an upgrade to format 10 moves the log index it cannot read, until it is deleted.
+const OLD_LOG_INDEX_DIR: &str = "log-index.old";
 
 /// A kind of stored record, for [`Store::count_records`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,6 +180,9 @@ struct LogQueue {
     /// Entries in the queue (exact at open; an estimate once retention removed records that
     /// were still queued).
     len: AtomicU64,
+    /// `log_seq_floor` at open: the floor written with each clearing never goes below it
+    /// (after an upgrade the queue is read again from its oldest record).
+    persisted_floor: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -350,9 +359,17 @@ impl Store {
         // Each batch writes its trace index entries in key order (`SortedPuts`).
         write_options.set_memtable_insert_hint_per_batch(true);
 
-        Self::check_format_version(&mut db, path, legacy_queue)?;
+        Self::check_format_version(&mut db, path)?;
+        // Format 3's queue: its entries were queued again by the upgrade, so whenever the
+        // version is current it can go (an upgrade may have stopped just before this).
+        if legacy_queue {
+            db.drop_cf(CF_LOG_PENDING_V3)?;
+        }
+        // What an upgrade set aside and did not get to delete.
+        remove_dir_if_present(&path.join(OLD_LOG_INDEX_DIR))?;
         let log_queue = LogQueue {
             len: AtomicU64::new(count_keys(&db, CF_LOG_QUEUE)?),
+            persisted_floor: log_seq_floor(&db)?,
             ..Default::default()
         };
         // Sequence numbers continue above every record ever queued, even if the clock went
@@ -392,9 +409,8 @@ impl Store {
 
     /// Checks the directory's format version. A version 3 to 9 directory becomes the current
     /// version: every stored log record is queued for the log index again and the old index is
-    /// removed (this build cannot read it; see [`FORMAT_VERSION_9`]), and a version 3 one's
-    /// `log_pending` is dropped (what it held is queued with the rest).
-    fn check_format_version(db: &mut DB, path: &Path, legacy_queue: bool) -> Result<()> {
+    /// set aside (this build cannot read it; see [`FORMAT_VERSION_9`]).
+    fn check_format_version(db: &mut DB, path: &Path) -> Result<()> {
         let meta = db
             .cf_handle(CF_META)
             .ok_or(StorageError::MissingColumnFamily(CF_META))?;
@@ -420,23 +436,28 @@ impl Store {
                 .iter()
                 .any(|v| found == v.to_string().as_bytes()) =>
             {
-                // Queued before the old index goes, and the version recorded last: an upgrade
-                // cut short is done again from the start at the next open.
+                // Queued before the old index is set aside (durably: renamed, then the data
+                // directory synced), and the version recorded last: an upgrade cut short, by a
+                // crash or a power loss, resumes at the next open and never leaves the new
+                // version beside the old index.
                 let queued = queue_every_log(db)?;
-                match std::fs::remove_dir_all(path.join(LOG_INDEX_DIR)) {
+                let (index, old) = (path.join(LOG_INDEX_DIR), path.join(OLD_LOG_INDEX_DIR));
+                remove_dir_if_present(&old)?;
+                match std::fs::rename(&index, &old) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
                     _ => {}
                 }
+                std::fs::File::open(path)?.sync_all()?;
                 // Recorded so that an older build refuses the directory instead of misreading
                 // the entries written from now on.
                 let meta = db
                     .cf_handle(CF_META)
                     .ok_or(StorageError::MissingColumnFamily(CF_META))?;
-                db.put_cf(meta, FORMAT_KEY, current.as_bytes())?;
+                let mut wb = WriteBatch::default();
+                wb.put_cf(meta, FORMAT_KEY, current.as_bytes());
+                wb.delete_cf(meta, LOG_REQUEUED_THROUGH_KEY);
+                db.write(wb)?;
                 db.flush_wal(true)?;
-                if legacy_queue {
-                    db.drop_cf(CF_LOG_PENDING_V3)?;
-                }
                 tracing::info!(
                     from = %String::from_utf8_lossy(&found),
                     log_records = queued,
@@ -1035,25 +1056,49 @@ fn count_keys(db: &DB, name: &'static str) -> Result<u64> {
 }
 
 /// Puts every record of `logs` in `log_queue` (again, for those still queued: the same key),
-/// for the log index to be rebuilt in sequence order; the number of records.
+/// for the log index to be rebuilt in sequence order; the number of records queued. Each batch
+/// records how far it got (`log_requeued_through`), so an upgrade cut short resumes there.
 fn queue_every_log(db: &DB) -> Result<u64> {
-    let (logs, queue) = (
+    let (logs, queue, meta) = (
         db.cf_handle(CF_LOGS)
             .ok_or(StorageError::MissingColumnFamily(CF_LOGS))?,
         db.cf_handle(CF_LOG_QUEUE)
             .ok_or(StorageError::MissingColumnFamily(CF_LOG_QUEUE))?,
+        db.cf_handle(CF_META)
+            .ok_or(StorageError::MissingColumnFamily(CF_META))?,
+    );
+    let floor = log_seq_floor(db)?.to_be_bytes();
+    let resume = db
+        .get_cf(meta, LOG_REQUEUED_THROUGH_KEY)?
+        .filter(|v| v.len() == 24 && v[16..] == floor)
+        .map(|v| v[..16].to_vec());
+    tracing::info!(
+        resuming = resume.is_some(),
+        "queueing every stored log record for the log index to be rebuilt (the index format changed)"
     );
     let mut opts = rocksdb::ReadOptions::default();
     opts.fill_cache(false);
     let mut it = db.raw_iterator_cf_opt(logs, opts);
-    it.seek_to_first();
+    match &resume {
+        Some(last) => {
+            it.seek(last);
+            if it.key() == Some(last.as_slice()) {
+                it.next();
+            }
+        }
+        None => it.seek_to_first(),
+    }
     let (mut wb, mut queued) = (WriteBatch::default(), 0u64);
     while let Some(key) = it.key() {
         let k = log_key(CF_LOGS, key)?;
         wb.put_cf(queue, queue_key(k.seq, k.time_unix_nano), []);
         queued += 1;
-        if wb.len() >= 100_000 {
+        if queued % 100_000 == 0 {
+            wb.put_cf(meta, LOG_REQUEUED_THROUGH_KEY, [key, &floor[..]].concat());
             db.write(std::mem::take(&mut wb))?;
+            if queued % 10_000_000 == 0 {
+                tracing::info!(queued, "log records queued for the log index so far");
+            }
         }
         it.next();
     }
@@ -1061,6 +1106,14 @@ fn queue_every_log(db: &DB) -> Result<u64> {
     db.write(wb)?;
     db.flush_wal(true)?;
     Ok(queued)
+}
+
+/// Removes a directory and what it holds, if it is there.
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// The `level` of a log record as Loki names it: the severity text in lower case when it is
@@ -1142,7 +1195,8 @@ impl Store {
     }
 
     /// Records written but not yet in the log index, in write order, after `after`
-    /// (exclusive; `None`: from the first not cleared), at most `limit`. Only records whose
+    /// (exclusive; `None`: from the first not cleared), at most `limit` (more when the last
+    /// shares its sequence number with the next). Only records whose
     /// writes and every earlier log write have committed are returned, so the next call after
     /// the last key returned never misses one.
     pub fn pending_logs(&self, after: Option<LogKey>, limit: usize) -> Result<PendingLogs> {
@@ -1168,9 +1222,6 @@ impl Store {
         it.seek(from.to_be_bytes());
         let mut keys = Vec::new();
         while let Some(key) = it.key() {
-            if keys.len() == limit {
-                break;
-            }
             let (Some(seq), Some(time)) = (be_u64_at(key, 0), be_u64_at(key, 8)) else {
                 return Err(StorageError::Corrupt {
                     cf: CF_LOG_QUEUE,
@@ -1178,6 +1229,11 @@ impl Store {
                     reason: "key is not sequence | time".into(),
                 });
             };
+            // Never between two entries of one sequence number (records of builds that could
+            // number two alike, after the clock went back): the next read starts above it.
+            if keys.len() >= limit && keys.last().is_none_or(|k: &LogKey| k.seq != seq) {
+                break;
+            }
             keys.push(LogKey {
                 time_unix_nano: time,
                 seq,
@@ -1235,7 +1291,12 @@ impl Store {
         }
         let mut wb = WriteBatch::default();
         wb.delete_range_cf(queue, from.to_be_bytes(), to.to_be_bytes());
-        wb.put_cf(self.cf(CF_META)?, LOG_SEQ_FLOOR_KEY, to.to_be_bytes());
+        let persisted = to.max(self.log_queue.persisted_floor);
+        wb.put_cf(
+            self.cf(CF_META)?,
+            LOG_SEQ_FLOOR_KEY,
+            persisted.to_be_bytes(),
+        );
         self.write(wb)?;
         self.log_queue.floor.store(to, Ordering::SeqCst);
         let _ = self
@@ -1996,6 +2057,81 @@ mod tests {
     }
 
     #[test]
+    fn an_upgrade_cut_short_resumes_where_it_got_to_unless_an_older_build_ran_since() {
+        for (older_build_ran, queued) in [(false, 2), (true, 3)] {
+            let dir = tempfile::tempdir().unwrap();
+            let old_index = dir.path().join(OLD_LOG_INDEX_DIR);
+            {
+                let store = open(dir.path());
+                let times = [DAY_NS + 1, DAY_NS + 2, DAY_NS + 3];
+                let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
+                store.write_logs(&batch.batch).unwrap();
+                // Indexed and cleared by the build before the upgrade.
+                let pending = store.pending_logs(None, 10).unwrap();
+                store.clear_pending_logs(pending.last.unwrap(), 3).unwrap();
+                // The upgrade queued the first record again, then the power went.
+                let first = pending.records[0].0;
+                let mut floor = log_seq_floor(&store.db).unwrap();
+                if older_build_ran {
+                    floor -= 1;
+                }
+                let mut cursor = keys::time_key(first.time_unix_nano, first.seq).to_vec();
+                cursor.extend(floor.to_be_bytes());
+                let meta = store.cf(CF_META).unwrap();
+                store
+                    .db
+                    .put_cf(meta, LOG_REQUEUED_THROUGH_KEY, cursor)
+                    .unwrap();
+                store.db.put_cf(meta, FORMAT_KEY, b"9").unwrap();
+                std::fs::create_dir_all(old_index.join("20000")).unwrap();
+            }
+            let store = open(dir.path());
+            assert_eq!(store.pending_logs_estimate().unwrap(), queued);
+            assert!(!old_index.exists(), "the index set aside is deleted");
+            let meta = store.cf(CF_META).unwrap();
+            assert_eq!(
+                store.db.get_cf(meta, LOG_REQUEUED_THROUGH_KEY).unwrap(),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn a_read_of_the_queue_never_ends_between_records_numbered_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let times = [DAY_NS + 1, DAY_NS + 2];
+        let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
+        store.write_logs(&batch.batch).unwrap();
+        // A record an old build numbered like the first after its clock went back.
+        let first = store.pending_logs(None, 1).unwrap().records[0].0;
+        let value = store
+            .db
+            .get_cf(
+                store.cf(CF_LOGS).unwrap(),
+                keys::time_key(first.time_unix_nano, first.seq),
+            )
+            .unwrap()
+            .unwrap();
+        let twin = DAY_NS + 7;
+        let mut wb = WriteBatch::default();
+        wb.put_cf(
+            store.cf(CF_LOGS).unwrap(),
+            keys::time_key(twin, first.seq),
+            value,
+        );
+        wb.put_cf(
+            store.cf(CF_LOG_QUEUE).unwrap(),
+            queue_key(first.seq, twin),
+            [],
+        );
+        store.write(wb).unwrap();
+        let read = store.pending_logs(None, 1).unwrap();
+        assert_eq!(read.read, 2, "both records of the first sequence number");
+        assert_eq!(store.pending_logs(read.last, 1).unwrap().read, 1);
+    }
+
+    #[test]
     fn the_indexer_gets_each_record_as_stored_whether_kept_in_memory_or_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
@@ -2086,7 +2222,7 @@ mod tests {
     }
 
     #[test]
-    fn a_format_8_directory_is_opened_as_it_is_and_marked_10() {
+    fn a_format_8_directory_is_upgraded_and_marked_10() {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = store_with_one_span(dir.path());
