@@ -217,19 +217,23 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
     let (log_records, spans) = (accepted_of(Signal::Logs), accepted_of(Signal::Traces));
     // Logs are searchable once the log index has them: how long after the load it needs.
     let index_catch_up = if log_records > 0 && !scenario.overload {
-        wait_until_zero(&server.http, "lookout_log_index_pending_records").await?
+        wait_until_zero(&server.http, &["lookout_log_index_pending_records"]).await?
     } else {
         0.0
     };
     // The trace index's queue is short (its entries are written within the load), but what
     // is left of it is part of the run's cost too.
     if spans > 0 {
-        wait_until_zero(&server.http, "lookout_trace_index_queued_spans").await?;
+        wait_until_zero(&server.http, &["lookout_trace_index_queued_spans"]).await?;
     }
     // And the compactions of what the run wrote (they run at a lower priority, so part of
-    // them may come after the load): part of its cost too.
-    wait_until_zero(&server.http, "lookout_storage_compaction_pending_bytes").await?;
-    wait_until_zero(&server.http, "lookout_storage_background_jobs_running").await?;
+    // them may come after the load): part of its cost too. Both at once: a flush still
+    // running may leave work for a compaction.
+    let background = [
+        "lookout_storage_compaction_pending_bytes",
+        "lookout_storage_background_jobs_running",
+    ];
+    wait_until_zero(&server.http, &background).await?;
     // After the catch-up: the indexing of the run's records is part of its cost.
     let cpu = server.cpu_seconds()? - cpu_before;
     let peak_rss = server.peak_rss_bytes()?;
@@ -323,9 +327,9 @@ pub async fn run(binary: &Path, scenario: &Scenario) -> anyhow::Result<Report> {
     })
 }
 
-/// Seconds until the server's gauge `metric` (a queue not yet indexed) is 0 (at most 10
-/// minutes).
-async fn wait_until_zero(http: &str, metric: &str) -> anyhow::Result<f64> {
+/// Seconds until the server's gauges `metrics` (queues not yet indexed, work not yet done)
+/// are all 0 in one scrape (at most 10 minutes).
+async fn wait_until_zero(http: &str, metrics: &[&str]) -> anyhow::Result<f64> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -337,17 +341,24 @@ async fn wait_until_zero(http: &str, metric: &str) -> anyhow::Result<f64> {
             .await?
             .text()
             .await?;
-        let pending = text
-            .lines()
-            .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .with_context(|| format!("no {metric} in /metrics"))?;
-        if pending == 0.0 {
+        let mut left = Vec::new();
+        for metric in metrics {
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .with_context(|| format!("no {metric} in /metrics"))?;
+            if value != 0.0 {
+                left.push(format!("{metric} {value}"));
+            }
+        }
+        if left.is_empty() {
             return Ok(started.elapsed().as_secs_f64());
         }
         ensure!(
             started.elapsed() < Duration::from_secs(600),
-            "{metric} was still {pending} after 10 minutes"
+            "still not zero after 10 minutes: {}",
+            left.join(", ")
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

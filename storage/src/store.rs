@@ -1243,32 +1243,15 @@ impl Store {
         it.status()?;
         drop(it);
         let seqs: Vec<u64> = keys.iter().map(|k| k.seq).collect();
-        let fresh = self.fresh_logs.take(&seqs);
-        let missing: Vec<LogKey> = keys
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, f)| f.is_none())
-            .map(|(k, _)| *k)
-            .collect();
-        let mut read = self.logs_by_key(&missing)?.into_iter();
-        let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
-        let mut records = Vec::with_capacity(keys.len());
-        for (key, fresh) in keys.iter().zip(fresh) {
-            let log = match fresh {
-                Some(value) => {
-                    let raw = keys::time_key(key.time_unix_nano, key.seq);
-                    let record: LogRecord = decode(CF_LOGS, &raw, &value)?;
-                    let time = key.time_unix_nano;
-                    Some(self.stored_log(time, record, &mut resources, &mut scopes)?)
-                }
-                None => read.next().flatten(),
-            };
-            records.extend(log.map(|log| (*key, log)));
-        }
+        let records = self.logs_at(&keys, self.fresh_logs.take(&seqs))?;
         Ok(PendingLogs {
             read: keys.len(),
             last: keys.last().copied(),
-            records,
+            records: keys
+                .into_iter()
+                .zip(records)
+                .filter_map(|(k, r)| Some((k, r?)))
+                .collect(),
         })
     }
 
@@ -1311,29 +1294,45 @@ impl Store {
     /// The records at `keys`, in the same order; `None` for a key with no record (deleted by
     /// retention since it was found).
     pub fn logs_by_key(&self, keys: &[LogKey]) -> Result<Vec<Option<StoredLog>>> {
+        self.logs_at(keys, vec![None; keys.len()])
+    }
+
+    /// As [`Store::logs_by_key`], given the encoded records of some keys (`known`, in the same
+    /// order): only the others are read.
+    fn logs_at(
+        &self,
+        keys: &[LogKey],
+        known: Vec<Option<Vec<u8>>>,
+    ) -> Result<Vec<Option<StoredLog>>> {
         let logs = self.cf(CF_LOGS)?;
         let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
         let raw: Vec<[u8; 16]> = keys
             .iter()
             .map(|k| keys::time_key(k.time_unix_nano, k.seq))
             .collect();
+        let unknown = raw.iter().zip(&known).filter(|(_, v)| v.is_none());
+        let mut read = self
+            .db
+            .batched_multi_get_cf(logs, unknown.map(|(key, _)| key), false)
+            .into_iter();
         let mut out = Vec::with_capacity(keys.len());
-        for (key, value) in raw
-            .iter()
-            .zip(self.db.batched_multi_get_cf(logs, &raw, false))
-        {
-            let Some(value) = value? else {
-                out.push(None);
-                continue;
+        for ((key, raw), known) in keys.iter().zip(&raw).zip(known) {
+            let record: Option<LogRecord> = match known {
+                Some(value) => Some(decode(CF_LOGS, raw, &value)?),
+                None => match read.next().transpose()?.flatten() {
+                    Some(value) => Some(decode(CF_LOGS, raw, &value)?),
+                    None => None,
+                },
             };
-            let record: LogRecord = decode(CF_LOGS, key, &value)?;
-            let time = keys::time_of_key(key).unwrap_or_default();
-            out.push(Some(self.stored_log(
-                time,
-                record,
-                &mut resources,
-                &mut scopes,
-            )?));
+            out.push(match record {
+                Some(record) => Some(self.stored_log(
+                    key.time_unix_nano,
+                    record,
+                    &mut resources,
+                    &mut scopes,
+                )?),
+                None => None,
+            });
         }
         Ok(out)
     }
