@@ -209,7 +209,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let request = ExportLogsServiceRequest::decode(&log_body[..]).expect("decodes");
             store
-                .write_logs(&convert_logs(request, &limits, T0).batch)
+                .write_logs(convert_logs(request, &limits, T0).batch)
                 .expect("written")
         })
     });

@@ -46,7 +46,7 @@ fn main() {
             })
             .collect();
         let batch = convert_logs(requests::logs(Some("svc"), records), &Limits::default(), 0);
-        store.write_logs(&batch.batch).expect("write");
+        store.write_logs(batch.batch).expect("write");
         let began = Instant::now();
         let pending = store.pending_logs(None, 20_000).expect("read");
         reads.push(began.elapsed());
@@ -71,7 +71,7 @@ fn main() {
         &Limits::default(),
         0,
     );
-    store.write_logs(&batch.batch).expect("write");
+    store.write_logs(batch.batch).expect("write");
     rocksdb_perf(|| {
         let pending = store.pending_logs(None, 20_000).expect("read");
         assert_eq!(pending.read, 1);

@@ -98,7 +98,7 @@ fn generate(
             sentence_batch(&mut rng, batch_size, end, &mut traces, &mut bytes)
         };
         for request in requests {
-            store.write_logs(&convert_logs(request, &Limits::default(), end).batch)?;
+            store.write_logs(convert_logs(request, &Limits::default(), end).batch)?;
         }
         written += batch_size;
     }

@@ -103,6 +103,33 @@ pub trait ResourceItem {
     fn resource_id(&self) -> u64;
 }
 
+/// A batch's items counted by resource, with those resources: what [`ServiceActivity::record`]
+/// needs of a batch once storage has taken it.
+#[derive(Debug, Default)]
+pub struct Tally {
+    per_resource: HashMap<u64, u64>,
+    resources: Vec<Interned>,
+}
+
+impl Tally {
+    pub fn of<T: ResourceItem>(batch: &Batch<T>) -> Tally {
+        let mut per_resource: HashMap<u64, u64> = HashMap::new();
+        for item in &batch.items {
+            *per_resource.entry(item.resource_id()).or_default() += 1;
+        }
+        let resources = batch
+            .resources
+            .iter()
+            .filter(|r| per_resource.contains_key(&r.id))
+            .cloned()
+            .collect();
+        Tally {
+            per_resource,
+            resources,
+        }
+    }
+}
+
 impl ResourceItem for SpanItem {
     fn resource_id(&self) -> u64 {
         self.record.resource_id
@@ -240,24 +267,22 @@ impl ServiceActivity {
         self.config.flush_interval
     }
 
-    /// Counts a stored batch's items by the service and instance of their resource.
-    pub fn record<T: ResourceItem>(&self, signal: Signal, batch: &Batch<T>) {
+    /// Counts a stored batch's items (tallied before it was handed to storage) by the service
+    /// and instance of their resource.
+    pub fn record(&self, signal: Signal, tally: &Tally) {
         self.record_at(
             signal,
-            batch,
+            tally,
             lookout_proto::now_unix_nano() as i64 / 1_000_000,
         );
     }
 
-    fn record_at<T: ResourceItem>(&self, signal: Signal, batch: &Batch<T>, now_ms: i64) {
-        if batch.items.is_empty() {
+    fn record_at(&self, signal: Signal, tally: &Tally, now_ms: i64) {
+        if tally.per_resource.is_empty() {
             return;
         }
-        let mut per_resource: HashMap<u64, u64> = HashMap::new();
-        for item in &batch.items {
-            *per_resource.entry(item.resource_id()).or_default() += 1;
-        }
-        let encoded: HashMap<u64, &Interned> = batch.resources.iter().map(|r| (r.id, r)).collect();
+        let per_resource = tally.per_resource.iter().map(|(id, count)| (*id, *count));
+        let encoded: HashMap<u64, &Interned> = tally.resources.iter().map(|r| (r.id, r)).collect();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut untracked = 0;
         for (resource_id, count) in per_resource {
@@ -427,8 +452,8 @@ mod tests {
             ],
             3,
         );
-        activity.record_at(Signal::Logs, &batch, 10_000);
-        activity.record_at(Signal::Logs, &batch, 12_000);
+        activity.record_at(Signal::Logs, &Tally::of(&batch), 10_000);
+        activity.record_at(Signal::Logs, &Tally::of(&batch), 12_000);
         let samples = activity.flush_at(15_000);
         let total = find(
             &samples,
@@ -452,7 +477,7 @@ mod tests {
         assert!(activity.flush_at(20_000).is_empty());
         // Silent past forget_after: forgotten, and counted again from 0 when it comes back.
         activity.flush_at(12_000 + 3_600_000);
-        activity.record_at(Signal::Logs, &batch, 4_000_000);
+        activity.record_at(Signal::Logs, &Tally::of(&batch), 4_000_000);
         let samples = activity.flush_at(4_000_000);
         let total = find(&samples, ITEMS_METRIC, &[("instance", "api-1")]).unwrap();
         assert_eq!(total.v, 3.0);
@@ -466,7 +491,7 @@ mod tests {
         };
         let activity = ServiceActivity::new(config, &mut Registry::default());
         let batch = logs(&[&[("service.name", "a")], &[("service.name", "b")]], 2);
-        activity.record_at(Signal::Logs, &batch, 1_000);
+        activity.record_at(Signal::Logs, &Tally::of(&batch), 1_000);
         let samples = activity.flush_at(2_000);
         let services: std::collections::HashSet<_> = samples
             .iter()
@@ -486,7 +511,7 @@ mod tests {
         for n in 0..100 {
             let request = n.to_string();
             let batch = logs(&[&[("service.name", "a"), ("request.id", &request)]], 1);
-            activity.record_at(Signal::Logs, &batch, 1_000 + n);
+            activity.record_at(Signal::Logs, &Tally::of(&batch), 1_000 + n);
         }
         let state = activity.state.lock().unwrap();
         assert!(state.resources.len() <= 8, "{}", state.resources.len());

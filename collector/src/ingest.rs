@@ -22,6 +22,7 @@ use lookout_storage::{LogWriter, MetricWriter, Retention, SpanWriter};
 use prost::Message;
 use tokio::sync::Semaphore;
 
+use crate::activity::Tally;
 use crate::{IngestError, IngestMetrics, OtlpConfig};
 
 /// The least a request is charged against `max_inflight_bytes`.
@@ -396,7 +397,7 @@ impl Inner {
             Decoded::Traces(converted) => self.store(Signal::Traces, converted, |b| {
                 self.writers
                     .spans
-                    .write_spans(b)
+                    .write_spans(&b)
                     .map(|()| Rejections::default())
             }),
             Decoded::Logs(converted) => self.store(Signal::Logs, converted, |b| {
@@ -406,7 +407,7 @@ impl Inner {
                     .map(|()| Rejections::default())
             }),
             Decoded::Metrics(converted) => self.store(Signal::Metrics, converted, |b| {
-                self.writers.metrics.write_metric_points(b)
+                self.writers.metrics.write_metric_points(&b)
             }),
         }
     }
@@ -415,7 +416,7 @@ impl Inner {
         &self,
         signal: Signal,
         mut converted: Converted<T>,
-        write: impl FnOnce(&Batch<T>) -> lookout_storage::Result<Rejections>,
+        write: impl FnOnce(Batch<T>) -> lookout_storage::Result<Rejections>,
     ) -> Result<ExportOutcome, IngestError> {
         let metrics = &self.metrics;
         let max_age = match signal {
@@ -430,12 +431,18 @@ impl Inner {
         ));
         let accepted = converted.batch.items.len() as u64;
         metrics.truncated(signal, converted.truncated);
+        // Storage takes the batch (logs keep their records for the indexer).
+        let tally = self
+            .writers
+            .activity
+            .as_ref()
+            .map(|_| Tally::of(&converted.batch));
         let started = Instant::now();
-        match write(&converted.batch) {
+        match write(std::mem::take(&mut converted.batch)) {
             Ok(stored) => {
                 converted.rejections.merge(stored);
-                if let Some(activity) = &self.writers.activity {
-                    activity.record(signal, &converted.batch);
+                if let (Some(activity), Some(tally)) = (&self.writers.activity, &tally) {
+                    activity.record(signal, tally);
                 }
             }
             Err(e) => {
@@ -572,7 +579,7 @@ pub(crate) mod tests {
         }
     }
     impl LogWriter for Gate {
-        fn write_logs(&self, _: &Batch<LogItem>) -> lookout_storage::Result<()> {
+        fn write_logs(&self, _: Batch<LogItem>) -> lookout_storage::Result<()> {
             self.write(Signal::Logs)
         }
     }

@@ -1,23 +1,76 @@
-//! Log records just written, kept encoded for the log indexer: while it keeps up it takes
-//! them from here instead of reading them back from `logs` (a multi-get through the memtables
-//! for every record). A cache, never the truth: `log_queue` says what is to be indexed, and a
-//! record not found here (evicted, taken by a pass that then failed, or written before a
-//! restart) is read from `logs`.
+//! Log records just written, kept decoded for the log indexer: while it keeps up it takes
+//! them from here instead of reading them back from `logs` and decoding them again (a
+//! multi-get through the memtables and a protobuf decode for every record). A cache, never
+//! the truth: `log_queue` says what is to be indexed, and a record not found here (evicted,
+//! taken by a pass that then failed, or written before a restart) is read from `logs`.
 
 use std::collections::BTreeMap;
+use std::mem::size_of;
 use std::sync::Mutex;
 
-/// Memory kept at most (about half a second of records at 100 000 records/s).
-pub const FRESH_LOG_BYTES: usize = 32 << 20;
+use lookout_proto::model::LogRecord;
+use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue, KeyValue};
 
-/// What a kept record holds: its buffer and its slot.
-fn cost(record: &Vec<u8>) -> usize {
-    record.capacity() + std::mem::size_of::<Option<Vec<u8>>>()
+/// Memory kept at most, by [`footprint`]: about two seconds of realistic records (~1 KiB
+/// each decoded) at 60 000 records/s, as the indexer takes them once a second and a pass
+/// may take most of a second.
+pub const FRESH_LOG_BYTES: usize = 128 << 20;
+
+/// The memory a kept record holds: its slot and every buffer it owns, by capacity.
+pub(crate) fn footprint(record: &LogRecord) -> usize {
+    let mut bytes = size_of::<Option<(usize, LogRecord)>>();
+    if let Some(r) = &record.record {
+        bytes += r.severity_text.capacity()
+            + r.trace_id.capacity()
+            + r.span_id.capacity()
+            + r.event_name.capacity()
+            + r.body
+                .as_ref()
+                .map_or(0, |b| size_of::<AnyValue>() + any_value(b));
+        bytes += key_values(&r.attributes);
+    }
+    bytes
 }
 
-/// What the records of a write still kept hold.
-fn cost_of(records: &[Option<Vec<u8>>]) -> usize {
-    records.iter().flatten().map(cost).sum()
+fn key_values(kvs: &Vec<KeyValue>) -> usize {
+    kvs.capacity() * size_of::<KeyValue>()
+        + kvs
+            .iter()
+            .map(|kv| {
+                kv.key.capacity()
+                    + kv.value
+                        .as_ref()
+                        .map_or(0, |v| size_of::<AnyValue>() + any_value(v))
+            })
+            .sum::<usize>()
+}
+
+/// What an attribute value owns beyond itself (its nesting is bounded by the decoder's
+/// recursion limit).
+fn any_value(v: &AnyValue) -> usize {
+    match &v.value {
+        Some(Value::StringValue(s)) => s.capacity(),
+        Some(Value::BytesValue(b)) => b.capacity(),
+        Some(Value::ArrayValue(a)) => {
+            a.values.capacity() * size_of::<AnyValue>()
+                + a.values.iter().map(any_value).sum::<usize>()
+        }
+        Some(Value::KvlistValue(l)) => key_values(&l.values),
+        Some(
+            Value::BoolValue(_)
+            | Value::IntValue(_)
+            | Value::DoubleValue(_)
+            | Value::StringValueStrindex(_),
+        )
+        | None => 0,
+    }
+}
+
+/// A write's records still kept, each with its footprint.
+type Slots = Vec<Option<(usize, LogRecord)>>;
+
+fn cost_of(records: &Slots) -> usize {
+    records.iter().flatten().map(|(size, _)| size).sum()
 }
 
 #[derive(Debug, Default)]
@@ -29,37 +82,44 @@ pub(crate) struct FreshLogs {
 struct Inner {
     /// Each write's records by the sequence number of its first: the records of a write are
     /// numbered consecutively.
-    writes: BTreeMap<u64, Vec<Option<Vec<u8>>>>,
+    writes: BTreeMap<u64, Slots>,
     bytes: usize,
 }
 
 impl FreshLogs {
-    /// Keeps the encoded records of a write, numbered from `first_seq`; the oldest writes go
-    /// when the bound is passed.
-    pub(crate) fn put(&self, first_seq: u64, records: Vec<Vec<u8>>) {
-        let records: Vec<Option<Vec<u8>>> = records.into_iter().map(Some).collect();
+    /// Keeps the records of a write, numbered from `first_seq`, unless that would pass the
+    /// bound. The kept ones stay: the indexer reads in sequence order, so the oldest are the
+    /// ones it takes next, and while it is behind (the bound is full) it reads the newer ones
+    /// back from `logs`, as their turn comes, rather than missing everything it keeps.
+    pub(crate) fn put(&self, first_seq: u64, records: Vec<LogRecord>) {
+        let records: Slots = records
+            .into_iter()
+            .map(|r| Some((footprint(&r), r)))
+            .collect();
         let size = cost_of(&records);
-        if size > FRESH_LOG_BYTES || records.is_empty() {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if records.is_empty() || inner.bytes + size > FRESH_LOG_BYTES {
+            // Freed after the lock is released: freeing a write's records takes longer than
+            // anything done under it.
+            drop(inner);
+            drop(records);
             return;
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.bytes += size;
         // Sequence numbers are never given twice; were they, the first write's are forgotten.
-        if let Some(replaced) = inner.writes.insert(first_seq, records) {
-            inner.bytes -= cost_of(&replaced);
+        let replaced = inner.writes.insert(first_seq, records);
+        if let Some(replaced) = &replaced {
+            inner.bytes -= cost_of(replaced);
         }
-        while inner.bytes > FRESH_LOG_BYTES {
-            let Some((_, oldest)) = inner.writes.pop_first() else {
-                break;
-            };
-            inner.bytes -= cost_of(&oldest);
-        }
+        drop(inner);
+        drop(replaced);
     }
 
     /// Takes the records numbered `seqs` (ascending), `None` for those not kept. Writes wholly
     /// below the first are dropped: the indexer reads the queue in sequence order, so it has
     /// read them (a pass that fails reads them again from `logs`).
-    pub(crate) fn take(&self, seqs: &[u64]) -> Vec<Option<Vec<u8>>> {
+    pub(crate) fn take(&self, seqs: &[u64]) -> Vec<Option<LogRecord>> {
+        let mut passed = Vec::new();
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Inner { writes, bytes } = &mut *inner;
         if let Some(&first) = seqs.first() {
@@ -67,28 +127,56 @@ impl FreshLogs {
                 if *entry.key() + entry.get().len() as u64 > first {
                     break;
                 }
-                *bytes -= cost_of(&entry.remove());
+                let write = entry.remove();
+                *bytes -= cost_of(&write);
+                passed.push(write);
             }
         }
-        seqs.iter()
+        let taken = seqs
+            .iter()
             .map(|&seq| {
                 let (&start, records) = writes.range_mut(..=seq).next_back()?;
-                let record = records
+                let (size, record) = records
                     .get_mut(usize::try_from(seq - start).ok()?)?
                     .take()?;
-                *bytes -= cost(&record);
+                *bytes -= size;
                 Some(record)
             })
-            .collect()
+            .collect();
+        drop(inner);
+        drop(passed);
+        taken
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lookout_proto::otlp::logs::v1::LogRecord as OtlpLogRecord;
 
-    fn records(n: usize, size: usize) -> Vec<Vec<u8>> {
-        (0..n).map(|i| vec![i as u8; size]).collect()
+    fn record(i: usize, body: usize) -> LogRecord {
+        LogRecord {
+            resource_id: 1,
+            scope_id: 2,
+            record: Some(OtlpLogRecord {
+                severity_number: i as i32,
+                body: Some(AnyValue {
+                    value: Some(Value::StringValue("x".repeat(body))),
+                }),
+                attributes: vec![KeyValue {
+                    key: "user.id".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::IntValue(i as i64)),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn records(n: usize, body: usize) -> Vec<LogRecord> {
+        (0..n).map(|i| record(i, body)).collect()
     }
 
     #[test]
@@ -99,9 +187,14 @@ mod tests {
         let taken = fresh.take(&[11, 12, 13, 20]);
         assert_eq!(
             taken,
-            [Some(vec![1; 4]), Some(vec![2; 4]), None, Some(vec![0; 4])]
+            [
+                Some(record(1, 4)),
+                Some(record(2, 4)),
+                None,
+                Some(record(0, 4))
+            ]
         );
-        assert_eq!(fresh.take(&[11, 21]), [None, Some(vec![1; 4])]);
+        assert_eq!(fresh.take(&[11, 21]), [None, Some(record(1, 4))]);
         // A read that ended in the middle of a write: the next one finds the rest of it.
         fresh.put(30, records(4, 4));
         assert_eq!(fresh.take(&[30, 31]).iter().flatten().count(), 2);
@@ -110,17 +203,44 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_writes_go_past_the_bound_and_writes_read_past_are_dropped() {
+    fn writes_past_the_bound_are_not_kept_and_writes_read_past_are_dropped() {
         let fresh = FreshLogs::default();
-        let size = FRESH_LOG_BYTES / 4 - std::mem::size_of::<Option<Vec<u8>>>();
+        let body = FRESH_LOG_BYTES / 4 - footprint(&record(0, 0));
+        assert_eq!(footprint(&record(0, body)), FRESH_LOG_BYTES / 4);
         for first in [0, 10, 20, 30, 40] {
-            fresh.put(first, records(1, size));
+            fresh.put(first, records(1, body));
         }
-        assert_eq!(fresh.take(&[0]), [None], "evicted");
-        assert!(fresh.take(&[10])[0].is_some());
-        // Reading from 40 drops 20 and 30, unread: the indexer passed them.
-        assert!(fresh.take(&[40])[0].is_some());
-        assert_eq!(fresh.take(&[20, 30]), [None, None]);
+        assert!(fresh.take(&[0])[0].is_some());
+        // Room again: the next write is kept.
+        fresh.put(50, records(1, body));
+        // Reading from 30 drops 10 and 20, unread: the indexer passed them.
+        assert!(fresh.take(&[30])[0].is_some());
+        assert_eq!(fresh.take(&[10, 20]), [None, None]);
+        let kept: Vec<bool> = fresh.take(&[40, 50]).iter().map(Option::is_some).collect();
+        assert_eq!(kept, [false, true], "40 passed the bound");
         assert_eq!(fresh.inner.lock().unwrap().bytes, 0);
+    }
+
+    #[test]
+    fn a_record_counts_every_buffer_it_owns() {
+        let small = footprint(&record(0, 0));
+        assert_eq!(footprint(&record(0, 1000)), small + 1000);
+        let mut nested = record(0, 0);
+        if let Some(r) = nested.record.as_mut() {
+            r.attributes.push(KeyValue {
+                key: "k".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::ArrayValue(
+                        lookout_proto::otlp::common::v1::ArrayValue {
+                            values: vec![AnyValue {
+                                value: Some(Value::StringValue("y".repeat(500))),
+                            }],
+                        },
+                    )),
+                }),
+                ..Default::default()
+            });
+        }
+        assert!(footprint(&nested) >= small + 500 + 1 + 2 * size_of::<AnyValue>());
     }
 }

@@ -258,9 +258,10 @@ pub trait TraceSearch: Send + Sync {
     ) -> Result<Vec<ErrorSpan>>;
 }
 
-/// Stores log records (each write adds records; a retried export adds them again).
+/// Stores log records (each write adds records; a retried export adds them again). Takes the
+/// batch: its records may be kept, as they are, for indexing.
 pub trait LogWriter: Send + Sync {
-    fn write_logs(&self, batch: &Batch<LogItem>) -> Result<()>;
+    fn write_logs(&self, batch: Batch<LogItem>) -> Result<()>;
 }
 
 /// Reads log records.

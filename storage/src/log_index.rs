@@ -1054,7 +1054,7 @@ mod tests {
             &Limits::default(),
             T0,
         );
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         let index = LogIndex::open(&dir.join("index"), &LogIndexConfig::default()).unwrap();
         (store, index)
     }
@@ -1273,7 +1273,7 @@ mod tests {
             resource.attributes.push(string_kv("tier", "resource"));
         }
         let batch = convert_logs(request, &Limits::default(), T0);
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         let index = LogIndex::open(&dir.path().join("index"), &LogIndexConfig::default()).unwrap();
         assert_eq!(index_pending(&store, &index, false, 100).unwrap(), 4);
         for (q, want) in [
@@ -1306,7 +1306,7 @@ mod tests {
             &Limits::default(),
             T0,
         );
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         let config = LogIndexConfig {
             max_open_writers: 2,
             ..LogIndexConfig::default()

@@ -892,7 +892,7 @@ impl SpanReader for Store {
 }
 
 impl LogWriter for Store {
-    fn write_logs(&self, batch: &Batch<LogItem>) -> Result<()> {
+    fn write_logs(&self, batch: Batch<LogItem>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -927,12 +927,13 @@ impl LogWriter for Store {
             writing.insert(first);
             first
         };
-        let result = self.write_logs_from(batch, &encoded, &fresh, first_seq);
+        let result = self.write_logs_from(&batch, &encoded, &fresh, first_seq);
+        drop(encoded);
         if result.is_ok() {
             // Before the write counts as done: the indexer reads past it only after that.
-            let kept = encoded.into_iter().zip(&fresh).filter(|(_, f)| **f);
+            let kept = batch.items.into_iter().zip(&fresh).filter(|(_, f)| **f);
             self.fresh_logs
-                .put(first_seq, kept.map(|(record, _)| record).collect());
+                .put(first_seq, kept.map(|(item, _)| item.record).collect());
         }
         self.log_queue.lock_writing().remove(&first_seq);
         match &result {
@@ -1297,12 +1298,12 @@ impl Store {
         self.logs_at(keys, vec![None; keys.len()])
     }
 
-    /// As [`Store::logs_by_key`], given the encoded records of some keys (`known`, in the same
+    /// As [`Store::logs_by_key`], given the records of some keys (`known`, in the same
     /// order): only the others are read.
     fn logs_at(
         &self,
         keys: &[LogKey],
-        known: Vec<Option<Vec<u8>>>,
+        known: Vec<Option<LogRecord>>,
     ) -> Result<Vec<Option<StoredLog>>> {
         let logs = self.cf(CF_LOGS)?;
         let (mut resources, mut scopes) = (HashMap::new(), HashMap::new());
@@ -1318,7 +1319,7 @@ impl Store {
         let mut out = Vec::with_capacity(keys.len());
         for ((key, raw), known) in keys.iter().zip(&raw).zip(known) {
             let record: Option<LogRecord> = match known {
-                Some(value) => Some(decode(CF_LOGS, raw, &value)?),
+                Some(record) => Some(record),
                 None => match read.next().transpose()?.flatten() {
                     Some(value) => Some(decode(CF_LOGS, raw, &value)?),
                     None => None,
@@ -1809,7 +1810,7 @@ mod tests {
         let store = open(dir.path());
         let write = |times: &[u64]| {
             let batch = convert_logs(logs_request(times), &Limits::default(), 0);
-            store.write_logs(&batch.batch).unwrap();
+            store.write_logs(batch.batch).unwrap();
         };
         // Times out of order across writes: the queue follows the writes, not the times.
         write(&[DAY_NS + 50, DAY_NS + 10]);
@@ -1843,7 +1844,7 @@ mod tests {
         store.seq.store(u64::MAX / 2, Ordering::SeqCst);
         let write = |store: &Store, times: &[u64]| {
             let batch = convert_logs(logs_request(times), &Limits::default(), 0);
-            store.write_logs(&batch.batch).unwrap();
+            store.write_logs(batch.batch).unwrap();
         };
         write(&store, &[DAY_NS + 3]);
         drop(store);
@@ -1887,11 +1888,11 @@ mod tests {
         for round in 0..400u64 {
             let times: Vec<u64> = (0..250).map(|i| DAY_NS + round * 1000 + i).collect();
             let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
-            store.write_logs(&batch.batch).unwrap();
+            store.write_logs(batch.batch).unwrap();
             assert_eq!(drain_queue(&store, 1000).len(), 250);
         }
         let batch = convert_logs(logs_request(&[DAY_NS + 999]), &Limits::default(), 0);
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::EnableCount);
         let mut perf = rocksdb::perf::PerfContext::default();
         perf.reset();
@@ -1913,7 +1914,7 @@ mod tests {
                 &Limits::default(),
                 0,
             );
-            store.write_logs(&batch.batch).unwrap();
+            store.write_logs(batch.batch).unwrap();
         }
         {
             // Make it a version 3 directory: the queue's entries in `log_pending` by time.
@@ -2064,7 +2065,7 @@ mod tests {
                 let store = open(dir.path());
                 let times = [DAY_NS + 1, DAY_NS + 2, DAY_NS + 3];
                 let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
-                store.write_logs(&batch.batch).unwrap();
+                store.write_logs(batch.batch).unwrap();
                 // Indexed and cleared by the build before the upgrade.
                 let pending = store.pending_logs(None, 10).unwrap();
                 store.clear_pending_logs(pending.last.unwrap(), 3).unwrap();
@@ -2101,7 +2102,7 @@ mod tests {
         let store = open(dir.path());
         let times = [DAY_NS + 1, DAY_NS + 2];
         let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         // A record an old build numbered like the first after its clock went back.
         let first = store.pending_logs(None, 1).unwrap().records[0].0;
         let value = store
@@ -2137,7 +2138,7 @@ mod tests {
         // The repeat is not stored: the records after it are numbered without it.
         let times = [DAY_NS + 5, DAY_NS + 5, DAY_NS + 3, DAY_NS + 9];
         let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         let pending = store.pending_logs(None, 100).unwrap();
         let times: Vec<u64> = pending
             .records
@@ -2165,7 +2166,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
         let batch = convert_logs(logs_request(&[30, 10, 20, 10]), &Limits::default(), 99);
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch.clone()).unwrap();
         let range = TimeRange {
             start_unix_nano: 10,
             end_unix_nano: 30,
@@ -2181,7 +2182,7 @@ mod tests {
         assert_eq!(store.logs_deduplicated(), 1);
         assert_eq!(store.logs(TimeRange::ALL, 2).unwrap().len(), 2);
         // An exact retry of the whole export is acknowledged and stores nothing.
-        store.write_logs(&batch.batch).unwrap();
+        store.write_logs(batch.batch).unwrap();
         assert_eq!(store.logs(TimeRange::ALL, 100).unwrap().len(), 3);
         assert_eq!(store.logs_deduplicated(), 5);
     }
@@ -2199,7 +2200,7 @@ mod tests {
         );
         store.write_spans(&traces.batch).unwrap();
         store
-            .write_logs(&convert_logs(logs_request(&[old, recent]), &Limits::default(), 0).batch)
+            .write_logs(convert_logs(logs_request(&[old, recent]), &Limits::default(), 0).batch)
             .unwrap();
         store.enforce_retention(&Retention::default(), now).unwrap();
         assert!(store.trace(&TraceId([1; 16])).unwrap().is_empty());
@@ -2258,7 +2259,7 @@ mod tests {
             let store = open(dir.path());
             let times = [DAY_NS + 1, DAY_NS + 2, 3 * DAY_NS];
             let batch = convert_logs(logs_request(&times), &Limits::default(), 0);
-            store.write_logs(&batch.batch).unwrap();
+            store.write_logs(batch.batch).unwrap();
             let index = LogIndex::open(&index_dir, &LogIndexConfig::default()).unwrap();
             assert_eq!(index_pending(&store, &index, false, 100).unwrap(), 3);
             assert_eq!(

@@ -65,7 +65,7 @@ fn build() -> Api {
         })
         .collect();
     store
-        .write_logs(&convert_logs(requests::logs(Some("shop"), logs), &limits, 1).batch)
+        .write_logs(convert_logs(requests::logs(Some("shop"), logs), &limits, 1).batch)
         .expect("logs written");
     let points: Vec<NumberDataPoint> = (0..60u64)
         .map(|i| NumberDataPoint {

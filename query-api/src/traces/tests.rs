@@ -692,7 +692,7 @@ fn shop_with_logs() -> Api {
         &Limits::default(),
         T0,
     );
-    store.write_logs(&batch.batch).unwrap();
+    store.write_logs(batch.batch).unwrap();
     Api {
         router: crate::router(crate::testing::state(store)),
         _dir: dir,
