@@ -112,6 +112,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts `batch`'s items by resource.
     pub fn of<T: ResourceItem>(batch: &Batch<T>) -> Tally {
         let mut per_resource: HashMap<u64, u64> = HashMap::new();
         for item in &batch.items {

@@ -1,8 +1,9 @@
 //! Log records just written, kept decoded for the log indexer: while it keeps up it takes
 //! them from here instead of reading them back from `logs` and decoding them again (a
 //! multi-get through the memtables and a protobuf decode for every record). A cache, never
-//! the truth: `log_queue` says what is to be indexed, and a record not found here (evicted,
-//! taken by a pass that then failed, or written before a restart) is read from `logs`.
+//! the truth: `log_queue` says what is to be indexed, and a record not found here (not kept
+//! because the bound was full, taken by a pass that then failed, or written before a restart)
+//! is read from `logs`.
 
 use std::collections::BTreeMap;
 use std::mem::size_of;
@@ -16,17 +17,15 @@ use lookout_proto::otlp::common::v1::{any_value::Value, AnyValue, KeyValue};
 /// may take most of a second.
 pub const FRESH_LOG_BYTES: usize = 128 << 20;
 
-/// The memory a kept record holds: its slot and every buffer it owns, by capacity.
+/// The memory a kept record owns beyond its slot: every buffer, by capacity.
 pub(crate) fn footprint(record: &LogRecord) -> usize {
-    let mut bytes = size_of::<Option<(usize, LogRecord)>>();
+    let mut bytes = 0;
     if let Some(r) = &record.record {
         bytes += r.severity_text.capacity()
             + r.trace_id.capacity()
             + r.span_id.capacity()
             + r.event_name.capacity()
-            + r.body
-                .as_ref()
-                .map_or(0, |b| size_of::<AnyValue>() + any_value(b));
+            + r.body.as_ref().map_or(0, any_value);
         bytes += key_values(&r.attributes);
     }
     bytes
@@ -36,17 +35,12 @@ fn key_values(kvs: &Vec<KeyValue>) -> usize {
     kvs.capacity() * size_of::<KeyValue>()
         + kvs
             .iter()
-            .map(|kv| {
-                kv.key.capacity()
-                    + kv.value
-                        .as_ref()
-                        .map_or(0, |v| size_of::<AnyValue>() + any_value(v))
-            })
+            .map(|kv| kv.key.capacity() + kv.value.as_ref().map_or(0, any_value))
             .sum::<usize>()
 }
 
-/// What an attribute value owns beyond itself (its nesting is bounded by the decoder's
-/// recursion limit).
+/// What an attribute value owns beyond itself (its parent holds it inline; its nesting is
+/// bounded by the decoder's recursion limit).
 fn any_value(v: &AnyValue) -> usize {
     match &v.value {
         Some(Value::StringValue(s)) => s.capacity(),
@@ -69,8 +63,15 @@ fn any_value(v: &AnyValue) -> usize {
 /// A write's records still kept, each with its footprint.
 type Slots = Vec<Option<(usize, LogRecord)>>;
 
+/// What a write still kept holds: its entry in the map, its slots and its records not taken.
 fn cost_of(records: &Slots) -> usize {
-    records.iter().flatten().map(|(size, _)| size).sum()
+    size_of::<(u64, Slots)>()
+        + records.capacity() * size_of::<Option<(usize, LogRecord)>>()
+        + records
+            .iter()
+            .flatten()
+            .map(|(size, _)| size)
+            .sum::<usize>()
 }
 
 #[derive(Debug, Default)]
@@ -119,7 +120,7 @@ impl FreshLogs {
     /// below the first are dropped: the indexer reads the queue in sequence order, so it has
     /// read them (a pass that fails reads them again from `logs`).
     pub(crate) fn take(&self, seqs: &[u64]) -> Vec<Option<LogRecord>> {
-        let mut passed = Vec::new();
+        let (mut passed, mut taken) = (Vec::new(), Vec::with_capacity(seqs.len()));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Inner { writes, bytes } = &mut *inner;
         if let Some(&first) = seqs.first() {
@@ -132,17 +133,14 @@ impl FreshLogs {
                 passed.push(write);
             }
         }
-        let taken = seqs
-            .iter()
-            .map(|&seq| {
-                let (&start, records) = writes.range_mut(..=seq).next_back()?;
-                let (size, record) = records
-                    .get_mut(usize::try_from(seq - start).ok()?)?
-                    .take()?;
-                *bytes -= size;
-                Some(record)
-            })
-            .collect();
+        taken.extend(seqs.iter().map(|&seq| {
+            let (&start, records) = writes.range_mut(..=seq).next_back()?;
+            let (size, record) = records
+                .get_mut(usize::try_from(seq - start).ok()?)?
+                .take()?;
+            *bytes -= size;
+            Some(record)
+        }));
         drop(inner);
         drop(passed);
         taken
@@ -199,26 +197,36 @@ mod tests {
         fresh.put(30, records(4, 4));
         assert_eq!(fresh.take(&[30, 31]).iter().flatten().count(), 2);
         assert_eq!(fresh.take(&[32, 33]).iter().flatten().count(), 2);
-        assert_eq!(fresh.inner.lock().unwrap().bytes, 0);
+        assert_eq!(fresh.inner.lock().unwrap().bytes, cost_of(&vec![None; 4]));
     }
 
     #[test]
     fn writes_past_the_bound_are_not_kept_and_writes_read_past_are_dropped() {
         let fresh = FreshLogs::default();
-        let body = FRESH_LOG_BYTES / 4 - footprint(&record(0, 0));
-        assert_eq!(footprint(&record(0, body)), FRESH_LOG_BYTES / 4);
+        let one =
+            |body: usize| cost_of(&vec![Some((footprint(&record(0, body)), record(0, body)))]);
+        let body = FRESH_LOG_BYTES / 4 - one(0);
+        assert_eq!(one(body), FRESH_LOG_BYTES / 4);
         for first in [0, 10, 20, 30, 40] {
             fresh.put(first, records(1, body));
         }
         assert!(fresh.take(&[0])[0].is_some());
+        // A write all taken still holds its entry until a read passes it.
+        let entry = cost_of(&vec![None]);
+        assert_eq!(
+            fresh.inner.lock().unwrap().bytes,
+            FRESH_LOG_BYTES / 4 * 3 + entry
+        );
+        assert!(fresh.take(&[10])[0].is_some());
         // Room again: the next write is kept.
         fresh.put(50, records(1, body));
-        // Reading from 30 drops 10 and 20, unread: the indexer passed them.
+        // Reading from 30 drops 20, unread: the indexer passed it.
         assert!(fresh.take(&[30])[0].is_some());
         assert_eq!(fresh.take(&[10, 20]), [None, None]);
         let kept: Vec<bool> = fresh.take(&[40, 50]).iter().map(Option::is_some).collect();
         assert_eq!(kept, [false, true], "40 passed the bound");
-        assert_eq!(fresh.inner.lock().unwrap().bytes, 0);
+        // What stays counted: the entry of write 50, all taken, until a read passes it.
+        assert_eq!(fresh.inner.lock().unwrap().bytes, entry);
     }
 
     #[test]
@@ -226,7 +234,9 @@ mod tests {
         let small = footprint(&record(0, 0));
         assert_eq!(footprint(&record(0, 1000)), small + 1000);
         let mut nested = record(0, 0);
+        let mut grown = 0;
         if let Some(r) = nested.record.as_mut() {
+            let before = r.attributes.capacity();
             r.attributes.push(KeyValue {
                 key: "k".into(),
                 value: Some(AnyValue {
@@ -240,7 +250,12 @@ mod tests {
                 }),
                 ..Default::default()
             });
+            grown = r.attributes.capacity() - before;
         }
-        assert!(footprint(&nested) >= small + 500 + 1 + 2 * size_of::<AnyValue>());
+        // The new slots of `attributes`, the key, the array's one value and its text.
+        assert_eq!(
+            footprint(&nested),
+            small + grown * size_of::<KeyValue>() + 1 + size_of::<AnyValue>() + 500
+        );
     }
 }
