@@ -233,6 +233,9 @@ fn main() -> anyhow::Result<()> {
     let store = Store::open(dir.path(), &StorageConfig::default())?;
     let realistic = std::env::var("LOOKOUT_BENCH_PROFILE").is_ok_and(|p| p == "realistic");
     let (traces, body_bytes) = generate(&store, n, end, realistic)?;
+    // The writes' flushes and compactions done first: the figures below are the indexer's.
+    store.flush()?;
+    store.compact_all()?;
     let index = LogIndex::open(
         &dir.path().join(lookout_storage::LOG_INDEX_DIR),
         &LogIndexConfig::default(),

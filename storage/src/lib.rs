@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod fresh_logs;
 pub mod keys;
+mod log_doc;
 pub mod log_index;
 mod recent;
 pub mod series;

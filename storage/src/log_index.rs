@@ -16,18 +16,14 @@ use std::sync::{Mutex, PoisonError, RwLock};
 use tantivy::collector::TopDocs;
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
 use tantivy::schema::{
-    document::{ReferenceValue, ReferenceValueLeaf},
     Field, IndexRecordOption, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST,
     INDEXED, STRING, TEXT,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, TextAnalyzer};
-use tantivy::{
-    DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument,
-    Term,
-};
+use tantivy::{DocId, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, Term};
 
 use crate::error::{Result, StorageError};
-use crate::trace_index::attribute_text;
+use crate::log_doc::LogDoc;
 use crate::StoredLog;
 
 const DAY_NS: u64 = 24 * 3_600_000_000_000;
@@ -55,7 +51,7 @@ pub struct Fields {
     pub attributes: Field,
 }
 
-fn schema() -> (Schema, Fields) {
+pub(crate) fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let lower = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
@@ -84,37 +80,6 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
-/// A record's attributes as tantivy's JSON object value, borrowed from the record.
-#[derive(Clone, Copy, Debug)]
-enum Attributes<'a> {
-    Object(&'a [(&'a str, &'a str)]),
-    Text(&'a str),
-}
-
-type AttributePairs<'a> = std::iter::Map<
-    std::slice::Iter<'a, (&'a str, &'a str)>,
-    fn(&'a (&'a str, &'a str)) -> (&'a str, Attributes<'a>),
->;
-
-fn attribute_pair<'a>(&(key, text): &'a (&'a str, &'a str)) -> (&'a str, Attributes<'a>) {
-    (key, Attributes::Text(text))
-}
-
-impl<'a> tantivy::schema::Value<'a> for Attributes<'a> {
-    type ArrayIter = std::iter::Empty<Self>;
-    type ObjectIter = AttributePairs<'a>;
-
-    fn as_value(&self) -> ReferenceValue<'a, Self> {
-        match *self {
-            Attributes::Object(pairs) => {
-                let pair: fn(&'a (&'a str, &'a str)) -> (&'a str, Self) = attribute_pair;
-                ReferenceValue::Object(pairs.iter().map(pair))
-            }
-            Attributes::Text(text) => ReferenceValue::Leaf(ReferenceValueLeaf::Str(text)),
-        }
-    }
-}
-
 /// A day's index as searches see it: cheap to clone (both are shared handles), so a search
 /// takes its days' searchers under a short read lock and searches without any lock.
 #[derive(Clone)]
@@ -125,7 +90,7 @@ struct Day {
 
 /// A day's open writer. Writers hold memory and threads, so only a few are open at once.
 struct DayWriter {
-    writer: IndexWriter,
+    writer: IndexWriter<LogDoc>,
     /// Documents added since the last commit.
     dirty: bool,
 }
@@ -432,71 +397,11 @@ impl LogIndex {
     /// Adds records (not yet visible: see [`LogIndex::commit`]).
     pub fn add(&self, records: &[(LogKey, StoredLog)]) -> Result<()> {
         let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
-        let f = self.fields;
-        let mut text = String::new();
-        // Every attribute's text back to back, and each one's key and place in it: a record's
-        // attributes reach tantivy as borrowed pairs instead of a map of owned strings.
-        let mut texts = String::new();
-        let mut keyed: Vec<(&str, std::ops::Range<usize>)> = Vec::new();
         for (key, log) in records {
             let w = self.writer(&mut writers, day_of(key.time_unix_nano))?;
-            let mut doc = TantivyDocument::default();
-            doc.add_u64(f.time, key.time_unix_nano);
-            doc.add_u64(f.seq, key.seq);
-            let r = &log.record;
-            if crate::trace_index::value_text(r.body.as_ref(), &mut text) {
-                doc.add_text(f.body, &text);
-            }
-            doc.add_u64(f.severity_number, r.severity_number.max(0) as u64);
-            doc.add_text(
-                f.level,
-                crate::store::log_level(&r.severity_text, r.severity_number),
-            );
-            if !r.severity_text.is_empty() {
-                doc.add_text(f.severity, &r.severity_text);
-            }
-            doc.add_text(
-                f.service,
-                log.resource
-                    .service_name()
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or(crate::trace_index::UNKNOWN_SERVICE),
-            );
-            if !r.trace_id.is_empty() {
-                doc.add_text(f.trace_id, const_hex::encode(&r.trace_id));
-            }
-            if !r.span_id.is_empty() {
-                doc.add_text(f.span_id, const_hex::encode(&r.span_id));
-            }
-            // The resource's attributes, then the record's: a key of both takes the record's.
-            texts.clear();
-            keyed.clear();
-            for kv in log.resource.attributes.iter().chain(&r.attributes) {
-                if attribute_text(kv, &mut text) {
-                    let start = texts.len();
-                    texts.push_str(&text);
-                    keyed.push((kv.key.as_str(), start..texts.len()));
-                }
-            }
-            let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(keyed.len());
-            if keyed.len() <= 32 {
-                for (i, (key, range)) in keyed.iter().enumerate() {
-                    if !keyed[i + 1..].iter().any(|(k, _)| k == key) {
-                        pairs.extend(texts.get(range.clone()).map(|text| (*key, text)));
-                    }
-                }
-            } else {
-                let mut seen = std::collections::HashSet::with_capacity(keyed.len());
-                for (key, range) in keyed.iter().rev() {
-                    if seen.insert(*key) {
-                        pairs.extend(texts.get(range.clone()).map(|text| (*key, text)));
-                    }
-                }
-            }
-            if !pairs.is_empty() {
-                doc.add_field_value(f.attributes, Attributes::Object(&pairs));
-            }
-            w.writer.add_document(doc).map_err(tantivy_error)?;
+            w.writer
+                .add_document(LogDoc::of(self.fields, key, log))
+                .map_err(tantivy_error)?;
             w.dirty = true;
         }
         Ok(())
@@ -991,6 +896,7 @@ fn check_nesting(query: &str) -> Result<(), BadLogQuery> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace_index::attribute_text;
     use crate::{LogWriter, StorageConfig, Store};
     use lookout_proto::convert::{convert_logs, Limits};
     use lookout_proto::otlp::common::v1::KeyValue;

@@ -130,8 +130,16 @@ pub fn value_text(
     value: Option<&lookout_proto::otlp::common::v1::AnyValue>,
     out: &mut String,
 ) -> bool {
-    use std::fmt::Write;
     out.clear();
+    push_value_text(value, out)
+}
+
+/// Appends the text of `value` to `out`: [`value_text`] without clearing `out` first.
+pub fn push_value_text(
+    value: Option<&lookout_proto::otlp::common::v1::AnyValue>,
+    out: &mut String,
+) -> bool {
+    use std::fmt::Write;
     match value.and_then(|v| v.value.as_ref()) {
         Some(Value::StringValue(s)) => out.push_str(s),
         Some(Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
