@@ -93,6 +93,11 @@ impl FreshLogs {
     /// ones it takes next, and while it is behind (the bound is full) it reads the newer ones
     /// back from `logs`, as their turn comes, rather than missing everything it keeps.
     pub(crate) fn put(&self, first_seq: u64, records: Vec<LogRecord>) {
+        // While the indexer is behind, most writes find the bound full: they skip measuring.
+        let full = self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes >= FRESH_LOG_BYTES;
+        if full {
+            return;
+        }
         let records: Slots = records
             .into_iter()
             .map(|r| Some((footprint(&r), r)))
