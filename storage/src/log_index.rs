@@ -95,6 +95,9 @@ struct DayWriter {
     dirty: bool,
 }
 
+/// Indexing threads a day's writer may have (tantivy's limit).
+const MAX_WRITER_THREADS: usize = 8;
+
 /// How the log index is built.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,6 +112,9 @@ pub struct LogIndexConfig {
     /// open; a late record for an older day opens that day's writer until the commit, and when
     /// this many are open the least recently used is committed and closed first.
     pub max_open_writers: usize,
+    /// Indexing threads of each day's writer, each with its share of `writer_memory`: more
+    /// than one catches up faster when cores are idle (after a burst, after a restart).
+    pub writer_threads: usize,
 }
 
 impl Default for LogIndexConfig {
@@ -117,6 +123,7 @@ impl Default for LogIndexConfig {
             commit_interval: std::time::Duration::from_secs(1),
             writer_memory: bytesize::ByteSize::mib(64),
             max_open_writers: 4,
+            writer_threads: 2,
         }
     }
 }
@@ -134,6 +141,15 @@ impl LogIndexConfig {
         }
         if self.max_open_writers == 0 {
             problems.push(format!("{prefix}.max_open_writers: must be greater than 0"));
+        }
+        if !(1..=MAX_WRITER_THREADS).contains(&self.writer_threads) {
+            problems.push(format!(
+                "{prefix}.writer_threads: must be between 1 and {MAX_WRITER_THREADS}"
+            ));
+        } else if self.writer_memory.as_u64() / (self.writer_threads as u64) < 15_000_000 {
+            problems.push(format!(
+                "{prefix}.writer_memory: must be at least 15MB per writer thread (tantivy's minimum)"
+            ));
         }
     }
 }
@@ -332,11 +348,12 @@ impl LogIndex {
                     self.commit_writer(victim, &mut w)?;
                 }
             }
+            let threads = self.config.writer_threads.clamp(1, MAX_WRITER_THREADS);
             let memory = usize::try_from(self.config.writer_memory.as_u64()).unwrap_or(64 << 20);
             let writer = self
                 .day(day)?
                 .index
-                .writer_with_num_threads(1, memory.max(15_000_000))
+                .writer_with_num_threads(threads, memory.max(15_000_000 * threads))
                 .map_err(tantivy_error)?;
             writers.insert(
                 day,
@@ -905,6 +922,33 @@ mod tests {
     use lookout_proto::requests::{self, string_kv};
 
     const T0: u64 = 20_000 * DAY_NS + 3_600_000_000_000;
+
+    #[test]
+    fn the_config_names_each_problem_with_its_path() {
+        let problems = |config: LogIndexConfig| {
+            let mut problems = Vec::new();
+            config.validate("log_index", &mut problems);
+            problems
+        };
+        assert!(problems(LogIndexConfig::default()).is_empty());
+        let threads = |writer_threads| LogIndexConfig {
+            writer_threads,
+            ..LogIndexConfig::default()
+        };
+        assert_eq!(
+            problems(threads(0)),
+            ["log_index.writer_threads: must be between 1 and 8"]
+        );
+        assert_eq!(
+            problems(threads(9)),
+            ["log_index.writer_threads: must be between 1 and 8"]
+        );
+        assert_eq!(
+            problems(threads(8)),
+            ["log_index.writer_memory: must be at least 15MB per writer thread (tantivy's minimum)"]
+        );
+        assert!(problems(threads(4)).is_empty());
+    }
 
     fn record(t: u64, severity: i32, body: &str, attrs: Vec<KeyValue>, trace: u8) -> LogRecord {
         LogRecord {
