@@ -236,10 +236,8 @@ fn main() -> anyhow::Result<()> {
     // The writes' flushes and compactions done first: the figures below are the indexer's.
     store.flush()?;
     store.compact_all()?;
-    let index = LogIndex::open(
-        &dir.path().join(lookout_storage::LOG_INDEX_DIR),
-        &LogIndexConfig::default(),
-    )?;
+    let config = LogIndexConfig::default();
+    let index = LogIndex::open(&dir.path().join(lookout_storage::LOG_INDEX_DIR), &config)?;
     let (cpu, started) = (cpu_seconds(), Instant::now());
     let indexed = lookout_storage::log_index::index_pending(&store, &index, false, 20_000)?;
     let (seconds, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
@@ -251,7 +249,8 @@ fn main() -> anyhow::Result<()> {
         lookout_storage::disk_usage_bytes(&dir.path().join(lookout_storage::LOG_INDEX_DIR));
     drop(store);
     println!(
-        "indexed {indexed} records in {seconds:.1} s on one thread: {:.0} records/s, {:.1} MB/s of bodies, {:.1} CPU s per million; {:.0} B/record on disk ({:.0} B/record of it the index)",
+        "indexed {indexed} records in {seconds:.1} s (one indexer, {} writer threads): {:.0} records/s, {:.1} MB/s of bodies, {:.1} CPU s per million; {:.0} B/record on disk ({:.0} B/record of it the index)",
+        config.writer_threads,
         indexed as f64 / seconds,
         body_bytes as f64 / seconds / 1e6,
         cpu * 1e6 / indexed as f64,
