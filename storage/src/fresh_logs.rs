@@ -85,17 +85,24 @@ struct Inner {
     /// numbered consecutively.
     writes: BTreeMap<u64, Slots>,
     bytes: usize,
+    /// A write was refused since the indexer last took records: while it is behind, the
+    /// writes that follow are refused without measuring them first.
+    refusing: bool,
 }
 
 impl FreshLogs {
     /// Keeps the records of a write, numbered from `first_seq`, unless that would pass the
-    /// bound. The kept ones stay: the indexer reads in sequence order, so the oldest are the
+    /// bound, or a write was refused since the indexer last took records. The kept ones stay: the indexer reads in sequence order, so the oldest are the
     /// ones it takes next, and while it is behind (the bound is full) it reads the newer ones
     /// back from `logs`, as their turn comes, rather than missing everything it keeps.
     pub(crate) fn put(&self, first_seq: u64, records: Vec<LogRecord>) {
-        // While the indexer is behind, most writes find the bound full: they skip measuring.
-        let full = self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes >= FRESH_LOG_BYTES;
-        if full {
+        if records.is_empty()
+            || self
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .refusing
+        {
             return;
         }
         let records: Slots = records
@@ -104,7 +111,8 @@ impl FreshLogs {
             .collect();
         let size = cost_of(&records);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if records.is_empty() || inner.bytes + size > FRESH_LOG_BYTES {
+        if inner.bytes + size > FRESH_LOG_BYTES {
+            inner.refusing = true;
             // Freed after the lock is released: freeing a write's records takes longer than
             // anything done under it.
             drop(inner);
@@ -127,7 +135,12 @@ impl FreshLogs {
     pub(crate) fn take(&self, seqs: &[u64]) -> Vec<Option<LogRecord>> {
         let (mut passed, mut taken) = (Vec::new(), Vec::with_capacity(seqs.len()));
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let Inner { writes, bytes } = &mut *inner;
+        let Inner {
+            writes,
+            bytes,
+            refusing,
+        } = &mut *inner;
+        *refusing = false;
         if let Some(&first) = seqs.first() {
             while let Some(entry) = writes.first_entry() {
                 if *entry.key() + entry.get().len() as u64 > first {
@@ -222,14 +235,25 @@ mod tests {
             fresh.inner.lock().unwrap().bytes,
             FRESH_LOG_BYTES / 4 * 3 + entry
         );
+        // Refused, and then, as nothing was taken since, so is a write that would fit.
+        fresh.put(44, records(1, FRESH_LOG_BYTES / 2));
+        fresh.put(45, records(1, 0));
         assert!(fresh.take(&[10])[0].is_some());
         // Room again: the next write is kept.
         fresh.put(50, records(1, body));
         // Reading from 30 drops 20, unread: the indexer passed it.
         assert!(fresh.take(&[30])[0].is_some());
         assert_eq!(fresh.take(&[10, 20]), [None, None]);
-        let kept: Vec<bool> = fresh.take(&[40, 50]).iter().map(Option::is_some).collect();
-        assert_eq!(kept, [false, true], "40 passed the bound");
+        let kept: Vec<bool> = fresh
+            .take(&[40, 44, 45, 50])
+            .iter()
+            .map(Option::is_some)
+            .collect();
+        assert_eq!(
+            kept,
+            [false, false, false, true],
+            "40 and 44 passed the bound"
+        );
         // What stays counted: the entry of write 50, all taken, until a read passes it.
         assert_eq!(fresh.inner.lock().unwrap().bytes, entry);
     }

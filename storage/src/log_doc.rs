@@ -1,7 +1,7 @@
 //! A log record as the log index's writer takes it: [`LogDoc`], tantivy's [`Document`] over
-//! one text buffer. Building one costs two allocations (the buffer and the attribute list),
-//! where tantivy's own document encodes every value again; it is sent to the writer's thread,
-//! so it owns what it refers to.
+//! one text buffer. Building one costs two allocations (the buffer and the attribute list; a
+//! third for a record of more than [`FEW_ATTRIBUTES`]), where tantivy's own document encodes
+//! every value again. It is sent to the writer's threads, so it owns what it refers to.
 
 use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
 use tantivy::schema::Field;
@@ -11,10 +11,10 @@ use crate::trace_index::{push_value_text, UNKNOWN_SERVICE};
 use crate::StoredLog;
 
 /// A part of [`LogDoc::text`]: start and end.
-type Span = (u32, u32);
+type Span = (usize, usize);
 
 /// Attributes a record may have before duplicate keys are found by sorting instead of by
-/// comparing each with those after it.
+/// comparing each with those after it: below this, comparing (mostly lengths) is cheaper.
 const FEW_ATTRIBUTES: usize = 32;
 
 /// One record's indexed fields.
@@ -89,7 +89,7 @@ impl LogDoc {
             }) {
                 let key_end = start + kv.key.len();
                 doc.attributes
-                    .push(((value.0, key_end as u32), (key_end as u32, value.1)));
+                    .push(((value.0, key_end), (key_end, value.1)));
             }
         }
         doc.keep_last_of_each_key();
@@ -100,7 +100,7 @@ impl LogDoc {
     fn push_with(&mut self, push: impl FnOnce(&mut String) -> bool) -> Option<Span> {
         let start = self.text.len();
         if push(&mut self.text) {
-            Some((start as u32, self.text.len() as u32))
+            Some((start, self.text.len()))
         } else {
             self.text.truncate(start);
             None
@@ -108,13 +108,13 @@ impl LogDoc {
     }
 
     fn push(&mut self, s: &str) -> Span {
-        let start = self.text.len() as u32;
+        let start = self.text.len();
         self.text.push_str(s);
-        (start, self.text.len() as u32)
+        (start, self.text.len())
     }
 
     fn push_hex(&mut self, bytes: &[u8]) -> Span {
-        let start = self.text.len() as u32;
+        let start = self.text.len();
         let mut buf = [0u8; 64];
         for chunk in bytes.chunks(32) {
             if let Some(out) = buf.get_mut(..chunk.len() * 2) {
@@ -123,11 +123,11 @@ impl LogDoc {
                 }
             }
         }
-        (start, self.text.len() as u32)
+        (start, self.text.len())
     }
 
     fn get(&self, (start, end): Span) -> &str {
-        self.text.get(start as usize..end as usize).unwrap_or("")
+        self.text.get(start..end).unwrap_or("")
     }
 
     /// Drops every attribute whose key comes again later: the record's attributes follow the
@@ -136,7 +136,7 @@ impl LogDoc {
         let mut attributes = std::mem::take(&mut self.attributes);
         if attributes.len() <= FEW_ATTRIBUTES {
             let bytes = self.text.as_bytes();
-            let key = |(start, end): Span| bytes.get(start as usize..end as usize);
+            let key = |(start, end): Span| bytes.get(start..end);
             let mut kept = 0;
             for i in 0..attributes.len() {
                 let (start, end) = attributes[i].0;

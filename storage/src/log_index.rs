@@ -97,6 +97,8 @@ struct DayWriter {
 
 /// Indexing threads a day's writer may have (tantivy's limit).
 const MAX_WRITER_THREADS: usize = 8;
+/// Tantivy's least memory for one indexing thread.
+const MIN_THREAD_MEMORY: usize = 15_000_000;
 
 /// How the log index is built.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -106,14 +108,16 @@ pub struct LogIndexConfig {
     /// this long after it was acknowledged.
     #[serde(with = "humantime_serde")]
     pub commit_interval: std::time::Duration,
-    /// Memory of each day's index writer before it writes a segment.
+    /// Memory of each day's index writer, shared by its threads: each writes a segment when
+    /// its share is full (or at a commit).
     pub writer_memory: bytesize::ByteSize,
     /// Day index writers open at once. After each commit only today's and yesterday's stay
     /// open; a late record for an older day opens that day's writer until the commit, and when
     /// this many are open the least recently used is committed and closed first.
     pub max_open_writers: usize,
-    /// Indexing threads of each day's writer, each with its share of `writer_memory`: more
-    /// than one catches up faster when cores are idle (after a burst, after a restart).
+    /// Indexing threads of each day's writer, each with its share of `writer_memory` (at
+    /// least 15MB each: a smaller budget gets fewer): more than one catches up faster when
+    /// cores are idle (after a burst, after a restart).
     pub writer_threads: usize,
 }
 
@@ -134,7 +138,7 @@ impl LogIndexConfig {
         if self.commit_interval.is_zero() {
             problems.push(format!("{prefix}.commit_interval: must be greater than 0"));
         }
-        if self.writer_memory.as_u64() < 15_000_000 {
+        if self.writer_memory.as_u64() < MIN_THREAD_MEMORY as u64 {
             problems.push(format!(
                 "{prefix}.writer_memory: must be at least 15MB (tantivy's minimum)"
             ));
@@ -145,10 +149,6 @@ impl LogIndexConfig {
         if !(1..=MAX_WRITER_THREADS).contains(&self.writer_threads) {
             problems.push(format!(
                 "{prefix}.writer_threads: must be between 1 and {MAX_WRITER_THREADS}"
-            ));
-        } else if self.writer_memory.as_u64() / (self.writer_threads as u64) < 15_000_000 {
-            problems.push(format!(
-                "{prefix}.writer_memory: must be at least 15MB per writer thread (tantivy's minimum)"
             ));
         }
     }
@@ -348,12 +348,19 @@ impl LogIndex {
                     self.commit_writer(victim, &mut w)?;
                 }
             }
-            let threads = self.config.writer_threads.clamp(1, MAX_WRITER_THREADS);
-            let memory = usize::try_from(self.config.writer_memory.as_u64()).unwrap_or(64 << 20);
+            let memory = usize::try_from(self.config.writer_memory.as_u64())
+                .unwrap_or(64 << 20)
+                .max(MIN_THREAD_MEMORY);
+            // Each thread needs tantivy's minimum: a smaller budget gets fewer threads.
+            let threads = self
+                .config
+                .writer_threads
+                .clamp(1, MAX_WRITER_THREADS)
+                .min(memory / MIN_THREAD_MEMORY);
             let writer = self
                 .day(day)?
                 .index
-                .writer_with_num_threads(threads, memory.max(15_000_000 * threads))
+                .writer_with_num_threads(threads, memory)
                 .map_err(tantivy_error)?;
             writers.insert(
                 day,
@@ -426,7 +433,7 @@ impl LogIndex {
 
     /// Commits every day index with added records and makes them searchable, then closes the
     /// writers of days before yesterday (by the clock): late records are rare, and each open
-    /// writer holds `writer_memory` and a thread.
+    /// writer holds `writer_memory` and `writer_threads` threads.
     pub fn commit(&self) -> Result<()> {
         let mut writers = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
         for (day, w) in writers.iter_mut() {
@@ -943,11 +950,15 @@ mod tests {
             problems(threads(9)),
             ["log_index.writer_threads: must be between 1 and 8"]
         );
+        assert!(problems(threads(8)).is_empty());
+        let small = LogIndexConfig {
+            writer_memory: bytesize::ByteSize::mb(10),
+            ..LogIndexConfig::default()
+        };
         assert_eq!(
-            problems(threads(8)),
-            ["log_index.writer_memory: must be at least 15MB per writer thread (tantivy's minimum)"]
+            problems(small),
+            ["log_index.writer_memory: must be at least 15MB (tantivy's minimum)"]
         );
-        assert!(problems(threads(4)).is_empty());
     }
 
     fn record(t: u64, severity: i32, body: &str, attrs: Vec<KeyValue>, trace: u8) -> LogRecord {
@@ -1053,6 +1064,22 @@ mod tests {
         assert_eq!(index_pending(&store, &index, false, 4).unwrap(), 2);
         assert!(store.pending_logs(None, 10).unwrap().records.is_empty());
         assert_eq!(bodies(&store, &index, &query("")).len(), 6);
+    }
+
+    #[test]
+    fn a_writer_budget_too_small_for_its_threads_indexes_on_fewer() {
+        for (threads, memory) in [(8, 20), (2, 15), (3, 64)] {
+            let dir = tempfile::tempdir().unwrap();
+            let (store, _) = setup(dir.path());
+            let config = LogIndexConfig {
+                writer_threads: threads,
+                writer_memory: bytesize::ByteSize::mb(memory),
+                ..LogIndexConfig::default()
+            };
+            let index = LogIndex::open(&dir.path().join("small"), &config).unwrap();
+            assert_eq!(index_pending(&store, &index, false, 4).unwrap(), 6);
+            assert_eq!(bodies(&store, &index, &query("")).len(), 6);
+        }
     }
 
     #[test]

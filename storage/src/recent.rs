@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use rustc_hash::FxHashSet;
 
-/// Records surely remembered. Two generations of this many are kept (16 bytes each, about
-/// 8 MiB with the sets' overhead): when the newer is full, the older is dropped whole.
+/// Records surely remembered. Two generations of about this many are kept (16 bytes each,
+/// about 8 MiB with the sets' overhead): once the newer is full, the older is dropped whole.
 pub const RECENT_RECORDS: usize = 131_072;
 
 #[derive(Debug, Default)]
@@ -29,25 +29,23 @@ impl Recent {
     /// in `hashes`, is not. The new ones are remembered at once, so a concurrent identical
     /// export is not stored twice either; [`Recent::forget`] them if the write fails.
     pub(crate) fn claim(&self, hashes: &[u128]) -> Vec<bool> {
-        let mut dropped = None;
-        let fresh = {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let mut fresh = Vec::with_capacity(hashes.len());
-            for h in hashes {
-                // A retry remembered by the older generation only is remembered again.
-                let known = inner.older.contains(h);
-                fresh.push(inner.newer.insert(*h) && !known);
-                if inner.newer.len() >= RECENT_RECORDS {
-                    let newer = std::mem::replace(
-                        &mut inner.newer,
-                        FxHashSet::with_capacity_and_hasher(RECENT_RECORDS, Default::default()),
-                    );
-                    dropped = Some(std::mem::replace(&mut inner.older, newer));
-                }
-            }
-            fresh
-        };
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Between claims only: a batch is checked against itself whole, however large (the
+        // newer generation passes its size by at most one export's records).
+        let dropped = (inner.newer.len() >= RECENT_RECORDS).then(|| {
+            let newer = std::mem::replace(
+                &mut inner.newer,
+                FxHashSet::with_capacity_and_hasher(RECENT_RECORDS, Default::default()),
+            );
+            std::mem::replace(&mut inner.older, newer)
+        });
+        // Only records written join the newer generation: a retry does not push out others.
+        let fresh = hashes
+            .iter()
+            .map(|h| !inner.older.contains(h) && inner.newer.insert(*h))
+            .collect();
         // Freed after the lock is released: exports wait on it.
+        drop(inner);
         drop(dropped);
         fresh
     }
@@ -76,17 +74,35 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded() {
+    fn memory_is_bounded_and_the_last_records_written_are_remembered() {
         let r = Recent::default();
         let n = RECENT_RECORDS as u128;
-        let many: Vec<u128> = (0..2 * n + 10).collect();
-        assert!(r.claim(&many).iter().all(|new| *new));
-        assert_eq!(
-            r.claim(&[0, 2 * n - RECENT_RECORDS as u128, 2 * n + 9]),
-            [true, false, false],
-            "the oldest were forgotten, the last RECENT_RECORDS are remembered"
+        let mut written = 0;
+        while written < 3 * n {
+            let batch: Vec<u128> = (written..(written + 1000).min(3 * n)).collect();
+            assert!(r.claim(&batch).iter().all(|new| *new));
+            // Retries of remembered records do not push out others.
+            r.claim(&batch[..10]);
+            written += batch.len() as u128;
+        }
+        let last: Vec<u128> = (2 * n..3 * n).collect();
+        assert!(
+            r.claim(&last).iter().all(|new| !new),
+            "the last RECENT_RECORDS are remembered"
         );
+        assert_eq!(r.claim(&[0]), [true], "the oldest were forgotten");
         let inner = r.inner.lock().unwrap();
-        assert!(inner.newer.len() <= RECENT_RECORDS && inner.older.len() <= RECENT_RECORDS);
+        assert!(inner.newer.len() <= RECENT_RECORDS + 1000);
+        assert!(inner.older.len() <= RECENT_RECORDS + 1000);
+    }
+
+    #[test]
+    fn a_batch_larger_than_both_generations_is_checked_against_itself_whole() {
+        let r = Recent::default();
+        let mut batch: Vec<u128> = (0..2 * RECENT_RECORDS as u128 + 5).collect();
+        batch.push(0);
+        let fresh = r.claim(&batch);
+        assert_eq!(fresh.iter().filter(|new| **new).count(), batch.len() - 1);
+        assert_eq!(fresh.last(), Some(&false));
     }
 }
