@@ -1,6 +1,6 @@
 //! A log record as the log index's writer takes it: [`LogDoc`], tantivy's [`Document`] over
 //! one text buffer. Building one costs two allocations (the buffer and the attribute list; a
-//! third for a record of more than [`FEW_ATTRIBUTES`]), where tantivy's own document encodes
+//! third, the sort's, for a record of more than [`FEW_ATTRIBUTES`]), where tantivy's own document encodes
 //! every value again. It is sent to the writer's threads, so it owns what it refers to.
 
 use tantivy::schema::document::{Document, ReferenceValue, ReferenceValueLeaf, Value};
@@ -150,13 +150,10 @@ impl LogDoc {
             }
             attributes.truncate(kept);
         } else {
-            // Equal keys in reverse order of arrival: the first of each run is the last given.
-            let mut numbered: Vec<(usize, (Span, Span))> =
-                attributes.iter().copied().enumerate().collect();
-            numbered
-                .sort_unstable_by(|(i, a), (j, b)| self.get(a.0).cmp(self.get(b.0)).then(j.cmp(i)));
-            numbered.dedup_by(|later, first| self.get(later.1 .0) == self.get(first.1 .0));
-            attributes = numbered.into_iter().map(|(_, pair)| pair).collect();
+            // Newest first, then a stable sort by key: the first of each run is the last given.
+            attributes.reverse();
+            attributes.sort_by(|a, b| self.get(a.0).cmp(self.get(b.0)));
+            attributes.dedup_by(|later, first| self.get(later.0) == self.get(first.0));
         }
         self.attributes = attributes;
     }
@@ -390,6 +387,32 @@ mod tests {
                 ("service", UNKNOWN_SERVICE),
             ])
         );
+    }
+
+    #[test]
+    fn ids_of_any_length_are_hex_as_tantivys_own_document_had_them() {
+        for len in [1, 31, 32, 33, 64, 65, 200] {
+            let id: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let doc = LogDoc::of(
+                crate::log_index::schema().1,
+                &LogKey {
+                    time_unix_nano: 1,
+                    seq: 2,
+                },
+                &stored(
+                    Vec::new(),
+                    LogRecord {
+                        trace_id: id.clone(),
+                        span_id: id.clone(),
+                        ..Default::default()
+                    },
+                ),
+            );
+            let read = read(&doc);
+            let hex = const_hex::encode(&id);
+            assert!(read.contains(&("trace_id".into(), hex.clone())), "{len}");
+            assert!(read.contains(&("span_id".into(), hex)), "{len}");
+        }
     }
 
     #[test]
